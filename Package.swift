@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+// Coupon Cluster: three services over NNG with our own binary protocol, PostgreSQL as the truth,
+// Redis as the fast path. No package dependencies: the C libraries come from Debian and are wrapped
+// as system-library targets under Shared/.
+import PackageDescription
+
+let package = Package(
+    name: "CouponCluster",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "coupon-center", targets: ["CouponCenter"]),
+        .executable(name: "rule-engine", targets: ["RuleEngine"]),
+        .executable(name: "risk-control", targets: ["RiskControl"]),
+        .executable(name: "couponctl", targets: ["CouponCtl"]),
+        .executable(name: "coupon-load", targets: ["CouponLoad"]),
+        // The typed client other Swift services link to call the cluster over the wire.
+        .library(name: "CouponClient", targets: ["CouponClient"]),
+    ],
+    targets: [
+        // C libraries, one system-library target each (a module map and a shim header).
+        .systemLibrary(name: "CNNG", path: "Shared/CNNG"),
+        .systemLibrary(name: "CHiredis", path: "Shared/CHiredis"),
+        .systemLibrary(name: "CLibpq", path: "Shared/CLibpq"),
+
+        // Swift wrappers: the only modules that see a C type.
+        .target(name: "Messaging", dependencies: ["CNNG"], path: "Shared/Messaging"),
+        .target(name: "Postgres", dependencies: ["CLibpq"], path: "Shared/Postgres"),
+        .target(name: "Redis", dependencies: ["CHiredis"], path: "Shared/Redis"),
+
+        // Pure Swift: the wire protocol and the coupon rules. No C, no I/O.
+        .target(name: "Wire", path: "Shared/Wire", exclude: ["PROTOCOL.md"]),
+        .target(name: "Domain", dependencies: ["Wire"], path: "Shared/Domain"),
+
+        // What every executable shares: configuration, logs, metrics, lifecycle, RPC plumbing.
+        .target(name: "ServiceKit", dependencies: ["Wire", "Messaging"], path: "Shared/ServiceKit"),
+        .target(name: "CouponClient", dependencies: ["Wire", "Messaging"], path: "Shared/CouponClient"),
+
+        .executableTarget(
+            name: "CouponCenter",
+            dependencies: ["ServiceKit", "Wire", "Domain", "Messaging", "Postgres", "Redis", "CouponClient"],
+            path: "Services/CouponCenter",
+            resources: [.embedInCode("Migrations")]
+        ),
+        .executableTarget(
+            name: "RuleEngine", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
+            path: "Services/RuleEngine"),
+        .executableTarget(
+            name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
+            path: "Services/RiskControl"),
+        .executableTarget(
+            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "CouponClient"],
+            path: "Services/CouponCtl"),
+        .executableTarget(
+            name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging"],
+            path: "Services/CouponLoad"),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
+        .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests"),
+        .testTarget(
+            name: "ServiceKitTests", dependencies: ["ServiceKit", "Messaging", "Wire"],
+            path: "Tests/ServiceKitTests"),
+        // Needs the PostgreSQL and Redis that Deploy/test starts (TEST_DATABASE_URL, TEST_REDIS_URL).
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire"],
+            path: "Tests/IntegrationTests"),
+        // Starts the real executables on free ports and talks to them over the wire and HTTP.
+        .testTarget(
+            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit"],
+            path: "Tests/ClusterTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)
