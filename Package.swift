@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "CouponCluster",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "coupon-center", targets: ["CouponCenter"]),
         .executable(name: "rule-engine", targets: ["RuleEngine"]),

@@ -1,0 +1,163 @@
+import Messaging
+import ServiceKit
+import Wire
+
+/// One HTTP route: a method and a path pattern whose `{name}` segments are captured.
+struct HTTPRoute: Sendable {
+    var method: String
+    var pattern: [Substring]
+    var handler: @Sendable (HTTPCall) async throws -> HTTPAnswer
+
+    init(_ method: String, _ pattern: String, _ handler: @escaping @Sendable (HTTPCall) async throws -> HTTPAnswer) {
+        self.method = method
+        self.pattern = pattern.split(separator: "/")
+        self.handler = handler
+    }
+
+    func match(_ segments: [Substring]) -> [String: String]? {
+        guard segments.count == pattern.count else { return nil }
+        var captured: [String: String] = [:]
+        for (expected, actual) in zip(pattern, segments) {
+            if expected.hasPrefix("{") && expected.hasSuffix("}") {
+                captured[String(expected.dropFirst().dropLast())] = percentDecoded(actual)
+            } else if expected != actual {
+                return nil
+            }
+        }
+        return captured
+    }
+}
+
+/// What a route handler sees: the request, its path parameters and its query.
+struct HTTPCall: Sendable {
+    var request: HTTPRequest
+    var pathParameters: [String: String]
+
+    var query: [String: String] {
+        var result: [String: String] = [:]
+        for pair in request.query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            let key = percentDecoded(parts[0].replacingOccurrences(of: "+", with: " ")[...])
+            let value = parts.count > 1 ? percentDecoded(parts[1].replacingOccurrences(of: "+", with: " ")[...]) : ""
+            result[key] = value
+        }
+        return result
+    }
+
+    /// The body as a JSON object, or `malformedJSON`.
+    func jsonObject() throws(ServiceError) -> JSONValue {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(request.body)
+        } catch {
+            throw ServiceError(.malformedJSON, "body is not valid JSON: \(error)")
+        }
+        guard case .object = value else { throw ServiceError(.malformedJSON, "body must be a JSON object, got \(value.typeName)") }
+        return value
+    }
+}
+
+/// A route's answer: a JSON body with `code` 0 added, or raw text (`/metrics`).
+enum HTTPAnswer: Sendable {
+    case json([(String, JSONValue)], status: Int = 200)
+    case text(String, contentType: String)
+}
+
+/// The HTTP/JSON API served by nng's HTTP server. Every answer carries `code` (0 on success, a
+/// stable error code otherwise) and on failure `message`; the HTTP status comes from the one
+/// table in `ErrorCode`.
+struct HTTPFront: LifecycleService {
+    let name = "http"
+    private let server: HTTPServer
+    private let routes: [HTTPRoute]
+    private let metrics: Metrics
+    private let logger: Logger
+
+    init(url: String, maxBodyBytes: Int, routes: [HTTPRoute], metrics: Metrics, logger: Logger) throws(ServiceError) {
+        do {
+            server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes)
+        } catch {
+            throw ServiceError(.dependencyUnavailable, "cannot serve HTTP on \(url): \(error)")
+        }
+        self.routes = routes
+        self.metrics = metrics
+        self.logger = logger
+        metrics.describe("http_requests_total", type: "counter", help: "HTTP requests, by route and result code")
+        metrics.describe("http_request_duration_seconds", type: "histogram", help: "HTTP request latency, by route")
+    }
+
+    func run() async throws {
+        await server.run { request in await self.respond(to: request) }
+    }
+
+    func shutdown() async { await server.shutdown() }
+
+    func respond(to request: HTTPRequest) async -> HTTPResponse {
+        let started = ContinuousClock.now
+        let segments = request.path.split(separator: "/")
+        var label = "unmatched"
+        var code = ErrorCode.ok
+        defer {
+            let elapsed = ContinuousClock.now - started
+            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            metrics.increment("http_requests_total", [("route", label), ("code", code.name)])
+            metrics.observe("http_request_duration_seconds", [("route", label)], microseconds: micros)
+        }
+        let candidates = routes.compactMap { route in route.match(segments).map { (route, $0) } }
+        guard !candidates.isEmpty else {
+            code = .unknownPath
+            return Self.error(ServiceError(.unknownPath, "no such path: \(request.method) \(request.path)"))
+        }
+        let method = request.method == "HEAD" ? "GET" : request.method
+        guard let (route, parameters) = candidates.first(where: { $0.0.method == method }) else {
+            code = .methodNotAllowed
+            let allowed = candidates.map(\.0.method).joined(separator: ", ")
+            return Self.error(ServiceError(.methodNotAllowed, "\(request.method) not allowed on \(request.path); use \(allowed)"))
+        }
+        label = "\(route.method) /" + route.pattern.joined(separator: "/")
+        do {
+            switch try await route.handler(HTTPCall(request: request, pathParameters: parameters)) {
+            case .json(let members, let status):
+                let withCode = members.contains { $0.0 == "code" } ? members : [("code", .integer(0))] + members
+                return HTTPResponse(status: status, body: JSONValue.object(withCode).bytes)
+            case .text(let text, let contentType):
+                return HTTPResponse(status: 200, contentType: contentType, body: Array(text.utf8))
+            }
+        } catch let error as ServiceError {
+            code = error.code
+            if error.code.httpStatus >= 500 {
+                logger.warning("request failed", [("route", label), ("error", error.description)])
+            }
+            return Self.error(error)
+        } catch {
+            code = .internalError
+            logger.error("request failed unexpectedly", [("route", label), ("error", "\(error)")])
+            return Self.error(ServiceError(.internalError, "internal error"))
+        }
+    }
+
+    static func error(_ error: ServiceError) -> HTTPResponse {
+        HTTPResponse(
+            status: error.code.httpStatus,
+            body: JSONValue.object([
+                ("code", .integer(error.code.rawValue)), ("error", .string(error.code.name)), ("message", .string(error.message)),
+            ]).bytes)
+    }
+}
+
+/// Decodes %XX escapes; invalid escapes are kept as written.
+func percentDecoded(_ text: Substring) -> String {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8)[...]
+    while let byte = iterator.popFirst() {
+        if byte == UInt8(ascii: "%"), iterator.count >= 2,
+            let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16)
+        {
+            bytes.append(value)
+            iterator = iterator.dropFirst(2)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -1,0 +1,11 @@
+import Postgres
+
+/// The schema, in order. Each file under Migrations/ is compiled into the binary and applied once
+/// (recorded in `schema_migrations`); a published migration is never edited, only followed.
+enum CouponMigrations {
+    static let all: [Migration] = [
+        Migration(version: 1, name: "core_schema", sql: text(PackageResources._001_core_schema_sql)),
+    ]
+
+    private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+}

@@ -1,0 +1,77 @@
+import CouponClient
+import ServiceKit
+import Wire
+
+/// couponctl: the operator's tool. Every action goes over the binary protocol.
+///
+/// Exit codes: 0 success; 2 bad input (usage, or the server refused the request as invalid: a 4xx
+/// code); 3 the server or a dependency failed, or could not be reached (a 5xx code).
+@main
+struct CouponCtl {
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        guard let name = arguments.first, !name.hasPrefix("-") else {
+            if arguments.contains("--help") || arguments.contains("-h") {
+                print(Command.overview)
+                ProcessEnvironment.exit(0)
+            }
+            ProcessEnvironment.writeError(Command.overview + "\n")
+            ProcessEnvironment.exit(2)
+        }
+        arguments.removeFirst()
+        guard let command = Command.all.first(where: { $0.name == name }) else {
+            ProcessEnvironment.writeError("couponctl: unknown command '\(name)'\n\n\(Command.overview)\n")
+            ProcessEnvironment.exit(2)
+        }
+        let values = loadConfiguration(
+            program: "couponctl \(command.name)", summary: command.summary, options: command.options + Command.globalOptions,
+            allowPositional: command.takesPositional, arguments: arguments, build: { $0 })
+        let output = Output(json: (try? values.bool("json")) ?? false)
+        do {
+            try await command.run(values, output)
+            ProcessEnvironment.exit(0)
+        } catch let error as ServiceError {
+            output.failure(error)
+            ProcessEnvironment.exit(error.code.httpStatus >= 500 ? 3 : 2)
+        } catch let error as ConfigError {
+            ProcessEnvironment.writeError("couponctl \(command.name): \(error)\n")
+            ProcessEnvironment.exit(2)
+        } catch {
+            ProcessEnvironment.writeError("couponctl \(command.name): \(error)\n")
+            ProcessEnvironment.exit(1)
+        }
+    }
+}
+
+struct Command: Sendable {
+    var name: String
+    var summary: String
+    var options: [ConfigOption]
+    var takesPositional = false
+    var run: @Sendable (ConfigValues, Output) async throws -> Void
+
+    static let globalOptions: [ConfigOption] = [
+        ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
+        ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
+        ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
+    ]
+
+    static var all: [Command] { SystemCommands.all }
+
+    static var overview: String {
+        var text = "couponctl — operate a Coupon Cluster over its binary protocol\n\nUsage: couponctl COMMAND [options]   (couponctl COMMAND --help for its options)\n\nCommands:\n"
+        for command in all { text += "  \(command.name.padding(12)) \(command.summary)\n" }
+        text += "\nExit codes: 0 ok, 2 bad input or refused, 3 server error or unreachable, 1 other."
+        return text
+    }
+}
+
+extension ConfigValues {
+    func client(service: String = "coupon-center", urlFlag: String = "url") throws -> ServiceClient {
+        try ServiceClient(service: service, urls: try nngURLs(urlFlag), timeoutMilliseconds: try int("timeout-ms", in: 1...600_000))
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,203 @@
+import CouponClient
+import Foundation
+import ServiceKit
+import Synchronization
+import Wire
+
+/// coupon-load: drives a scenario against a running cluster and prints throughput, latency
+/// percentiles and errors by code (`--json` for the bench script).
+@main
+struct CouponLoad {
+    static let options: [ConfigOption] = [
+        ConfigOption("scenario", default: "ping", "what to send: \(Scenario.names.joined(separator: ", "))"),
+        ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "address(es) of the service under load"),
+        ConfigOption("concurrency", default: "16", "callers in flight at once"),
+        ConfigOption("requests", default: "10000", "stop after this many requests (0: run for --duration)"),
+        ConfigOption("duration", default: "0", "stop after this many seconds (0: run for --requests)"),
+        ConfigOption("rate", default: "0", "target requests per second over all callers (0: as fast as possible)"),
+        ConfigOption("timeout-ms", default: "5000", "per-request timeout"),
+        ConfigOption.switchOption("json", "print the summary as one JSON object"),
+        ConfigOption("progress", default: "true", "print a live progress line to stderr each second"),
+    ]
+
+    static func main() async {
+        let settings = loadConfiguration(
+            program: "coupon-load", summary: "load generator for Coupon Cluster", options: options, build: LoadSettings.init)
+        do {
+            let scenario = try await Scenario.make(settings)
+            let report = await LoadRunner(settings: settings, scenario: scenario).run()
+            print(settings.json ? report.json().serialized() : report.text())
+            ProcessEnvironment.exit(report.succeeded > 0 ? 0 : 3)
+        } catch {
+            ProcessEnvironment.writeError("coupon-load: \(error)\n")
+            ProcessEnvironment.exit(3)
+        }
+    }
+}
+
+struct LoadSettings: Sendable {
+    var scenario: String
+    var urls: [String]
+    var concurrency: Int
+    var requests: Int
+    var durationSeconds: Int
+    var rate: Int
+    var timeoutMilliseconds: Int
+    var json: Bool
+    var progress: Bool
+
+    init(_ values: ConfigValues) throws(ConfigError) {
+        scenario = values.string("scenario")
+        guard Scenario.names.contains(scenario) else {
+            throw ConfigError("--scenario: '\(scenario)' is not one of \(Scenario.names.joined(separator: ", "))")
+        }
+        urls = try values.nngURLs("url")
+        concurrency = try values.int("concurrency", in: 1...10_000)
+        requests = try values.int("requests", in: 0...1_000_000_000)
+        durationSeconds = try values.int("duration", in: 0...86_400)
+        guard requests > 0 || durationSeconds > 0 else { throw ConfigError("give --requests or --duration") }
+        rate = try values.int("rate", in: 0...10_000_000)
+        timeoutMilliseconds = try values.int("timeout-ms", in: 1...600_000)
+        json = try values.bool("json")
+        progress = try values.bool("progress")
+    }
+}
+
+/// One kind of request the load generator sends. `send` returns nil on success or the error code.
+struct Scenario: Sendable {
+    var name: String
+    var send: @Sendable (Int) async -> ErrorCode?
+
+    static let names = ["ping"]
+
+    static func make(_ settings: LoadSettings) async throws -> Scenario {
+        let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
+        switch settings.scenario {
+        default:
+            return Scenario(name: "ping") { _ in
+                do {
+                    _ = try await client.call(PingRequest())
+                    return nil
+                } catch let error as ServiceError {
+                    return error.code
+                } catch {
+                    return .internalError
+                }
+            }
+        }
+    }
+}
+
+struct LoadReport: Sendable {
+    var scenario: String
+    var concurrency: Int
+    var elapsedSeconds: Double
+    var succeeded: Int64
+    var errors: [ErrorCode: Int64]
+    var histogram: LatencyHistogram
+
+    var throughput: Double { elapsedSeconds > 0 ? Double(succeeded) / elapsedSeconds : 0 }
+
+    func text() -> String {
+        var lines = [
+            "scenario \(scenario), concurrency \(concurrency), \(String(format: "%.2f", elapsedSeconds)) s",
+            "ok \(succeeded), errors \(errors.values.reduce(0, +)), throughput \(String(format: "%.0f", throughput))/s",
+            "latency µs: p50 \(histogram.percentile(0.5)) p90 \(histogram.percentile(0.9)) p99 \(histogram.percentile(0.99)) p99.9 \(histogram.percentile(0.999)) max \(histogram.maxMicroseconds)",
+        ]
+        for (code, count) in errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            lines.append("  error \(code.rawValue) \(code.name): \(count)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func json() -> JSONValue {
+        .object([
+            ("scenario", .string(scenario)), ("concurrency", .integer(concurrency)),
+            ("elapsedSeconds", .number(String(format: "%.3f", elapsedSeconds))),
+            ("ok", .integer(succeeded)), ("throughput", .number(String(format: "%.1f", throughput))),
+            ("p50Microseconds", .integer(histogram.percentile(0.5))), ("p90Microseconds", .integer(histogram.percentile(0.9))),
+            ("p99Microseconds", .integer(histogram.percentile(0.99))), ("p999Microseconds", .integer(histogram.percentile(0.999))),
+            ("maxMicroseconds", .integer(histogram.maxMicroseconds)),
+            ("errors", .object(errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }).map { ($0.key.name, .integer($0.value)) })),
+        ])
+    }
+}
+
+/// Runs `concurrency` callers until the request count or duration is reached, pacing to `rate`.
+struct LoadRunner: Sendable {
+    var settings: LoadSettings
+    var scenario: Scenario
+
+    private struct Shared {
+        var issued = 0
+        var succeeded: Int64 = 0
+        var errors: [ErrorCode: Int64] = [:]
+        var histogram = LatencyHistogram()
+    }
+
+    /// Shared by the caller tasks; a class so each task holds a reference to the one lock.
+    private final class Tally: Sendable {
+        let state = Mutex(Shared())
+        func withLock<T>(_ body: (inout Shared) -> T) -> T { state.withLock { body(&$0) } }
+    }
+
+    func run() async -> LoadReport {
+        let shared = Tally()
+        let started = ContinuousClock.now
+        let stopAt = settings.durationSeconds > 0 ? started + .seconds(settings.durationSeconds) : nil
+        let settings = self.settings
+        let scenario = self.scenario
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<settings.concurrency {
+                group.addTask {
+                    var local = LatencyHistogram()
+                    while true {
+                        let ticket: Int? = shared.withLock { state in
+                            if settings.requests > 0 && state.issued >= settings.requests { return nil }
+                            state.issued += 1
+                            return state.issued - 1
+                        }
+                        guard let ticket else { break }
+                        if let stopAt, ContinuousClock.now >= stopAt { break }
+                        if settings.rate > 0 {
+                            let due = started + .microseconds(Int64(ticket) * 1_000_000 / Int64(settings.rate))
+                            if due > ContinuousClock.now { try? await Task.sleep(until: due) }
+                        }
+                        let before = ContinuousClock.now
+                        let failure = await scenario.send(ticket)
+                        let elapsed = ContinuousClock.now - before
+                        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                        if let failure {
+                            shared.withLock { $0.errors[failure, default: 0] += 1 }
+                        } else {
+                            local.record(microseconds: micros)
+                            shared.withLock { $0.succeeded += 1 }
+                        }
+                    }
+                    shared.withLock { $0.histogram.merge(local) }
+                }
+            }
+            if settings.progress {
+                group.addTask {
+                    var last: Int64 = 0
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        let (done, failed, issued) = shared.withLock { ($0.succeeded, $0.errors.values.reduce(0, +), $0.issued) }
+                        ProcessEnvironment.writeError("\r\(scenario.name): \(done) ok, \(failed) errors, \(done - last)/s   ")
+                        last = done
+                        if settings.requests > 0 && issued >= settings.requests && done + failed >= Int64(settings.requests) { break }
+                        if let stopAt, ContinuousClock.now >= stopAt { break }
+                    }
+                    ProcessEnvironment.writeError("\n")
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return shared.withLock { state in
+            LoadReport(
+                scenario: scenario.name, concurrency: settings.concurrency, elapsedSeconds: seconds, succeeded: state.succeeded,
+                errors: state.errors, histogram: state.histogram)
+        }
+    }
+}

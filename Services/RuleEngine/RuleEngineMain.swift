@@ -1,0 +1,14 @@
+import ServiceKit
+
+/// rule-engine: eligibility, discount maths, stacking and best combination. Stateless: it keeps
+/// nothing durable, so any number of replicas can serve behind one NNG address list.
+@main
+struct RuleEngineMain {
+    static func main() async {
+        let settings = loadConfiguration(
+            program: "rule-engine", summary: "coupon rules, discounts and best combinations over NNG",
+            options: RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),
+            build: RPCServiceSettings.init)
+        await ServiceMain.run(service: "rule-engine", settings: settings) { _, _, _ in ServiceParts() }
+    }
+}

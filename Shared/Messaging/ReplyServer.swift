@@ -1,0 +1,146 @@
+internal import CNNG
+import Synchronization
+
+/// An NNG rep0 server that serves many requests at once: `concurrency` contexts, each with its own
+/// aio, each looping receive → handle → send in a child task. No thread is blocked per request.
+///
+/// Shutdown is graceful: `shutdown()` stops taking new requests, lets the ones being handled send
+/// their replies (up to `drainTimeout`), then closes the socket, and `run` returns.
+public final class ReplyServer: Sendable {
+    public struct Configuration: Sendable {
+        public var urls: [String]
+        public var maxFrameBytes: Int
+        public var concurrency: Int
+        public var drainTimeoutMilliseconds: Int
+
+        public init(urls: [String], maxFrameBytes: Int = 1 << 20, concurrency: Int = 64, drainTimeoutMilliseconds: Int = 10_000) {
+            self.urls = urls
+            self.maxFrameBytes = maxFrameBytes
+            self.concurrency = concurrency
+            self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
+        }
+    }
+
+    /// The reply for one request, or nil to send none (the caller then times out).
+    public typealias Handler = @Sendable ([UInt8]) async -> [UInt8]?
+
+    private struct State {
+        var draining = false
+        var closed = false
+        var busy = 0
+        var receiving: [ObjectIdentifier: AsyncAIO] = [:]
+        var drainWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let socket: nng_socket
+    private let configuration: Configuration
+    private let state = Mutex(State())
+    /// The addresses actually bound, with port 0 replaced by the port the system chose.
+    public let boundURLs: [String]
+
+    /// Opens the socket and binds every URL now, so a bad or busy address fails at start-up.
+    public init(configuration: Configuration) throws(MessagingError) {
+        guard !configuration.urls.isEmpty else {
+            throw MessagingError(code: .invalidAddress, operation: "listen", text: "no address to listen on")
+        }
+        var socket = nng_socket()
+        try nngCheck(nng_rep0_open(&socket), "open rep0 socket")
+        var bound: [String] = []
+        do {
+            // Larger frames are dropped by nng before they reach us.
+            try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, configuration.maxFrameBytes), "set receive limit")
+            for url in configuration.urls {
+                var listener = nng_listener()
+                try nngCheck(nng_listen(socket, url, &listener, 0), "listen \(url)")
+                bound.append(Self.resolvedURL(url, listener: listener))
+            }
+        } catch {
+            nng_close(socket)
+            throw error
+        }
+        self.socket = socket
+        self.configuration = configuration
+        self.boundURLs = bound
+    }
+
+    private static func resolvedURL(_ url: String, listener: nng_listener) -> String {
+        guard url.hasPrefix("tcp://") || url.hasPrefix("tls+tcp://"), url.hasSuffix(":0") else { return url }
+        var port: Int32 = 0
+        guard nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0 else { return url }
+        return String(url.dropLast(1)) + String(port)
+    }
+
+    /// Serves until `shutdown()`; returns once the socket is closed.
+    public func run(_ handler: @escaping Handler) async {
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(1, configuration.concurrency) {
+                group.addTask { await self.serveLoop(handler) }
+            }
+            group.addTask { await self.closeWhenDrained() }
+        }
+    }
+
+    /// Stops taking requests; `run` returns after in-flight requests are answered.
+    public func shutdown() {
+        let waiter = state.withLock { state in
+            state.draining = true
+            for aio in state.receiving.values { aio.cancel() }
+            defer { state.drainWaiter = nil }
+            return state.drainWaiter
+        }
+        waiter?.resume()
+    }
+
+    private func serveLoop(_ handler: Handler) async {
+        var context = nng_ctx()
+        guard nng_ctx_open(&context, socket) == 0, let aio = try? AsyncAIO() else { return }
+        defer { nng_ctx_close(context) }
+        let key = ObjectIdentifier(aio)
+        while true {
+            let request: [UInt8]
+            do {
+                request = try await aio.receive(on: context) {
+                    state.withLock { state in
+                        guard !state.draining else { return false }
+                        state.receiving[key] = aio
+                        return true
+                    }
+                }
+                state.withLock { state in
+                    state.receiving[key] = nil
+                    state.busy += 1
+                }
+            } catch {
+                let stop = state.withLock { state in
+                    state.receiving[key] = nil
+                    return state.draining || state.closed
+                }
+                if stop || error.code == .closed { return }
+                continue
+            }
+            if let reply = await handler(request) {
+                // The caller may have given up or gone; its loss, not ours.
+                try? await aio.send(reply, on: context)
+            }
+            state.withLock { $0.busy -= 1 }
+        }
+    }
+
+    private func closeWhenDrained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyDraining = state.withLock { state in
+                if !state.draining { state.drainWaiter = continuation }
+                return state.draining
+            }
+            if alreadyDraining { continuation.resume() }
+        }
+        // In-flight requests finish within a few milliseconds; poll only while draining.
+        let deadline = ContinuousClock.now + .milliseconds(configuration.drainTimeoutMilliseconds)
+        while state.withLock({ $0.busy > 0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        state.withLock { $0.closed = true }
+        // Completes every pending receive with NNG_ECLOSED, which ends the serve loops.
+        nng_close(socket)
+    }
+}

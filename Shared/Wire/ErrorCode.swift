@@ -1,0 +1,136 @@
+/// The stable error codes of the public contract, on the wire and in HTTP answers (`code`).
+///
+/// This table is the only place that knows both the wire code and the HTTP status: services throw
+/// `ServiceError(code, message)`, the binary server puts the code in an error reply and the HTTP front
+/// maps it to `httpStatus`. Codes are never renumbered; new ones are appended in their range.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let ok = ErrorCode(rawValue: 0)
+
+    // 1000–1099: the request itself is wrong (400).
+    public static let badFrame = ErrorCode(rawValue: 1000)
+    public static let unsupportedVersion = ErrorCode(rawValue: 1001)
+    public static let unknownMessageKind = ErrorCode(rawValue: 1002)
+    public static let frameTooLarge = ErrorCode(rawValue: 1003)
+    public static let malformedBody = ErrorCode(rawValue: 1004)
+    public static let invalidArgument = ErrorCode(rawValue: 1005)
+    public static let malformedJSON = ErrorCode(rawValue: 1006)
+    public static let invalidMoney = ErrorCode(rawValue: 1007)
+    public static let unknownPath = ErrorCode(rawValue: 1008)
+    public static let methodNotAllowed = ErrorCode(rawValue: 1009)
+
+    // 1100–1199: an id that does not exist (404).
+    public static let templateNotFound = ErrorCode(rawValue: 1100)
+    public static let couponNotFound = ErrorCode(rawValue: 1101)
+    public static let userNotFound = ErrorCode(rawValue: 1102)
+    public static let experimentNotFound = ErrorCode(rawValue: 1103)
+
+    // 1200–1299: a business rule refuses it (409).
+    public static let soldOut = ErrorCode(rawValue: 1200)
+    public static let perUserLimitReached = ErrorCode(rawValue: 1201)
+    public static let dailyLimitReached = ErrorCode(rawValue: 1202)
+    public static let budgetExhausted = ErrorCode(rawValue: 1203)
+    public static let templatePaused = ErrorCode(rawValue: 1204)
+    public static let claimWindowNotStarted = ErrorCode(rawValue: 1205)
+    public static let claimWindowEnded = ErrorCode(rawValue: 1206)
+    public static let couponAlreadyUsed = ErrorCode(rawValue: 1207)
+    public static let couponExpired = ErrorCode(rawValue: 1208)
+    public static let couponNotApplicable = ErrorCode(rawValue: 1209)
+    public static let thresholdNotMet = ErrorCode(rawValue: 1210)
+    public static let idempotencyKeyReused = ErrorCode(rawValue: 1211)
+    public static let insufficientPoints = ErrorCode(rawValue: 1212)
+    public static let refundNotMatching = ErrorCode(rawValue: 1213)
+    public static let couponRevoked = ErrorCode(rawValue: 1214)
+    public static let stackingConflict = ErrorCode(rawValue: 1215)
+    public static let notExchangeable = ErrorCode(rawValue: 1216)
+
+    // 1300–1399: refused for who is asking (403).
+    public static let riskDenied = ErrorCode(rawValue: 1300)
+    public static let channelNotAllowed = ErrorCode(rawValue: 1301)
+    public static let segmentNotAllowed = ErrorCode(rawValue: 1302)
+    public static let notOwner = ErrorCode(rawValue: 1303)
+    public static let riskReview = ErrorCode(rawValue: 1304)
+
+    // 1400–1499: slow down (429).
+    public static let rateLimited = ErrorCode(rawValue: 1400)
+
+    // 1500–1599: our side or a dependency (5xx).
+    public static let internalError = ErrorCode(rawValue: 1500)
+    public static let dependencyUnavailable = ErrorCode(rawValue: 1501)
+    public static let deadlineExceeded = ErrorCode(rawValue: 1502)
+    public static let shuttingDown = ErrorCode(rawValue: 1503)
+
+    public static let all: [ErrorCode: (name: String, httpStatus: Int)] = [
+        .ok: ("OK", 200),
+        .badFrame: ("BAD_FRAME", 400),
+        .unsupportedVersion: ("UNSUPPORTED_VERSION", 400),
+        .unknownMessageKind: ("UNKNOWN_MESSAGE_KIND", 400),
+        .frameTooLarge: ("FRAME_TOO_LARGE", 400),
+        .malformedBody: ("MALFORMED_BODY", 400),
+        .invalidArgument: ("INVALID_ARGUMENT", 400),
+        .malformedJSON: ("MALFORMED_JSON", 400),
+        .invalidMoney: ("INVALID_MONEY", 400),
+        .unknownPath: ("UNKNOWN_PATH", 404),
+        .methodNotAllowed: ("METHOD_NOT_ALLOWED", 405),
+        .templateNotFound: ("TEMPLATE_NOT_FOUND", 404),
+        .couponNotFound: ("COUPON_NOT_FOUND", 404),
+        .userNotFound: ("USER_NOT_FOUND", 404),
+        .experimentNotFound: ("EXPERIMENT_NOT_FOUND", 404),
+        .soldOut: ("SOLD_OUT", 409),
+        .perUserLimitReached: ("PER_USER_LIMIT", 409),
+        .dailyLimitReached: ("DAILY_LIMIT", 409),
+        .budgetExhausted: ("BUDGET_EXHAUSTED", 409),
+        .templatePaused: ("TEMPLATE_PAUSED", 409),
+        .claimWindowNotStarted: ("NOT_STARTED", 409),
+        .claimWindowEnded: ("ENDED", 409),
+        .couponAlreadyUsed: ("ALREADY_USED", 409),
+        .couponExpired: ("COUPON_EXPIRED", 409),
+        .couponNotApplicable: ("NOT_APPLICABLE", 409),
+        .thresholdNotMet: ("THRESHOLD_NOT_MET", 409),
+        .idempotencyKeyReused: ("REQUEST_ID_REUSED", 409),
+        .insufficientPoints: ("INSUFFICIENT_POINTS", 409),
+        .refundNotMatching: ("REFUND_NOT_MATCHING", 409),
+        .couponRevoked: ("COUPON_REVOKED", 409),
+        .stackingConflict: ("STACKING_CONFLICT", 409),
+        .notExchangeable: ("NOT_EXCHANGEABLE", 409),
+        .riskDenied: ("RISK_DENIED", 403),
+        .channelNotAllowed: ("CHANNEL_NOT_ALLOWED", 403),
+        .segmentNotAllowed: ("SEGMENT_NOT_ALLOWED", 403),
+        .notOwner: ("NOT_OWNER", 403),
+        .riskReview: ("RISK_REVIEW", 403),
+        .rateLimited: ("RATE_LIMITED", 429),
+        .internalError: ("INTERNAL", 500),
+        .dependencyUnavailable: ("DEPENDENCY_UNAVAILABLE", 503),
+        .deadlineExceeded: ("DEADLINE_EXCEEDED", 504),
+        .shuttingDown: ("SHUTTING_DOWN", 503),
+    ]
+
+    public var name: String { Self.all[self]?.name ?? "UNKNOWN_\(rawValue)" }
+    /// Unknown codes (from a newer peer) are treated as our own failure to understand: 500.
+    public var httpStatus: Int { Self.all[self]?.httpStatus ?? 500 }
+    public var description: String { "\(rawValue) \(name)" }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(UInt16.self)
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// The one error type services throw for an expected refusal; it travels as an error reply and
+/// becomes `{"code": …, "message": …}` over HTTP.
+public struct ServiceError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.name) (\(code.rawValue)): \(message)" }
+}

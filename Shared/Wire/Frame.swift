@@ -1,0 +1,145 @@
+/// One message on an NNG socket: a fixed 28-byte header followed by the body.
+///
+/// ```
+/// offset size field
+///      0    2 magic        0x43 0x43 ("CC")
+///      2    1 version      1
+///      3    1 flags        bit 0 reply, bit 1 error reply; other bits must be 0
+///      4    2 kind         MessageKind (big-endian)
+///      6    2 reserved     must be 0
+///      8    8 requestId    chosen by the caller, echoed in the reply
+///     16    8 deadline     Unix milliseconds after which the caller no longer waits; 0 = none
+///     24    4 bodyLength   must equal the bytes that follow
+///     28    … body
+/// ```
+public struct FrameHeader: Sendable, Equatable {
+    public static let magic: UInt16 = 0x4343
+    public static let currentVersion: UInt8 = 1
+    public static let size = 28
+    /// Receivers refuse larger frames (NNG_OPT_RECVMAXSZ is set from the same figure).
+    public static let defaultMaxFrameBytes = 1 << 20
+
+    public var version: UInt8
+    public var flags: FrameFlags
+    public var kind: MessageKind
+    public var requestId: UInt64
+    public var deadlineMilliseconds: UInt64
+    public var bodyLength: UInt32
+
+    public init(
+        version: UInt8 = FrameHeader.currentVersion, flags: FrameFlags = [], kind: MessageKind,
+        requestId: UInt64, deadlineMilliseconds: UInt64 = 0, bodyLength: UInt32 = 0
+    ) {
+        self.version = version
+        self.flags = flags
+        self.kind = kind
+        self.requestId = requestId
+        self.deadlineMilliseconds = deadlineMilliseconds
+        self.bodyLength = bodyLength
+    }
+}
+
+public struct FrameFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let reply = FrameFlags(rawValue: 1 << 0)
+    public static let error = FrameFlags(rawValue: 1 << 1)
+    static let known: FrameFlags = [.reply, .error]
+}
+
+public struct Frame: Sendable, Equatable {
+    public var header: FrameHeader
+    public var body: [UInt8]
+
+    public init(header: FrameHeader, body: [UInt8]) {
+        self.header = header
+        self.body = body
+        self.header.bodyLength = UInt32(truncatingIfNeeded: body.count)
+    }
+
+    public var isReply: Bool { header.flags.contains(.reply) }
+    public var isError: Bool { header.flags.contains(.error) }
+}
+
+/// Why a byte string is not a frame. Each maps to an `ErrorCode` for the error reply.
+public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: String, Sendable {
+        case truncated, badMagic, unsupportedVersion, reservedBits, lengthMismatch, tooLarge
+    }
+    public var reason: Reason
+    public var detail: String
+
+    public init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    public var description: String { "\(reason.rawValue): \(detail)" }
+
+    public var errorCode: ErrorCode {
+        switch reason {
+        case .unsupportedVersion: .unsupportedVersion
+        case .tooLarge: .frameTooLarge
+        default: .badFrame
+        }
+    }
+}
+
+public enum FrameCodec {
+    public static func encode(_ frame: Frame) -> [UInt8] {
+        var writer = WireWriter(capacity: FrameHeader.size + frame.body.count)
+        writer.writeBigEndian(FrameHeader.magic)
+        writer.writeUInt8(frame.header.version)
+        writer.writeUInt8(frame.header.flags.rawValue)
+        writer.writeBigEndian(frame.header.kind.rawValue)
+        writer.writeBigEndian(UInt16(0))
+        writer.writeBigEndian(frame.header.requestId)
+        writer.writeBigEndian(frame.header.deadlineMilliseconds)
+        writer.writeBigEndian(UInt32(truncatingIfNeeded: frame.body.count))
+        writer.writeRaw(frame.body)
+        return writer.bytes
+    }
+
+    /// Reads only the header, so a receiver can answer a bad body with the caller's request id.
+    public static func decodeHeader(_ bytes: [UInt8]) throws(FrameError) -> FrameHeader {
+        guard bytes.count >= FrameHeader.size else {
+            throw FrameError(.truncated, "\(bytes.count) bytes is shorter than the \(FrameHeader.size)-byte header")
+        }
+        func field<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+            var value: T = 0
+            for index in offset..<(offset + MemoryLayout<T>.size) { value = (value << 8) | T(bytes[index]) }
+            return value
+        }
+        let magic = field(UInt16.self, at: 0)
+        guard magic == FrameHeader.magic else {
+            throw FrameError(.badMagic, "magic 0x\(String(magic, radix: 16)) is not 0x4343")
+        }
+        let header = FrameHeader(
+            version: bytes[2], flags: FrameFlags(rawValue: bytes[3]), kind: MessageKind(rawValue: field(UInt16.self, at: 4)),
+            requestId: field(UInt64.self, at: 8), deadlineMilliseconds: field(UInt64.self, at: 16),
+            bodyLength: field(UInt32.self, at: 24))
+        guard header.version == FrameHeader.currentVersion else {
+            throw FrameError(
+                .unsupportedVersion, "version \(header.version); this side speaks \(FrameHeader.currentVersion)")
+        }
+        guard header.flags.subtracting(.known).isEmpty, field(UInt16.self, at: 6) == 0 else {
+            throw FrameError(.reservedBits, "reserved flag or header bits are set")
+        }
+        return header
+    }
+
+    /// Any byte string yields a frame or a `FrameError`; nothing larger than `bytes` is allocated.
+    public static func decode(_ bytes: [UInt8], maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes)
+        throws(FrameError) -> Frame
+    {
+        guard bytes.count <= maxFrameBytes else {
+            throw FrameError(.tooLarge, "\(bytes.count) bytes exceeds the \(maxFrameBytes)-byte limit")
+        }
+        let header = try decodeHeader(bytes)
+        let available = bytes.count - FrameHeader.size
+        guard Int(header.bodyLength) == available else {
+            throw FrameError(.lengthMismatch, "header says \(header.bodyLength) body bytes, \(available) present")
+        }
+        return Frame(header: header, body: Array(bytes[FrameHeader.size...]))
+    }
+}
