@@ -1,0 +1,192 @@
+/// A fixed number of `RedisConnection`s shared by many tasks.
+///
+/// A task that finds every connection busy waits in a FIFO queue (suspended, no polling) and is
+/// handed the next connection given back. Connections open lazily on first use. Script hashes from
+/// `SCRIPT LOAD` are cached per pool (see `evaluate`).
+public final class RedisPool: Sendable {
+    public let config: RedisConfig
+    private let state: Locked<PoolState>
+    /// Script source → SHA1 the server returned for it.
+    private let scriptHashes = Locked<[String: String]>([:])
+
+    public init(config: RedisConfig) {
+        self.config = config
+        let connections = (0..<config.poolSize).map { _ in RedisConnection(config: config) }
+        state = Locked(PoolState(idle: connections))
+    }
+
+    /// Runs `body` with a connection of its own, for command sequences that must share one
+    /// connection (`WATCH`/`MULTI`/`EXEC`). The connection goes back to the pool afterwards.
+    public func withConnection<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (RedisConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await lease()
+        defer { giveBack(connection) }
+        return try await body(connection)
+    }
+
+    public func command(_ arguments: [String]) async throws -> RedisValue {
+        try await withConnection { try await $0.command(arguments) }
+    }
+
+    public func command(_ arguments: [[UInt8]]) async throws -> RedisValue {
+        try await withConnection { try await $0.command(arguments) }
+    }
+
+    /// Runs `script` with `EVALSHA`. The hash comes from `SCRIPT LOAD` the first time and is cached;
+    /// when the server answers `NOSCRIPT` (it restarted, or someone ran `SCRIPT FLUSH`) the script
+    /// is loaded again and run once more. Errors the script raises are thrown as `serverError`.
+    public func evaluate(_ script: RedisScript, keys: [String], args: [String]) async throws -> RedisValue {
+        try await withConnection { connection in
+            let tail = [String(keys.count)] + keys + args
+            let hash: String
+            if let cached = scriptHashes.withLock({ $0[script.source] }) {
+                hash = cached
+            } else {
+                hash = try await load(script, on: connection)
+            }
+            do {
+                return try await connection.command(["EVALSHA", hash] + tail)
+            } catch let error as RedisError where error.code == .noScript {
+                let reloaded = try await load(script, on: connection)
+                return try await connection.command(["EVALSHA", reloaded] + tail)
+            }
+        }
+    }
+
+    private func load(_ script: RedisScript, on connection: RedisConnection) async throws -> String {
+        let reply = try await connection.command(["SCRIPT", "LOAD", script.source])
+        guard let hash = reply.string else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply), not a hash")
+        }
+        scriptHashes.withLock { $0[script.source] = hash }
+        return hash
+    }
+
+    /// Fails every waiting task with `poolClosed` and closes the idle connections; connections in
+    /// use are closed when they are given back. Later calls throw `poolClosed`.
+    public func close() async {
+        let (waiters, idle) = state.withLock { state in
+            state.closed = true
+            let idle = state.idle
+            state.idle = []
+            return (state.waiters.drain(), idle)
+        }
+        for waiter in waiters {
+            waiter.resume(throwing: RedisError(.poolClosed, "the Redis pool was closed"))
+        }
+        for connection in idle { await connection.close() }
+    }
+
+    // MARK: - Leasing
+
+    private func lease() async throws -> RedisConnection {
+        let ready: RedisConnection? = try state.withLock { state in
+            if state.closed { throw RedisError(.poolClosed, "the Redis pool is closed") }
+            return state.idle.popLast()
+        }
+        if let ready { return ready }
+
+        let id = state.withLock { state in state.waiters.nextID() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let outcome: Result<RedisConnection, any Error>? = state.withLock { state in
+                    if state.closed { return .failure(RedisError(.poolClosed, "the Redis pool is closed")) }
+                    // A connection may have come back since the fast path looked.
+                    if let connection = state.idle.popLast() { return .success(connection) }
+                    // Cancellation is flagged before the handler runs; checking under the lock means
+                    // either the handler finds this waiter or this check sees the flag.
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters.append(id: id, continuation)
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.remove(id: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func giveBack(_ connection: RedisConnection) {
+        enum Next {
+            case handTo(CheckedContinuation<RedisConnection, any Error>)
+            case close
+            case keep
+        }
+        let next: Next = state.withLock { state in
+            if state.closed { return .close }
+            if let waiter = state.waiters.removeFirst() { return .handTo(waiter) }
+            state.idle.append(connection)
+            return .keep
+        }
+        switch next {
+        case .handTo(let waiter):
+            waiter.resume(returning: connection)
+        case .close:
+            connection.closeWithoutWaiting()
+        case .keep:
+            break
+        }
+    }
+}
+
+private struct PoolState {
+    var idle: [RedisConnection]
+    var waiters = WaiterQueue()
+    var closed = false
+}
+
+/// Waiting tasks in arrival order. Cancelled waiters are removed by id; `order` may then hold ids
+/// that are no longer waiting, which `removeFirst` skips.
+private struct WaiterQueue {
+    typealias Continuation = CheckedContinuation<RedisConnection, any Error>
+
+    private var byID: [UInt64: Continuation] = [:]
+    private var order: [UInt64] = []
+    private var head = 0
+    private var lastID: UInt64 = 0
+
+    mutating func nextID() -> UInt64 {
+        lastID += 1
+        return lastID
+    }
+
+    mutating func append(id: UInt64, _ continuation: Continuation) {
+        byID[id] = continuation
+        order.append(id)
+    }
+
+    mutating func remove(id: UInt64) -> Continuation? {
+        byID.removeValue(forKey: id)
+    }
+
+    mutating func removeFirst() -> Continuation? {
+        while head < order.count {
+            let id = order[head]
+            head += 1
+            if let continuation = byID.removeValue(forKey: id) {
+                compactIfWorthIt()
+                return continuation
+            }
+        }
+        compactIfWorthIt()
+        return nil
+    }
+
+    mutating func drain() -> [Continuation] {
+        var all: [Continuation] = []
+        while let next = removeFirst() { all.append(next) }
+        return all
+    }
+
+    private mutating func compactIfWorthIt() {
+        if head == order.count {
+            order.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64, head * 2 > order.count {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+}

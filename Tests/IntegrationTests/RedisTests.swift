@@ -1,0 +1,530 @@
+import Foundation
+import Redis
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Against a real redis-server that each test starts on a free port (see `RedisTestServer`).
+/// Serialized: several tests measure time (expiry, timeouts, waiting order) and the machine is small.
+@Suite(.serialized)
+struct RedisTests {
+    // MARK: - Configuration
+
+    @Test func configParsesURLAndNeverShowsThePassword() throws {
+        let config = try RedisConfig(url: "redis://:p%40ss%3Aw0rd@cache.internal:6380/2", poolSize: 3)
+        #expect(config.host == "cache.internal")
+        #expect(config.port == 6380)
+        #expect(config.username == nil)
+        #expect(config.password == "p@ss:w0rd")
+        #expect(config.database == 2)
+        #expect(config.poolSize == 3)
+        #expect(config.timeoutMilliseconds == 2000)
+
+        var dumped = ""
+        dump(config, to: &dumped)
+        for text in [config.description, String(reflecting: config), "\(config)", dumped] {
+            #expect(!text.contains("p@ss"), "password leaked in \(text)")
+            #expect(!text.contains("w0rd"), "password leaked in \(text)")
+        }
+        #expect(config.description.contains(":***@cache.internal:6380/2"))
+
+        let defaults = try RedisConfig(url: "redis://localhost")
+        #expect(defaults.port == 6379 && defaults.database == 0 && defaults.poolSize == 8)
+        #expect(defaults.password == nil && !defaults.description.contains("@"))
+
+        let withUser = try RedisConfig(url: "redis://coupons:secret@[::1]:7000")
+        #expect(withUser.username == "coupons" && withUser.password == "secret")
+        #expect(withUser.host == "::1" && withUser.port == 7000)
+
+        for bad in ["http://localhost", "redis://", "redis://host:port", "redis://host/db", "redis://host:0"] {
+            #expect(throws: RedisError.self, "\(bad)") { try RedisConfig(url: bad) }
+        }
+        #expect(throws: RedisError(.invalidConfiguration, "the Redis pool size must be at least 1")) {
+            try RedisConfig(url: "redis://localhost", poolSize: 0)
+        }
+    }
+
+    // MARK: - Commands and replies
+
+    @Test func valuesRoundTripByteForByte() async throws {
+        try await RedisTestServer.withPool { pool in
+            let everyByte = (0...255).map(UInt8.init) + [0, 13, 10, 0xC3, 0x28, 0]
+            #expect(try await pool.command([Array("SET".utf8), [0, 1, 0xFF], everyByte]) == .status("OK"))
+            let reply = try await pool.command([Array("GET".utf8), [0, 1, 0xFF]])
+            #expect(reply == .bulk(everyByte))
+            #expect(reply.string == nil, "invalid UTF-8 is not a string")
+            #expect(reply.bytes?.count == 262)
+
+            let large = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            _ = try await pool.command([Array("SET".utf8), Array("large".utf8), large])
+            #expect(try await pool.command(["GET", "large"]).bytes == large)
+
+            let hostile = [
+                "'; DROP TABLE coupons; --",
+                "$(rm -rf /) `id` | cat /etc/passwd && echo \"x\"",
+                "%s %n %d %% \\0 \\",
+                "*3\r\n$3\r\nDEL\r\n$4\r\nkeys\r\n",
+                "coupon 🎟️ Gutschein 优惠券",
+                "",
+            ]
+            for (index, value) in hostile.enumerated() {
+                let key = "coupon:{\(index)} %s '\(value)'"
+                #expect(try await pool.command(["SET", key, value]) == .status("OK"))
+                let stored = try await pool.command(["GET", key])
+                #expect(stored == .bulk(Array(value.utf8)))
+                #expect(stored.string == value)
+                #expect(try await pool.command(["STRLEN", key]) == .integer(Int64(value.utf8.count)))
+            }
+            #expect(try await pool.command(["DBSIZE"]) == .integer(Int64(hostile.count + 2)))
+        }
+    }
+
+    @Test func integerArrayNullAndStatusReplies() async throws {
+        // `throws` spelled out: the only `try`s are inside #expect, which inference does not see.
+        try await RedisTestServer.withPool { pool async throws in
+            #expect(try await pool.command(["PING"]) == .status("PONG"))
+            #expect(try await pool.command(["INCRBY", "issued", "41"]) == .integer(41))
+            #expect(try await pool.command(["INCR", "issued"]) == .integer(42))
+            #expect(try await pool.command(["GET", "issued"]).int == 42)
+            #expect(try await pool.command(["INCRBY", "negative", "-7"]).int == -7)
+            #expect(try await pool.command(["GET", "missing"]) == .null)
+            #expect(try await pool.command(["GET", "missing"]).isNull)
+
+            #expect(try await pool.command(["RPUSH", "list", "a", "", "c"]) == .integer(3))
+            #expect(try await pool.command(["LRANGE", "list", "0", "-1"]) == .array([bulk("a"), bulk(""), bulk("c")]))
+            #expect(try await pool.command(["LRANGE", "empty", "0", "-1"]) == .array([]))
+            #expect(try await pool.command(["MGET", "list:none", "issued"]) == .array([.null, bulk("42")]))
+            #expect(
+                try await pool.command(["EVAL", "return {1, {2, 'two'}, 'three'}", "0"])
+                    == .array([.integer(1), .array([.integer(2), bulk("two")]), bulk("three")]))
+
+            await #expect(throws: RedisError(.invalidCommand, "a command needs at least its name")) {
+                try await pool.command([String]())
+            }
+        }
+    }
+
+    @Test func serverErrorsAreThrownAndNestedOnesStayValues() async throws {
+        try await RedisTestServer.withPool(poolSize: 1) { pool in
+            _ = try await pool.command(["SET", "name", "spring-sale"])
+
+            let notANumber = await #expect(throws: RedisError.self) { try await pool.command(["INCR", "name"]) }
+            #expect(notANumber?.code == .serverError)
+            #expect(notANumber?.serverErrorKind == "ERR")
+            #expect(notANumber?.message.contains("not an integer") == true)
+
+            let wrongType = await #expect(throws: RedisError.self) { try await pool.command(["LPUSH", "name", "x"]) }
+            #expect(wrongType?.code == .serverError)
+            #expect(wrongType?.serverErrorKind == "WRONGTYPE")
+
+            let unknown = await #expect(throws: RedisError.self) { try await pool.command(["NOSUCHCOMMAND"]) }
+            #expect(unknown?.code == .serverError)
+
+            // An error reply leaves the connection usable.
+            #expect(try await pool.command(["GET", "name"]).string == "spring-sale")
+
+            // Inside EXEC one command failing is one element, not a thrown error.
+            let results = try await pool.withConnection { connection in
+                _ = try await connection.command(["MULTI"])
+                _ = try await connection.command(["SET", "counter", "1"])
+                _ = try await connection.command(["INCR", "name"])
+                return try await connection.command(["EXEC"])
+            }
+            guard case .array(let elements) = results, elements.count == 2 else {
+                Issue.record("EXEC answered \(results)")
+                return
+            }
+            #expect(elements[0] == .status("OK"))
+            guard case .error(let text) = elements[1] else {
+                Issue.record("expected a nested error, got \(elements[1])")
+                return
+            }
+            #expect(text.hasPrefix("ERR"))
+        }
+    }
+
+    @Test func authenticatesAndSelectsTheDatabase() async throws {
+        try await RedisTestServer.with(extraArguments: ["--requirepass", "s3cr:t@pw"]) { server in
+            let inDatabase3 = RedisPool(
+                config: try RedisConfig(url: "redis://:s3cr%3At%40pw@127.0.0.1:\(server.port)/3"))
+            let inDatabase0 = RedisPool(config: try RedisConfig(url: "redis://:s3cr%3At%40pw@127.0.0.1:\(server.port)"))
+            let wrongPassword = RedisPool(config: try RedisConfig(url: "redis://:guess@127.0.0.1:\(server.port)"))
+            let noPassword = RedisPool(config: try server.config())
+
+            _ = try await inDatabase3.command(["SET", "template:7", "stock"])
+            #expect(try await inDatabase3.command(["GET", "template:7"]).string == "stock")
+            #expect(try await inDatabase0.command(["GET", "template:7"]) == .null)
+
+            let refused = await #expect(throws: RedisError.self) { try await wrongPassword.command(["PING"]) }
+            #expect(refused?.serverErrorKind == "WRONGPASS")
+            let anonymous = await #expect(throws: RedisError.self) { try await noPassword.command(["PING"]) }
+            #expect(anonymous?.serverErrorKind == "NOAUTH")
+            for pool in [inDatabase3, inDatabase0, wrongPassword, noPassword] { await pool.close() }
+        }
+    }
+
+    // MARK: - Pool
+
+    @Test func fiftyTasksShareFourConnections() async throws {
+        try await RedisTestServer.withPool(poolSize: 4) { pool in
+            let clientIDs = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for task in 0..<50 {
+                    group.addTask {
+                        _ = try await pool.command(["INCR", "claims"])
+                        _ = try await pool.command(["SET", "claim:\(task)", "user-\(task)"])
+                        let stored = try await pool.command(["GET", "claim:\(task)"])
+                        #expect(stored.string == "user-\(task)")
+                        return try #require(try await pool.command(["CLIENT", "ID"]).int)
+                    }
+                }
+                var ids: Set<Int64> = []
+                for try await id in group { ids.insert(id) }
+                return ids
+            }
+            #expect(try await pool.command(["GET", "claims"]).int == 50)
+            #expect((1...4).contains(clientIDs.count), "50 tasks used \(clientIDs.count) connections")
+            let clients = try await pool.command(["CLIENT", "LIST"]).string ?? ""
+            #expect(clients.split(separator: "\n").count <= 4)
+        }
+    }
+
+    @Test func waitersAreServedInArrivalOrder() async throws {
+        try await RedisTestServer.withPool(poolSize: 1) { pool in
+            let served = ServedOrder()
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(400)) }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                for waiter in 1...5 {
+                    group.addTask {
+                        try await pool.withConnection { connection in
+                            _ = try await connection.command(["PING"])
+                            await served.append(waiter)
+                        }
+                    }
+                    // Long enough for the waiter to be queued before the next one starts.
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                try await group.waitForAll()
+            }
+            #expect(await served.order == [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func cancelledWaiterLeavesAndClosedPoolRefuses() async throws {
+        try await RedisTestServer.with { server in
+            let pool = RedisPool(config: try server.config(poolSize: 1))
+
+            let holder = Task {
+                try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(300)) }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let cancelled = Task { try await pool.command(["PING"]) }
+            try await Task.sleep(for: .milliseconds(50))
+            cancelled.cancel()
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
+            try await holder.value
+            #expect(try await pool.command(["PING"]) == .status("PONG"), "the connection is still in the pool")
+
+            let holdsUntilClose = Task {
+                try await pool.withConnection { connection in
+                    try await Task.sleep(for: .milliseconds(200))
+                    return try await connection.command(["PING"])
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let waiting = Task { try await pool.command(["PING"]) }
+            try await Task.sleep(for: .milliseconds(50))
+            await pool.close()
+            let waiterError = await #expect(throws: RedisError.self) { try await waiting.value }
+            #expect(waiterError?.code == .poolClosed)
+            #expect(try await holdsUntilClose.value == .status("PONG"), "a leased connection finishes its work")
+            let afterClose = await #expect(throws: RedisError.self) { try await pool.command(["PING"]) }
+            #expect(afterClose?.code == .poolClosed)
+        }
+    }
+
+    @Test func commandTimeoutDropsTheConnectionAndTheNextCallReconnects() async throws {
+        try await RedisTestServer.with { server in
+            let connection = RedisConnection(config: try server.config(timeoutMilliseconds: 300))
+            let before = try #require(try await connection.command(["CLIENT", "ID"]).int)
+
+            let clock = ContinuousClock()
+            let started = clock.now
+            let timedOut = await #expect(throws: RedisError.self) {
+                try await connection.command(["BLPOP", "no-such-list", "5"])
+            }
+            #expect(timedOut?.code == .timeout)
+            #expect(clock.now - started < .seconds(2), "gave up after \(clock.now - started)")
+
+            let after = try #require(try await connection.command(["CLIENT", "ID"]).int)
+            #expect(after != before, "a new connection, so the late BLPOP reply cannot be misread")
+            await connection.close()
+            let closed = await #expect(throws: RedisError.self) { try await connection.command(["PING"]) }
+            #expect(closed?.code == .connectionClosed)
+        }
+    }
+
+    @Test func unreachableServerIsConnectionFailed() async throws {
+        let port = try freeLocalPort()
+        let connection = RedisConnection(config: try RedisConfig(port: port, timeoutMilliseconds: 500))
+        let failure = await #expect(throws: RedisError.self) { try await connection.command(["PING"]) }
+        #expect(failure?.code == .connectionFailed)
+        #expect(failure?.message.contains("127.0.0.1:\(port)") == true)
+    }
+
+    // MARK: - Scripts
+
+    @Test func scriptsRunByHashAndSurviveScriptFlush() async throws {
+        try await RedisTestServer.withPool(poolSize: 2) { pool in
+            let script = RedisScript("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}")
+            let expected = RedisValue.array([bulk("stock:9"), bulk("'; --"), .integer(100)])
+
+            #expect(try await pool.evaluate(script, keys: ["stock:9"], args: ["'; --", "99"]) == expected)
+            let hash = try #require(try await pool.command(["SCRIPT", "LOAD", script.source]).string)
+            #expect(try await pool.command(["SCRIPT", "EXISTS", hash]) == .array([.integer(1)]))
+
+            #expect(try await pool.command(["SCRIPT", "FLUSH"]) == .status("OK"))
+            #expect(try await pool.command(["SCRIPT", "EXISTS", hash]) == .array([.integer(0)]))
+            #expect(try await pool.evaluate(script, keys: ["stock:9"], args: ["'; --", "99"]) == expected)
+            #expect(try await pool.command(["SCRIPT", "EXISTS", hash]) == .array([.integer(1)]), "reloaded")
+
+            let stats = try await pool.command(["INFO", "commandstats"]).string ?? ""
+            #expect(stats.contains("cmdstat_evalsha:"), "scripts run with EVALSHA")
+            #expect(!stats.contains("cmdstat_eval:"), "never with EVAL")
+        }
+    }
+
+    @Test func scriptErrorRepliesAreDistinguishable() async throws {
+        try await RedisTestServer.withPool { pool in
+            let soldOut = RedisScript("return redis.error_reply('COUPON_SOLD_OUT template ' .. ARGV[1])")
+            let ownError = await #expect(throws: RedisError.self) {
+                try await pool.evaluate(soldOut, keys: [], args: ["42"])
+            }
+            #expect(ownError?.code == .serverError)
+            #expect(ownError?.serverErrorKind == "COUPON_SOLD_OUT")
+            #expect(ownError?.message == "COUPON_SOLD_OUT template 42")
+
+            let failingCall = RedisScript("redis.call('SET', KEYS[1], 'x'); return redis.call('INCR', KEYS[1])")
+            let redisError = await #expect(throws: RedisError.self) {
+                try await pool.evaluate(failingCall, keys: ["k"], args: [])
+            }
+            #expect(redisError?.code == .serverError)
+            #expect(redisError?.serverErrorKind == "ERR")
+        }
+    }
+
+    // MARK: - Lock
+
+    @Test(arguments: [2, 8])
+    func exactlyOneContenderGetsTheLock(contenders: Int) async throws {
+        try await RedisTestServer.withPool(poolSize: 4) { pool in
+            let lock = RedisLock(pool: pool)
+
+            let leases = try await withThrowingTaskGroup(of: RedisLockLease?.self) { group in
+                for _ in 0..<contenders {
+                    group.addTask { try await lock.tryAcquire(key: "lock:template:1", ttl: .seconds(10)) }
+                }
+                var won: [RedisLockLease] = []
+                for try await lease in group { if let lease { won.append(lease) } }
+                return won
+            }
+            try #require(leases.count == 1, "\(leases.count) of \(contenders) contenders got the lock")
+            let lease = leases[0]
+            #expect(lease.fence == 1)
+            #expect(lease.token.count == 32 && lease.token.allSatisfy(\.isHexDigit))
+            #expect(lease.ttlMilliseconds == 10_000)
+            #expect(try await pool.command(["GET", "lock:template:1"]).string == lease.token)
+            let remaining = try #require(try await pool.command(["PTTL", "lock:template:1"]).int)
+            #expect((9_000...10_000).contains(remaining))
+        }
+    }
+
+    @Test func expiredLockGoesToTheNextHolderWithALargerFence() async throws {
+        try await RedisTestServer.withPool { pool in
+            let lock = RedisLock(pool: pool)
+
+            let first = try #require(try await lock.tryAcquire(key: "lock:batch", ttl: .milliseconds(150)))
+            #expect(try await lock.tryAcquire(key: "lock:batch", ttl: .seconds(5)) == nil)
+            try await Task.sleep(for: .milliseconds(300))
+
+            let second = try #require(try await lock.tryAcquire(key: "lock:batch", ttl: .seconds(5)))
+            #expect(second.fence > first.fence)
+            #expect(second.token != first.token)
+            #expect(try await lock.release(first) == false, "the stale holder cannot release the new lock")
+            #expect(try await pool.command(["GET", "lock:batch"]).string == second.token)
+            #expect(try await lock.release(second))
+            #expect(try await pool.command(["GET", "lock:batch:fence"]).int == second.fence, "fence kept")
+        }
+    }
+
+    @Test func onlyTheOwnerCanReleaseOrExtend() async throws {
+        try await RedisTestServer.withPool { pool in
+            let lock = RedisLock(pool: pool)
+
+            let lease = try #require(try await lock.tryAcquire(key: "lock:wallet:5", ttl: .seconds(2)))
+            let forged = RedisLockLease(
+                key: lease.key, token: "00000000000000000000000000000000", fence: lease.fence + 1,
+                ttlMilliseconds: 60_000)
+            #expect(try await lock.release(forged) == false)
+            #expect(try await lock.extend(forged, ttl: .seconds(60)) == false)
+            #expect(try await pool.command(["GET", "lock:wallet:5"]).string == lease.token)
+            let remaining = try #require(try await pool.command(["PTTL", "lock:wallet:5"]).int)
+            #expect(remaining <= 2_000, "a wrong token did not extend the lock")
+
+            #expect(try await lock.release(lease))
+            #expect(try await pool.command(["EXISTS", "lock:wallet:5"]) == .integer(0))
+        }
+    }
+
+    @Test func ownerCanExtend() async throws {
+        try await RedisTestServer.withPool { pool in
+            let lock = RedisLock(pool: pool)
+
+            let lease = try #require(try await lock.tryAcquire(key: "lock:report", ttl: .milliseconds(300)))
+            #expect(try await lock.extend(lease, ttl: .seconds(10)))
+            let remaining = try #require(try await pool.command(["PTTL", "lock:report"]).int)
+            #expect(remaining > 5_000)
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(try await pool.command(["GET", "lock:report"]).string == lease.token, "outlived the first ttl")
+            #expect(try await lock.release(lease))
+            #expect(try await lock.extend(lease, ttl: .seconds(10)) == false, "nothing to extend after release")
+        }
+    }
+
+    @Test func withLockReleasesWhenTheBodyThrows() async throws {
+        struct ClaimFailed: Error {}
+        try await RedisTestServer.withPool { pool in
+            let lock = RedisLock(pool: pool)
+
+            let fence = try await lock.withLock(key: "lock:claim", ttl: .seconds(30), wait: .seconds(1)) {
+                lease async throws in
+                #expect(try await pool.command(["GET", "lock:claim"]).string == lease.token)
+                return lease.fence
+            }
+            #expect(fence == 1)
+            #expect(try await pool.command(["EXISTS", "lock:claim"]) == .integer(0), "released after success")
+
+            await #expect(throws: ClaimFailed.self) {
+                try await lock.withLock(key: "lock:claim", ttl: .seconds(30), wait: .seconds(1)) { _ in
+                    throw ClaimFailed()
+                }
+            }
+            #expect(try await pool.command(["EXISTS", "lock:claim"]) == .integer(0), "released after a throw")
+            let next = try #require(try await lock.tryAcquire(key: "lock:claim", ttl: .seconds(1)))
+            #expect(next.fence == 3)
+
+            var ran = false
+            let busy = await #expect(throws: RedisError.self) {
+                try await lock.withLock(key: "lock:claim", ttl: .seconds(1), wait: .milliseconds(100)) { _ in
+                    ran = true
+                }
+            }
+            #expect(busy?.code == .lockUnavailable)
+            #expect(!ran)
+        }
+    }
+
+    @Test func acquireWaitsForTheHolderAndGivesUpAtTheDeadline() async throws {
+        try await RedisTestServer.withPool { pool in
+            let lock = RedisLock(pool: pool)
+            let clock = ContinuousClock()
+
+            let holder = try #require(try await lock.tryAcquire(key: "lock:export", ttl: .seconds(30)))
+            var started = clock.now
+            #expect(try await lock.acquire(key: "lock:export", ttl: .seconds(5), waitUpTo: .milliseconds(150)) == nil)
+            let gaveUpAfter = clock.now - started
+            #expect(gaveUpAfter >= .milliseconds(150) && gaveUpAfter < .seconds(1), "gave up after \(gaveUpAfter)")
+
+            let releaser = Task {
+                try await Task.sleep(for: .milliseconds(200))
+                return try await lock.release(holder)
+            }
+            started = clock.now
+            let waited = try #require(
+                try await lock.acquire(key: "lock:export", ttl: .seconds(5), waitUpTo: .seconds(3)))
+            #expect(clock.now - started >= .milliseconds(150))
+            #expect(try await releaser.value)
+            #expect(waited.fence > holder.fence)
+        }
+    }
+
+    // MARK: - Restart
+
+    /// What the first call after a restart does: when the server dies the kernel closes its
+    /// sockets, so each pooled connection finds its socket readable (EOF) before it sends,
+    /// reconnects, and the call succeeds. While the server is down a call fails with
+    /// `connectionFailed`; the first call once it is back succeeds.
+    @Test func poolHealsAfterTheServerRestarts() async throws {
+        try await RedisTestServer.with { server in
+            try await server.withPool(poolSize: 2, timeoutMilliseconds: 1000) { pool in
+                let script = RedisScript("return 'issued:' .. ARGV[1]")
+
+                // Open both connections, so both hold a socket the restart breaks.
+                try await pool.withConnection { first in
+                    try await pool.withConnection { second in
+                        _ = try await first.command(["SET", "before", "restart"])
+                        #expect(try await second.command(["GET", "before"]).string == "restart")
+                    }
+                }
+                #expect(try await pool.evaluate(script, keys: [], args: ["1"]).string == "issued:1")
+
+                try await server.restart()
+                let (reply, attempts) = try await retryingTransportFailures {
+                    try await pool.command(["GET", "before"])
+                }
+                #expect(reply == .null, "a new server without persistence has no data")
+                #expect(attempts == 1, "the first call after the restart succeeds")
+                let (sideBySide, _) = try await retryingTransportFailures {
+                    try await pool.withConnection { first in
+                        try await pool.withConnection { second in
+                            [try await first.command(["PING"]), try await second.command(["PING"])]
+                        }
+                    }
+                }
+                #expect(sideBySide == [.status("PONG"), .status("PONG")])
+                #expect(try await pool.evaluate(script, keys: [], args: ["2"]).string == "issued:2", "NOSCRIPT reload")
+
+                await server.stop()
+                let whileDown = await #expect(throws: RedisError.self) { try await pool.command(["PING"]) }
+                #expect(whileDown?.code == .connectionFailed)
+                try await server.launch()
+                let (afterSecondRestart, _) = try await retryingTransportFailures { try await pool.command(["PING"]) }
+                #expect(afterSecondRestart == .status("PONG"))
+            }
+        }
+    }
+}
+
+// MARK: - Helpers
+
+private func bulk(_ text: String) -> RedisValue { .bulk(Array(text.utf8)) }
+
+/// Runs `call` up to three times while it fails with a transport error; returns the value and the
+/// number of attempts.
+private func retryingTransportFailures<Value>(
+    _ call: () async throws -> Value
+) async throws -> (Value, Int) {
+    var attempt = 1
+    while true {
+        do {
+            return (try await call(), attempt)
+        } catch let error as RedisError where attempt < 3 && [.connectionFailed, .timeout].contains(error.code) {
+            attempt += 1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+private actor ServedOrder {
+    private(set) var order: [Int] = []
+    func append(_ waiter: Int) { order.append(waiter) }
+}
+

@@ -1,0 +1,41 @@
+import Foundation
+import Postgres
+
+/// A fresh, empty database on the PostgreSQL server Deploy/test started (TEST_DATABASE_URL), so
+/// suites run in parallel without seeing each other's rows. Dropped by `drop()`.
+public struct TestDatabase: Sendable {
+    public let name: String
+    public let url: String
+    private let adminURL: String
+
+    public static func create(prefix: String = "t") async throws -> TestDatabase {
+        let adminURL = try requiredEnvironment("TEST_DATABASE_URL")
+        var generator = SystemRandomNumberGenerator()
+        // The one identifier built from text: a fixed prefix and hex digits, validated below,
+        // because CREATE DATABASE cannot take its name as a parameter.
+        let name = "\(prefix)_\(String(generator.next(), radix: 16))"
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw TestFailure("bad generated database name \(name)")
+        }
+        let admin = PostgresPool(config: try PostgresConfig(url: adminURL, poolSize: 1))
+        do {
+            try await admin.execute("CREATE DATABASE \(name)")
+            await admin.close()
+        } catch {
+            await admin.close()
+            throw error
+        }
+        guard let slash = adminURL.lastIndex(of: "/") else { throw TestFailure("TEST_DATABASE_URL has no database part") }
+        return TestDatabase(name: name, url: adminURL[..<slash] + "/" + name, adminURL: adminURL)
+    }
+
+    public func pool(size: Int = 4) throws -> PostgresPool {
+        PostgresPool(config: try PostgresConfig(url: url, poolSize: size))
+    }
+
+    public func drop() async {
+        guard let admin = try? PostgresPool(config: PostgresConfig(url: adminURL, poolSize: 1)) else { return }
+        _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        await admin.close()
+    }
+}
