@@ -54,18 +54,23 @@ let package = Package(
             name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging"],
             path: "Services/CouponLoad"),
 
+        // Test-only helpers: servers and executables started on free ports, fresh databases.
+        .target(
+            name: "TestSupport", dependencies: ["Postgres", "Redis", "CouponClient", "ServiceKit", "Wire"],
+            path: "Tests/TestSupport"),
+
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
         .testTarget(name: "DomainTests", dependencies: ["Domain"], path: "Tests/DomainTests"),
         .testTarget(
-            name: "ServiceKitTests", dependencies: ["ServiceKit", "Messaging", "Wire"],
+            name: "ServiceKitTests", dependencies: ["ServiceKit", "Messaging", "Wire", "TestSupport"],
             path: "Tests/ServiceKitTests"),
         // Needs the PostgreSQL and Redis that Deploy/test starts (TEST_DATABASE_URL, TEST_REDIS_URL).
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire"],
+            name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire", "TestSupport"],
             path: "Tests/IntegrationTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.
         .testTarget(
-            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit"],
+            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport"],
             path: "Tests/ClusterTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -6,6 +6,7 @@ import Wire
 @main
 struct CouponCenterMain {
     static func main() async {
+        ProcessEnvironment.unblockTerminationSignals()
         let configuration = loadConfiguration(
             program: "coupon-center", summary: "coupon templates, claims, redemptions and analytics",
             options: CouponCenterConfiguration.options, build: CouponCenterConfiguration.init)

@@ -118,6 +118,9 @@ struct HTTPFront: LifecycleService {
         do {
             switch try await route.handler(HTTPCall(request: request, pathParameters: parameters)) {
             case .json(let members, let status):
+                if case .number(let text)? = members.first(where: { $0.0 == "code" })?.1, let raw = UInt16(text) {
+                    code = ErrorCode(rawValue: raw)
+                }
                 let withCode = members.contains { $0.0 == "code" } ? members : [("code", .integer(0))] + members
                 return HTTPResponse(status: status, body: JSONValue.object(withCode).bytes)
             case .text(let text, let contentType):

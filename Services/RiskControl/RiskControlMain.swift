@@ -4,6 +4,7 @@ import ServiceKit
 @main
 struct RiskControlMain {
     static func main() async {
+        ProcessEnvironment.unblockTerminationSignals()
         let settings = loadConfiguration(
             program: "risk-control", summary: "fraud and abuse decisions over NNG",
             options: RPCServiceSettings.options(listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102"),

@@ -5,6 +5,7 @@ import ServiceKit
 @main
 struct RuleEngineMain {
     static func main() async {
+        ProcessEnvironment.unblockTerminationSignals()
         let settings = loadConfiguration(
             program: "rule-engine", summary: "coupon rules, discounts and best combinations over NNG",
             options: RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),

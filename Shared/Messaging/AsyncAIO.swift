@@ -6,7 +6,8 @@ import Synchronization
 /// at a time, no thread blocked while it is in flight.
 ///
 /// The aio holds an unretained pointer to this object; `deinit` frees the aio, and `nng_aio_free`
-/// waits for a running callback to return, so the callback never sees a freed object.
+/// waits for a running callback to return, so the callback never sees a freed object. The callback
+/// touches nothing after resuming the continuation, whose task may drop the last reference.
 final class AsyncAIO: Sendable {
     private let waiter = Mutex<CheckedContinuation<Int32, Never>?>(nil)
     // Set once in init, then only read; nng itself serialises use of the aio.
@@ -20,7 +21,9 @@ final class AsyncAIO: Sendable {
                 &aio,
                 { argument in
                     guard let argument else { return }
-                    Unmanaged<AsyncAIO>.fromOpaque(argument).takeUnretainedValue().completed()
+                    // No retain here: were the callback to hold the last reference, the deinit
+                    // would run inside the callback and nng_aio_free would wait for itself.
+                    Unmanaged<AsyncAIO>.fromOpaque(argument)._withUnsafeGuaranteedRef { $0.completed() }
                 }, context), "allocate aio")
         handle = aio
     }

@@ -173,7 +173,8 @@ public final class HTTPServer: Sendable {
                 }
             }
         }
-        // Every answer is finished; now connections may go.
+        // Every answer is handed to nng; let the last ones be written before connections go.
+        try? await Task.sleep(for: .milliseconds(ReplyServer.lingerMilliseconds))
         nng_http_server_stop(server)
         nng_http_server_release(server)
     }

@@ -32,6 +32,7 @@ public final class ReplyServer: Sendable {
         var drainWaiter: CheckedContinuation<Void, Never>?
     }
 
+    static let lingerMilliseconds = 200
     private let socket: nng_socket
     private let configuration: Configuration
     private let state = Mutex(State())
@@ -139,6 +140,9 @@ public final class ReplyServer: Sendable {
         while state.withLock({ $0.busy > 0 }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
+        // A completed send means the reply is queued on its connection, not yet written: closing at
+        // once would reset the connection under it. Give the last replies time to leave.
+        try? await Task.sleep(for: .milliseconds(Self.lingerMilliseconds))
         state.withLock { $0.closed = true }
         // Completes every pending receive with NNG_ECLOSED, which ends the serve loops.
         nng_close(socket)

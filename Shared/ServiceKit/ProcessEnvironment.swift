@@ -8,6 +8,17 @@ public enum ProcessEnvironment {
         Foundation.exit(code)
     }
 
+    /// A process started by a thread that blocks SIGTERM (Foundation's Process does this from
+    /// Swift concurrency's threads) inherits the block and would never see SIGTERM. Services call
+    /// this first, on the main thread, so graceful shutdown works however they were started.
+    public static func unblockTerminationSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
     public static func writeError(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }

@@ -89,11 +89,11 @@ let sample = Sample(
         struct Empty: Codable {}
         struct Holder: Codable { var list: [Empty] }
         // Three elements that would each take no bytes: a loop bounded only by the count.
-        let error = #expect(throws: WireDecodingError.self) { try WireBody.decode(Holder.self, from: [3, 0, 0]) }
-        #expect(error?.reason == .emptyElement || error?.reason == .trailingBytes)
+        let error = #expect(throws: WireDecodingError.self) { try WireBody.decode(Holder.self, from: [2, 0, 0]) }
+        #expect(error?.reason == .emptyElement)
     }
 
-    @Test func overlongAndOverflowingVarintsAreRefused() {
+    @Test func overlongAndOverflowingVarintsAreRefused() throws {
         var padded = WireReader([0x80, 0x00])
         #expect(throws: WireDecodingError.self) { try padded.readVarUInt() }
         var tooLong = WireReader([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02])

@@ -1,0 +1,247 @@
+// libFuzzer target for the wire decoders. Not a SwiftPM target: Deploy/fuzz compiles this file
+// together with Shared/Wire/*.swift into one module with `swiftc -sanitize=fuzzer,address`.
+//
+// The contract under test (Shared/Wire/ByteBuffer.swift, Frame.swift): every decoder is total. Any
+// byte string gives a value or a thrown error, never a trap, never an allocation beyond the input.
+// On top of "does not crash", each input is checked against properties the format promises:
+//   - a frame that decodes re-encodes to the very same bytes, and decode(encode(frame)) == frame;
+//   - a body that decodes re-encodes to the very same bytes ("two different byte strings never
+//     decode to the same message", BodyCoder.swift), and decoding that again gives an equal value.
+// A broken property is a real bug: we trap with fatalError so libFuzzer saves the input.
+//
+// Seeds: with FUZZ_WRITE_SEEDS=<dir> set, the binary writes a few valid frames and bodies into <dir>
+// and exits instead of fuzzing (see `writeSeeds`), so the seeds always follow the current encoder.
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+// MARK: - Every body type
+
+/// One message type the fuzzer knows how to decode and round-trip.
+struct BodyCheck: Sendable {
+    let name: String
+    /// Decodes `bytes` as the type and, when that works, checks the round trip. Never throws.
+    let run: @Sendable (_ bytes: [UInt8]) -> Void
+
+    /// A Codable and Equatable type: decode, then check the round trip.
+    static func roundTrip<T: Codable & Equatable & SendableMetatype>(_ type: T.Type) -> BodyCheck {
+        BodyCheck(name: "\(T.self)") { bytes in
+            guard let value = try? WireBody.decode(T.self, from: bytes) else { return }
+            checkBodyRoundTrip(value, from: bytes)
+        }
+    }
+
+    /// A Codable type that is not Equatable: only the decoder and the byte round trip are checked.
+    static func decodeOnly<T: Codable & SendableMetatype>(_ type: T.Type) -> BodyCheck {
+        BodyCheck(name: "\(T.self)") { bytes in
+            guard let value = try? WireBody.decode(T.self, from: bytes) else { return }
+            checkBodyBytes(value, from: bytes)
+        }
+    }
+}
+
+/// EVERY Codable type of the Wire module, messages and the types nested in them.
+///
+/// When you add a message (a new file or type under Shared/Wire/Messages/, or a Codable type in
+/// ErrorCode.swift, Envelope.swift, ...), add its request, its response and every Codable type they
+/// contain here. Use `.roundTrip` for Equatable types (all messages should be) and `.decodeOnly`
+/// otherwise. A type holding a Double or Float: NaN != NaN, so its value check would report a false
+/// bug on a NaN field; give such a type an Equatable that compares bit patterns, or use `.decodeOnly`.
+let allBodyChecks: [BodyCheck] = [
+    // ErrorCode.swift
+    .roundTrip(ErrorCode.self),
+    .roundTrip(ServiceError.self),
+    // Messages/System.swift
+    .roundTrip(PingRequest.self),
+    .roundTrip(PingResponse.self),
+    .roundTrip(DependencyStatus.self),
+    .roundTrip(ServiceStatsRequest.self),
+    .roundTrip(ServiceStatsResponse.self),
+    .roundTrip(CallStats.self),
+]
+
+/// Request types whose replies go through `Envelope.decodeReply`. Add new requests here as well.
+let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] = [
+    { bytes, id in checkReply(bytes, for: PingRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: ServiceStatsRequest.self, requestId: id) },
+]
+
+// MARK: - Properties
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    var text = ""
+    for byte in bytes.prefix(256) {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0x0F)])
+    }
+    return bytes.count > 256 ? text + "…" : text
+}
+
+/// `value` was decoded from `bytes`: encoding it must give `bytes` back, and decoding those an equal value.
+func checkBodyRoundTrip<T: Codable & Equatable>(_ value: T, from bytes: [UInt8]) {
+    let encoded = checkBodyBytes(value, from: bytes)
+    let again: T
+    do {
+        again = try WireBody.decode(T.self, from: encoded)
+    } catch {
+        fatalError("fuzz: \(T.self) re-encoding does not decode (\(error)); input \(hex(bytes))")
+    }
+    guard again == value else {
+        fatalError("fuzz: \(T.self) round trip changed the value: \(value) became \(again); input \(hex(bytes))")
+    }
+}
+
+/// Encodes a decoded value and requires the bytes it came from (one encoding per value).
+@discardableResult
+func checkBodyBytes<T: Encodable>(_ value: T, from bytes: [UInt8]) -> [UInt8] {
+    let encoded: [UInt8]
+    do {
+        encoded = try WireBody.encode(value)
+    } catch {
+        fatalError("fuzz: \(T.self) decoded but does not encode (\(error)); input \(hex(bytes))")
+    }
+    guard encoded == bytes else {
+        fatalError("fuzz: \(T.self) decoded from \(hex(bytes)) re-encodes as \(hex(encoded))")
+    }
+    return encoded
+}
+
+func checkReply<R: WireRequest>(_ bytes: [UInt8], for type: R.Type, requestId: UInt64) {
+    do {
+        _ = try Envelope.decodeReply(bytes, for: R.self, requestId: requestId)
+    } catch {
+        // A ServiceError (the server's answer or malformedBody) is the expected outcome for junk.
+        _ = error.description
+    }
+}
+
+func checkFrame(_ bytes: [UInt8]) {
+    // The size limit: anything longer than the limit is refused before the header is read.
+    if !bytes.isEmpty {
+        do {
+            _ = try FrameCodec.decode(bytes, maxFrameBytes: bytes.count - 1)
+            fatalError("fuzz: a \(bytes.count)-byte frame passed a \(bytes.count - 1)-byte limit")
+        } catch {
+            guard error.reason == .tooLarge else {
+                fatalError("fuzz: over-limit frame refused as \(error.reason), not tooLarge; input \(hex(bytes))")
+            }
+        }
+    }
+
+    let header = try? FrameCodec.decodeHeader(bytes)
+    let frame: Frame
+    do {
+        frame = try FrameCodec.decode(bytes, maxFrameBytes: FrameHeader.defaultMaxFrameBytes)
+    } catch {
+        _ = error.description
+        _ = error.errorCode
+        return
+    }
+
+    guard let header, header == frame.header else {
+        fatalError("fuzz: decode accepted a frame whose decodeHeader disagrees; input \(hex(bytes))")
+    }
+    guard frame.body.count == bytes.count - FrameHeader.size, Int(frame.header.bodyLength) == frame.body.count
+    else {
+        fatalError("fuzz: frame body is \(frame.body.count) bytes for a \(bytes.count)-byte input")
+    }
+    _ = frame.header.kind.description
+
+    let encoded = FrameCodec.encode(frame)
+    guard encoded == bytes else {
+        fatalError("fuzz: frame decoded from \(hex(bytes)) re-encodes as \(hex(encoded))")
+    }
+    do {
+        let again = try FrameCodec.decode(encoded, maxFrameBytes: FrameHeader.defaultMaxFrameBytes)
+        guard again == frame else { fatalError("fuzz: decode(encode(frame)) != frame; input \(hex(bytes))") }
+    } catch {
+        fatalError("fuzz: an encoded frame does not decode (\(error)); input \(hex(bytes))")
+    }
+
+    for check in allBodyChecks { check.run(frame.body) }
+    for check in allReplyChecks {
+        // The frame's own id gets past the id check to the body; another id exercises the refusal.
+        check(bytes, frame.header.requestId)
+        check(bytes, frame.header.requestId &+ 1)
+    }
+}
+
+// MARK: - Entry points
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    checkFrame(bytes)
+    // The same bytes as bodies without a frame.
+    for check in allBodyChecks { check.run(bytes) }
+    return 0
+}
+
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitialize(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> CInt {
+    if let directory = getenv("FUZZ_WRITE_SEEDS") {
+        exit(writeSeeds(to: String(cString: directory)) ? 0 : 1)
+    }
+    return 0
+}
+
+// MARK: - Seeds
+
+/// Valid frames (requests, replies, an error reply) and two bare bodies, built with the real encoder.
+func seeds() throws -> [(name: String, bytes: [UInt8])] {
+    let ping = PingResponse(
+        service: "coupon-center", instance: "cc-1", version: "0.1.0", uptimeMilliseconds: 123_456,
+        dependencies: [
+            DependencyStatus(name: "postgres", healthy: true, detail: ""),
+            DependencyStatus(name: "redis", healthy: false, detail: "connection refused"),
+        ])
+    let stats = ServiceStatsResponse(
+        service: "rule-engine",
+        calls: [
+            CallStats(call: "ping", count: 42, errors: 1, p50Microseconds: 80, p99Microseconds: 900, maxMicroseconds: 1_500),
+            CallStats(call: "service_stats", count: 3, errors: 0, p50Microseconds: -1, p99Microseconds: 0, maxMicroseconds: 7),
+        ])
+    let refusal = ServiceError(.unknownMessageKind, "kind_0x9999 is not served here")
+    let pingHeader = FrameHeader(kind: .ping, requestId: 7)
+    let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
+    return [
+        ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
+        ("frame-stats-request", try Envelope.request(ServiceStatsRequest(), requestId: 9, deadlineMilliseconds: 1_764_000_000_000)),
+        ("frame-ping-reply", Envelope.reply(to: pingHeader, body: try WireBody.encode(ping))),
+        ("frame-stats-reply", Envelope.reply(to: statsHeader, body: try WireBody.encode(stats))),
+        ("frame-error-reply", Envelope.errorReply(to: pingHeader, refusal)),
+        ("body-ping-response", try WireBody.encode(ping)),
+        ("body-service-error", try WireBody.encode(refusal)),
+    ]
+}
+
+func writeSeeds(to directory: String) -> Bool {
+    let list: [(name: String, bytes: [UInt8])]
+    do {
+        list = try seeds()
+    } catch {
+        print("fuzz: cannot encode the seeds: \(error)")
+        return false
+    }
+    for seed in list {
+        let path = directory + "/" + seed.name
+        guard let file = fopen(path, "wb") else {
+            print("fuzz: cannot create \(path)")
+            return false
+        }
+        let written = seed.bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+        guard fclose(file) == 0, written == seed.bytes.count else {
+            print("fuzz: cannot write \(path)")
+            return false
+        }
+    }
+    print("fuzz: wrote \(list.count) seeds to \(directory)")
+    return true
+}
