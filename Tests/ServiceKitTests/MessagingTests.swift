@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Messaging
 @testable import ServiceKit
@@ -75,16 +76,19 @@ func withServer(
         let server = try ReplyServer(configuration: .init(urls: ["tcp://127.0.0.1:0"], concurrency: 4))
         let client = try RequestClient(urls: server.boundURLs)
         defer { client.close() }
+        let started = Flag()
         try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
             group.addTask {
                 await server.run { request in
+                    started.set()
                     try? await Task.sleep(for: .milliseconds(300))
                     return request + [42]
                 }
                 return nil
             }
-            group.addTask { try await client.call([1], timeoutMilliseconds: 3_000) }
-            try await Task.sleep(for: .milliseconds(100))
+            group.addTask { try await client.call([1], timeoutMilliseconds: 10_000) }
+            // Shut down only once the request is being handled: that is what "in flight" means.
+            while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
             server.shutdown()
             var replies: [[UInt8]] = []
             for try await result in group {
@@ -111,6 +115,13 @@ func withServer(
             }
         }
     }
+}
+
+/// A flag one task raises and another watches.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 @Suite struct RPCRouterTests {
