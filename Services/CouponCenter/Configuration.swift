@@ -1,3 +1,4 @@
+import Foundation
 import ServiceKit
 
 /// Everything coupon-center reads from its environment and flags, validated in one place.
@@ -13,6 +14,11 @@ struct CouponCenterConfiguration: Sendable {
     var dependencyTimeoutMilliseconds: Int
     var startupWaitSeconds: Int
     var maxHTTPBodyBytes: Int
+    var timeZone: TimeZone
+    var claimWriterLanes: Int
+    var claimBatchSize: Int
+    var riskPolicy: RiskPolicy
+    var highFrequencyOrders: Int32
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100") + [
@@ -32,6 +38,20 @@ struct CouponCenterConfiguration: Sendable {
                 "startup-wait", env: "COUPON_STARTUP_WAIT_SECONDS", default: "30",
                 "seconds to wait for PostgreSQL at start before giving up"),
             ConfigOption("max-http-body-bytes", env: "COUPON_MAX_HTTP_BODY_BYTES", default: "65536", "largest HTTP request body accepted"),
+            ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of daily limits and of times in answers"),
+            ConfigOption(
+                "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "4",
+                "transactions writing claims at once (group commit lanes)"),
+            ConfigOption("claim-batch", env: "COUPON_CLAIM_BATCH", default: "128", "most claims written in one transaction"),
+            ConfigOption(
+                "risk-review-refuses", env: "COUPON_RISK_REVIEW_REFUSES", default: "FREE",
+                "coupon types refused when risk control says REVIEW (others are allowed and flagged)"),
+            ConfigOption(
+                "risk-fail-closed", env: "COUPON_RISK_FAIL_CLOSED", default: "FREE,EXCHANGE",
+                "coupon types refused when risk control does not answer (others are allowed and flagged)"),
+            ConfigOption(
+                "high-frequency-orders", env: "COUPON_HIGH_FREQUENCY_ORDERS", default: "4",
+                "orders in the last 30 days from which a user is HIGH_FREQ"),
         ]
 
     init(_ values: ConfigValues) throws(ConfigError) {
@@ -46,5 +66,15 @@ struct CouponCenterConfiguration: Sendable {
         dependencyTimeoutMilliseconds = try values.int("dependency-timeout-ms", in: 1...60_000)
         startupWaitSeconds = try values.int("startup-wait", in: 0...3600)
         maxHTTPBodyBytes = try values.int("max-http-body-bytes", in: 1024...(16 << 20))
+        guard let zone = TimeZone(identifier: values.string("time-zone")) else {
+            throw ConfigError("--time-zone / COUPON_TIME_ZONE: '\(values.string("time-zone"))' is not a time zone name such as Asia/Shanghai")
+        }
+        timeZone = zone
+        claimWriterLanes = try values.int("claim-writers", in: 1...64)
+        claimBatchSize = try values.int("claim-batch", in: 1...1000)
+        riskPolicy = RiskPolicy(
+            refuseReviewFor: try RiskPolicy.parse(values.string("risk-review-refuses"), flag: "risk-review-refuses"),
+            failClosedFor: try RiskPolicy.parse(values.string("risk-fail-closed"), flag: "risk-fail-closed"))
+        highFrequencyOrders = Int32(try values.int("high-frequency-orders", in: 1...10_000))
     }
 }

@@ -1,3 +1,5 @@
+import Postgres
+import Redis
 import ServiceKit
 import Wire
 
@@ -12,12 +14,44 @@ struct CouponCenterMain {
             options: CouponCenterConfiguration.options, build: CouponCenterConfiguration.init)
         await ServiceMain.run(service: "coupon-center", settings: configuration.rpc) { router, logger, metrics in
             let dependencies = try await Dependencies.connect(configuration, logger: logger)
+            let store = CouponStore(
+                database: dependencies.database, timeZone: configuration.timeZone, highFrequencyOrders: configuration.highFrequencyOrders)
+            let writer = ClaimWriter(
+                database: dependencies.database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, metrics: metrics)
+            let service = CouponService(
+                store: store, counters: StockCounters(redis: dependencies.redis, store: store), writer: writer,
+                locks: RedisLock(pool: dependencies.redis), ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
+                policy: configuration.riskPolicy, dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds,
+                logger: logger, metrics: metrics)
+            router.translateError = translateDependencyError
+            CouponHandlers.register(on: &router, service: service)
             let routes = SystemRoutes(dependencies: dependencies, metrics: metrics).routes
+                + CouponRoutes(service: service, timeZone: configuration.timeZone).routes
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: routes, metrics: metrics,
-                logger: logger)
+                logger: logger, translateError: translateDependencyError)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
-            return ServiceParts(services: [http], dependencies: { await dependencies.health() })
+            // Shut down front doors first (HTTP, then the RPC listener ServiceMain adds last… it is
+            // stopped first as the list is reversed), then the writer so queued claims are written.
+            return ServiceParts(
+                services: [ClaimWriterService(writer: writer), http], dependencies: { await dependencies.health() })
         }
+    }
+}
+
+/// PostgreSQL or Redis failing is a dependency being down (503), not a bug of ours (500).
+@Sendable func translateDependencyError(_ error: any Error) -> ServiceError? {
+    switch error {
+    case let error as PostgresError:
+        switch error.code {
+        case .connectionFailed, .poolClosed, .timeout, .connectionReleased:
+            return ServiceError(.dependencyUnavailable, "PostgreSQL is unavailable: \(error.code)")
+        default:
+            return nil
+        }
+    case let error as RedisError:
+        return ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error.code)")
+    default:
+        return nil
     }
 }

@@ -72,8 +72,12 @@ struct HTTPFront: LifecycleService {
     private let routes: [HTTPRoute]
     private let metrics: Metrics
     private let logger: Logger
+    private let translateError: @Sendable (any Error) -> ServiceError?
 
-    init(url: String, maxBodyBytes: Int, routes: [HTTPRoute], metrics: Metrics, logger: Logger) throws(ServiceError) {
+    init(
+        url: String, maxBodyBytes: Int, routes: [HTTPRoute], metrics: Metrics, logger: Logger,
+        translateError: @escaping @Sendable (any Error) -> ServiceError? = { _ in nil }
+    ) throws(ServiceError) {
         do {
             server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes)
         } catch {
@@ -82,6 +86,7 @@ struct HTTPFront: LifecycleService {
         self.routes = routes
         self.metrics = metrics
         self.logger = logger
+        self.translateError = translateError
         metrics.describe("http_requests_total", type: "counter", help: "HTTP requests, by route and result code")
         metrics.describe("http_request_duration_seconds", type: "histogram", help: "HTTP request latency, by route")
     }
@@ -133,6 +138,11 @@ struct HTTPFront: LifecycleService {
             }
             return Self.error(error)
         } catch {
+            if let translated = translateError(error) {
+                code = translated.code
+                logger.warning("request failed", [("route", label), ("error", translated.description)])
+                return Self.error(translated)
+            }
             code = .internalError
             logger.error("request failed unexpectedly", [("route", label), ("error", "\(error)")])
             return Self.error(ServiceError(.internalError, "internal error"))

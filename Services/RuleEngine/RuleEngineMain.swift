@@ -1,4 +1,6 @@
+import Domain
 import ServiceKit
+import Wire
 
 /// rule-engine: eligibility, discount maths, stacking and best combination. Stateless: it keeps
 /// nothing durable, so any number of replicas can serve behind one NNG address list.
@@ -10,6 +12,9 @@ struct RuleEngineMain {
             program: "rule-engine", summary: "coupon rules, discounts and best combinations over NNG",
             options: RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),
             build: RPCServiceSettings.init)
-        await ServiceMain.run(service: "rule-engine", settings: settings) { _, _, _ in ServiceParts() }
+        await ServiceMain.run(service: "rule-engine", settings: settings) { router, _, _ in
+            router.register(ClaimCheckRequest.self) { request, _ in ClaimRules.check(request) }
+            return ServiceParts()
+        }
     }
 }

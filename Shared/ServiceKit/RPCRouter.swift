@@ -31,6 +31,9 @@ public struct RPCRouter: Sendable {
     public let metrics: Metrics
     public let logger: Logger
     public let maxFrameBytes: Int
+    /// Turns a library's error (a dropped database connection, say) into the code callers see;
+    /// nil leaves it an internal error.
+    public var translateError: @Sendable (any Error) -> ServiceError? = { _ in nil }
 
     public init(service: String, metrics: Metrics, logger: Logger, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes) {
         self.service = service
@@ -100,6 +103,11 @@ public struct RPCRouter: Sendable {
             }
             return Envelope.errorReply(to: header, error)
         } catch {
+            if let translated = translateError(error) {
+                record(call, translated.code, started)
+                context.logger.warning("call failed", [("error", translated.description)])
+                return Envelope.errorReply(to: header, translated)
+            }
             record(call, .internalError, started)
             context.logger.error("call failed unexpectedly", [("error", "\(error)")])
             return Envelope.errorReply(to: header, ServiceError(.internalError, "\(call) failed inside \(service)"))

@@ -9,10 +9,32 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let ping = MessageKind(rawValue: 0x0001)
     public static let serviceStats = MessageKind(rawValue: 0x0002)
 
+    // coupon-center.
+    public static let templateCreate = MessageKind(rawValue: 0x0101)
+    public static let templateGet = MessageKind(rawValue: 0x0102)
+    public static let templatePause = MessageKind(rawValue: 0x0103)
+    public static let templateResume = MessageKind(rawValue: 0x0104)
+    public static let templateList = MessageKind(rawValue: 0x0105)
+    public static let claim = MessageKind(rawValue: 0x0110)
+    public static let wallet = MessageKind(rawValue: 0x0113)
+    public static let exchange = MessageKind(rawValue: 0x0115)
+    public static let pointsGrant = MessageKind(rawValue: 0x0116)
+    public static let profileSet = MessageKind(rawValue: 0x0117)
+
+    // rule-engine.
+    public static let claimCheck = MessageKind(rawValue: 0x0201)
+
+    // risk-control.
+    public static let riskDecide = MessageKind(rawValue: 0x0301)
+
     /// Names for logs and metrics labels; unknown kinds print as hex.
     public static let names: [MessageKind: String] = [
         .ping: "ping",
         .serviceStats: "service_stats",
+        .templateCreate: "template_create", .templateGet: "template_get", .templatePause: "template_pause",
+        .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .wallet: "wallet",
+        .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set",
+        .claimCheck: "claim_check", .riskDecide: "risk_decide",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }

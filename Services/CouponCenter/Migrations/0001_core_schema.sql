@@ -114,12 +114,45 @@ CREATE TRIGGER coupon_ledger_no_update BEFORE UPDATE OR DELETE ON coupon_ledger
     FOR EACH ROW EXECUTE FUNCTION coupon_ledger_append_only();
 
 -- The first answer to every mutating request that carried a request id: a retry gets it back, the
--- same id with another payload is refused.
+-- same id with another payload is refused. `payload` is the request's canonical text.
 CREATE TABLE idempotency_record (
-    request_id    text NOT NULL,
     operation     text NOT NULL,
-    payload_hash  text NOT NULL,
-    response      bytea NOT NULL,
+    request_id    text NOT NULL,
+    payload       text NOT NULL,
+    response      jsonb NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (operation, request_id)
 );
+
+-- What segments are computed from: orders seen at redemption, and operators' tags.
+CREATE TABLE user_profile (
+    user_id        text PRIMARY KEY,
+    tags           text[] NOT NULL DEFAULT '{}',
+    order_count    integer NOT NULL DEFAULT 0 CHECK (order_count >= 0),
+    first_seen_at  timestamptz NOT NULL DEFAULT now(),
+    last_order_at  timestamptz
+);
+
+CREATE TABLE user_order (
+    user_id       text NOT NULL,
+    order_id      text NOT NULL,
+    amount_cents  bigint NOT NULL CHECK (amount_cents >= 0),
+    ordered_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, order_id)
+);
+CREATE INDEX user_order_recent ON user_order (user_id, ordered_at);
+
+CREATE TABLE user_points (
+    user_id  text PRIMARY KEY,
+    points   bigint NOT NULL CHECK (points >= 0)
+);
+
+CREATE TABLE points_ledger (
+    id          bigserial PRIMARY KEY,
+    user_id     text NOT NULL,
+    delta       bigint NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('GRANT', 'EXCHANGE')),
+    coupon_id   text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX points_ledger_by_user ON points_ledger (user_id);

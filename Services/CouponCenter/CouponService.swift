@@ -1,0 +1,320 @@
+import CouponClient
+import Domain
+import Foundation
+import Redis
+import ServiceKit
+import Wire
+
+/// The operations of coupon-center, one method per message. The binary handlers and the HTTP
+/// routes both call these, so the two APIs cannot drift apart.
+struct CouponService: Sendable {
+    let store: CouponStore
+    let counters: StockCounters
+    let writer: ClaimWriter
+    let locks: RedisLock
+    let ruleEngine: ServiceClient
+    let riskControl: ServiceClient
+    let policy: RiskPolicy
+    let dependencyTimeoutMilliseconds: Int
+    let logger: Logger
+    let metrics: Metrics
+
+    // MARK: Templates
+
+    func createTemplate(_ request: CreateTemplateRequest) async throws -> TemplateView {
+        try TemplateRules.validate(request.spec)
+        let view = try await store.createTemplate(request.spec)
+        // Best effort: without it the first claim rebuilds the counters from PostgreSQL.
+        do {
+            try await counters.initialize(view)
+        } catch {
+            logger.warning("could not prime Redis counters", [("template.id", view.templateId), ("error", "\(error)")])
+        }
+        logger.info("template created", [("template.id", view.templateId), ("template.type", view.spec.type.rawValue)])
+        return view
+    }
+
+    func template(_ id: String) async throws -> TemplateView {
+        try TemplateRules.identifier(id, field: "templateId")
+        guard let view = try await store.template(id) else { throw ServiceError(.templateNotFound, "no template \(id)") }
+        return view
+    }
+
+    func setStatus(_ id: String, _ status: TemplateStatus) async throws -> TemplateView {
+        try TemplateRules.identifier(id, field: "templateId")
+        guard let view = try await store.setStatus(id, status) else { throw ServiceError(.templateNotFound, "no template \(id)") }
+        logger.info("template \(status == .paused ? "paused" : "resumed")", [("template.id", id)])
+        return view
+    }
+
+    func listTemplates(_ request: ListTemplatesRequest) async throws -> TemplateList {
+        guard (1...1000).contains(request.limit) else { throw ServiceError(.invalidArgument, "limit: between 1 and 1000") }
+        return TemplateList(templates: try await store.listTemplates(limit: Int(request.limit)))
+    }
+
+    // MARK: Claims
+
+    func claim(_ request: ClaimRequest) async throws -> ClaimResponse {
+        try validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
+        try TemplateRules.identifier(request.channel, field: "channel")
+        if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
+        let payload = ["claim", request.userId, request.templateId, request.channel, request.deviceId ?? "", request.ip ?? ""]
+            .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
+        return try await issue(
+            operation: "claim", action: .claim, userId: request.userId, templateId: request.templateId, channel: request.channel,
+            deviceId: request.deviceId, ip: request.ip, requestId: request.requestId, payload: payload)
+    }
+
+    func exchange(_ request: ExchangeRequest) async throws -> ClaimResponse {
+        try validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
+        try TemplateRules.identifier(request.requestId, field: "requestId")
+        let payload = ["exchange", request.userId, request.templateId]
+            .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
+        return try await issue(
+            operation: "exchange", action: .exchange, userId: request.userId, templateId: request.templateId, channel: "POINTS",
+            deviceId: request.deviceId, ip: request.ip, requestId: request.requestId, payload: payload)
+    }
+
+    private func validateClaimant(userId: String, templateId: String, deviceId: String?, ip: String?) throws(ServiceError) {
+        try TemplateRules.identifier(userId, field: "userId")
+        try TemplateRules.identifier(templateId, field: "templateId")
+        if let deviceId { try TemplateRules.identifier(deviceId, field: "deviceId") }
+        if let ip { try TemplateRules.identifier(ip, field: "ip") }
+    }
+
+    /// Claim and exchange share one path: idempotency, risk, rules, Redis reservation under the
+    /// user's lock, then the group-committed PostgreSQL write that decides.
+    private func issue(
+        operation: String, action: RiskAction, userId: String, templateId: String, channel: String, deviceId: String?, ip: String?,
+        requestId: String?, payload: String
+    ) async throws -> ClaimResponse {
+        if let requestId, let answer = try await previousAnswer(operation: operation, requestId: requestId, payload: payload) {
+            return answer
+        }
+        let view = try await template(templateId)
+        if action == .exchange && view.spec.type != .exchange {
+            throw ServiceError(.notExchangeable, "template \(templateId) is \(view.spec.type.rawValue), not EXCHANGE")
+        }
+        if action == .claim && view.spec.type == .exchange {
+            throw ServiceError(.notExchangeable, "template \(templateId) is bought with points: use /api/coupon/exchange")
+        }
+        let profile = try await store.profile(userId)
+        let now = unixMilliseconds()
+
+        async let riskAnswer = decideRisk(
+            RiskDecisionRequest(
+                action: action, userId: userId, deviceId: deviceId, ip: ip, templateId: templateId, couponType: view.spec.type,
+                amountCents: view.spec.discountCents))
+        async let ruleAnswer = ruleEngine.call(
+            ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: profile.segments, nowMilliseconds: now),
+            timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        let check = try await ruleAnswer
+        try await riskAnswer
+        if let refusal = check.refusal { throw refusal }
+
+        let day = Timestamp.day(now, in: store.timeZone)
+        let record = ClaimRecord(
+            couponId: RandomIdentifier.make(prefix: "C", bytes: 16), userId: userId, templateId: templateId, channel: channel,
+            day: day, type: view.spec.type, thresholdCents: check.thresholdCents, discountCents: check.discountCents,
+            rateBasisPoints: view.spec.rateBasisPoints, maxDiscountCents: view.spec.maxDiscountCents, segment: check.segment,
+            budgetCostCents: check.budgetCostCents, claimedMilliseconds: now, expiresMilliseconds: check.expiresMilliseconds, pointsCost: Int64(view.spec.pointsCost),
+            requestId: requestId, operation: operation, payload: payload, response: .null)
+        let response = ClaimResponse(
+            couponId: record.couponId, templateId: templateId, expiresMilliseconds: record.expiresMilliseconds,
+            thresholdCents: record.thresholdCents, discountCents: record.discountCents)
+        var finalRecord = record
+        finalRecord.response = Self.storedJSON(response)
+
+        // One user's claims on one template go one at a time; the lock expires by itself if we die.
+        let lockKey = "lock:claim:{\(templateId)}:\(userId)"
+        let lease: RedisLockLease?
+        do {
+            lease = try await locks.acquire(key: lockKey, ttl: .seconds(5), waitUpTo: .milliseconds(max(50, dependencyTimeoutMilliseconds * 4)))
+        } catch {
+            throw ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")
+        }
+        guard let lease else { throw ServiceError(.rateLimited, "another claim by \(userId) on \(templateId) is in progress") }
+        let result: Result<ClaimResponse, any Error>
+        do {
+            result = .success(try await reserveAndWrite(finalRecord, response: response, spec: view.spec, operation: operation, payload: payload))
+        } catch {
+            result = .failure(error)
+        }
+        _ = try? await locks.release(lease)
+        return try result.get()
+    }
+
+    /// Under the user's lock: reserve in Redis, write in PostgreSQL, give the reservation back if
+    /// PostgreSQL said no.
+    private func reserveAndWrite(
+        _ record: ClaimRecord, response: ClaimResponse, spec: TemplateSpec, operation: String, payload: String
+    ) async throws -> ClaimResponse {
+        let (templateId, userId, day, cost) = (record.templateId, record.userId, record.day, record.budgetCostCents)
+        let reservation: StockCounters.Reservation
+        do {
+            reservation = try await counters.reserve(templateId: templateId, spec: spec, day: day, userId: userId, cost: cost)
+        } catch let error as ServiceError {
+            throw error
+        } catch {
+            throw ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")
+        }
+        let generation: String
+        switch reservation {
+        case .reserved(let reserved): generation = reserved
+        case .refused(let code): throw Self.refusal(code, templateId: templateId)
+        }
+        func giveBack() async {
+            await counters.release(
+                templateId: templateId, day: day, userId: userId, generation: generation, cost: cost, hasDailyLimit: spec.dailyLimit != nil)
+        }
+        let outcome: ClaimOutcome
+        do {
+            outcome = try await writer.write(record)
+        } catch {
+            await giveBack()
+            throw error
+        }
+        switch outcome {
+        case .issued(let pointsLeft):
+            var answer = response
+            answer.pointsLeft = pointsLeft
+            metrics.increment("coupons_issued_total", [("operation", operation)])
+            return answer
+        case .refused(let code):
+            await giveBack()
+            if code != .insufficientPoints { await counters.forget(templateId: templateId, day: day, userId: userId, because: code) }
+            throw Self.refusal(code, templateId: templateId)
+        case .duplicateRequest:
+            await giveBack()
+            guard let requestId = record.requestId,
+                let answer = try await previousAnswer(operation: operation, requestId: requestId, payload: payload)
+            else { throw ServiceError(.internalError, "request id collided but no answer is stored") }
+            return answer
+        }
+    }
+
+    /// The first answer to a request id, or a 409 when the id came with another payload.
+    private func previousAnswer(operation: String, requestId: String, payload: String) async throws -> ClaimResponse? {
+        guard let stored = try await store.storedAnswer(operation: operation, requestId: requestId) else { return nil }
+        guard stored.payload == payload else {
+            throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request")
+        }
+        return try Self.claimResponse(fromStored: stored.response)
+    }
+
+    static func storedJSON(_ response: ClaimResponse) -> JSONValue {
+        .object([
+            ("couponId", .string(response.couponId)), ("templateId", .string(response.templateId)),
+            ("expiresAt", .integer(response.expiresMilliseconds)), ("threshold", .integer(response.thresholdCents)),
+            ("discount", .integer(response.discountCents)),
+        ])
+    }
+
+    static func claimResponse(fromStored text: String) throws -> ClaimResponse {
+        let value = try JSONParser.parse(Array(text.utf8))
+        guard case .string(let couponId)? = value["couponId"], case .string(let templateId)? = value["templateId"],
+            case .number(let expires)? = value["expiresAt"], let expiresMilliseconds = Int64(expires),
+            case .number(let threshold)? = value["threshold"], let thresholdCents = Int64(threshold),
+            case .number(let discount)? = value["discount"], let discountCents = Int64(discount)
+        else { throw ServiceError(.internalError, "stored answer is unreadable") }
+        var pointsLeft: Int64?
+        if case .number(let points)? = value["pointsLeft"] { pointsLeft = Int64(points) }
+        return ClaimResponse(
+            couponId: couponId, templateId: templateId, expiresMilliseconds: expiresMilliseconds, thresholdCents: thresholdCents,
+            discountCents: discountCents, pointsLeft: pointsLeft)
+    }
+
+    static func refusal(_ code: ErrorCode, templateId: String) -> ServiceError {
+        switch code {
+        case .soldOut: ServiceError(code, "template \(templateId) has no stock left")
+        case .perUserLimitReached: ServiceError(code, "the user already holds the most coupons of \(templateId) allowed")
+        case .dailyLimitReached: ServiceError(code, "today's limit for \(templateId) is reached")
+        case .budgetExhausted: ServiceError(code, "the budget of \(templateId) is spent")
+        case .templatePaused: ServiceError(code, "template \(templateId) is paused")
+        case .templateNotFound: ServiceError(code, "no template \(templateId)")
+        case .insufficientPoints: ServiceError(code, "not enough points for \(templateId)")
+        default: ServiceError(code, "claim refused")
+        }
+    }
+
+    /// Asks risk-control; DENY refuses, REVIEW and an unanswered call follow the policy.
+    private func decideRisk(_ request: RiskDecisionRequest) async throws {
+        let decision: RiskDecision
+        do {
+            decision = try await riskControl.call(request, timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        } catch {
+            metrics.increment("risk_unavailable_total", [("action", request.action.rawValue)])
+            if policy.failClosed(for: request.couponType) {
+                throw ServiceError(.dependencyUnavailable, "risk-control did not answer and \(request.couponType.rawValue) coupons fail closed")
+            }
+            logger.warning("risk-control unavailable; allowed and flagged", [("user.id", request.userId), ("template.id", request.templateId)])
+            return
+        }
+        switch decision.verdict {
+        case .allow: return
+        case .deny:
+            throw ServiceError(.riskDenied, "refused by risk control (\(decision.reasons.joined(separator: ", ")))")
+        case .review:
+            if policy.refuseOnReview(for: request.couponType) {
+                throw ServiceError(.riskReview, "held for review by risk control (\(decision.reasons.joined(separator: ", ")))")
+            }
+            logger.info("risk review; allowed and flagged", [("user.id", request.userId), ("reasons", decision.reasons.joined(separator: ","))])
+        }
+    }
+
+    // MARK: Wallet, profiles, points
+
+    func wallet(_ request: WalletRequest) async throws -> Wallet {
+        try TemplateRules.identifier(request.userId, field: "userId")
+        return Wallet(userId: request.userId, coupons: try await store.wallet(request.userId, status: request.status))
+    }
+
+    func setProfile(_ request: SetProfileRequest) async throws -> UserProfileView {
+        try TemplateRules.identifier(request.userId, field: "userId")
+        try TemplateRules.identifiers(request.tags, field: "tags")
+        return try await store.setTags(request.userId, request.tags)
+    }
+
+    func grantPoints(_ request: GrantPointsRequest) async throws -> PointsBalance {
+        try TemplateRules.identifier(request.userId, field: "userId")
+        guard request.points > 0, request.points <= 1_000_000_000 else {
+            throw ServiceError(.invalidArgument, "points: a whole number from 1 to 1000000000")
+        }
+        if let requestId = request.requestId {
+            try TemplateRules.identifier(requestId, field: "requestId")
+            let payload = "\(request.userId)|\(request.points)"
+            if let stored = try await store.storedAnswer(operation: "points_grant", requestId: requestId) {
+                guard stored.payload == payload else { throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request") }
+                guard case .number(let points)? = try JSONParser.parse(Array(stored.response.utf8))["points"], let balance = Int64(points) else {
+                    throw ServiceError(.internalError, "stored answer is unreadable")
+                }
+                return PointsBalance(userId: request.userId, points: balance)
+            }
+            let balance = try await store.grantPoints(request.userId, request.points)
+            _ = try await store.storeAnswer(
+                operation: "points_grant", requestId: requestId, payload: payload,
+                response: JSONValue.object([("points", .integer(balance))]).serialized())
+            return PointsBalance(userId: request.userId, points: balance)
+        }
+        return PointsBalance(userId: request.userId, points: try await store.grantPoints(request.userId, request.points))
+    }
+}
+
+/// What coupon-center does when risk-control says REVIEW or does not answer (DESIGN: refuse FREE
+/// coupons on review; fail closed for FREE and EXCHANGE, open and flagged for the rest).
+struct RiskPolicy: Sendable {
+    var refuseReviewFor: Set<CouponType>
+    var failClosedFor: Set<CouponType>
+
+    func refuseOnReview(for type: CouponType) -> Bool { refuseReviewFor.contains(type) }
+    func failClosed(for type: CouponType) -> Bool { failClosedFor.contains(type) }
+
+    static func parse(_ text: String, flag: String) throws(ConfigError) -> Set<CouponType> {
+        var types = Set<CouponType>()
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).uppercased() }) where !name.isEmpty {
+            guard let type = CouponType(rawValue: name) else { throw ConfigError("--\(flag): '\(name)' is not a coupon type") }
+            types.insert(type)
+        }
+        return types
+    }
+}

@@ -1,0 +1,151 @@
+import Redis
+import ServiceKit
+import Wire
+
+/// The Redis fast path of a claim: one atomic script checks and reserves stock, the daily count,
+/// the user's count and the budget. It only ever says "no" early; PostgreSQL decides "yes".
+///
+/// Keys per template (hash-tagged `{templateId}` so a Redis Cluster keeps them on one node):
+/// `cc:{T}:meta` (generation, limits, whether counters are complete since creation), `cc:{T}:issued`,
+/// `cc:{T}:spent`, `cc:{T}:day:YYYY-MM-DD`, `cc:{T}:user:U`. When Redis loses them (restart,
+/// FLUSHALL) the script answers RELOAD_* and the counts are rebuilt from PostgreSQL. A rebuild can
+/// only count less than the truth (claims in flight are not committed yet), so Redis errs towards
+/// letting a claim through to PostgreSQL, whose checks refuse what is over a limit.
+struct StockCounters: Sendable {
+    let redis: RedisPool
+    let store: CouponStore
+
+    enum Reservation: Equatable {
+        case reserved(generation: String)
+        case refused(ErrorCode)
+    }
+
+    struct Keys {
+        let meta, issued, spent, day, user: String
+        init(templateId: String, day: String, userId: String) {
+            let base = "cc:{\(templateId)}"
+            meta = base + ":meta"
+            issued = base + ":issued"
+            spent = base + ":spent"
+            self.day = base + ":day:" + day
+            user = base + ":user:" + userId
+        }
+        var all: [String] { [meta, issued, spent, day, user] }
+    }
+
+    static let reserveScript = RedisScript(
+        """
+        local meta = redis.call('HMGET', KEYS[1], 'gen', 'stock', 'daily', 'budget', 'fresh')
+        if not meta[1] then return {'RELOAD_TEMPLATE', ''} end
+        local gen, stock, daily, budget, fresh = meta[1], tonumber(meta[2]), tonumber(meta[3]), tonumber(meta[4]), meta[5]
+        local cost, perUser, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local dayCount = redis.call('GET', KEYS[4])
+        if daily >= 0 and not dayCount and fresh ~= '1' then return {'RELOAD_DAY', gen} end
+        local userCount = redis.call('GET', KEYS[5])
+        if not userCount and fresh ~= '1' then return {'RELOAD_USER', gen} end
+        if tonumber(redis.call('GET', KEYS[2]) or '0') >= stock then return {'SOLD_OUT', gen} end
+        if daily >= 0 and tonumber(dayCount or '0') >= daily then return {'DAILY_LIMIT', gen} end
+        if tonumber(userCount or '0') >= perUser then return {'PER_USER_LIMIT', gen} end
+        if budget >= 0 and tonumber(redis.call('GET', KEYS[3]) or '0') + cost > budget then return {'BUDGET_EXHAUSTED', gen} end
+        redis.call('INCR', KEYS[2])
+        redis.call('INCRBY', KEYS[3], cost)
+        if daily >= 0 then
+            redis.call('INCR', KEYS[4])
+            redis.call('EXPIRE', KEYS[4], 172800)
+        end
+        redis.call('INCR', KEYS[5])
+        redis.call('EXPIRE', KEYS[5], ttl)
+        return {'OK', gen}
+        """)
+
+    /// Gives a reservation back, unless the counters were rebuilt since it was made.
+    static let releaseScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
+        if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+        redis.call('DECRBY', KEYS[3], tonumber(ARGV[2]))
+        if ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then redis.call('DECR', KEYS[4]) end
+        if tonumber(redis.call('GET', KEYS[5]) or '0') > 0 then redis.call('DECR', KEYS[5]) end
+        return 1
+        """)
+
+    /// Writes the template's counters unless another process got there first.
+    static let loadTemplateScript = RedisScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('SET', KEYS[2], ARGV[5])
+        redis.call('SET', KEYS[3], ARGV[6])
+        redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'stock', ARGV[2], 'daily', ARGV[3], 'budget', ARGV[4], 'fresh', ARGV[7])
+        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
+        redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
+        redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+        return 1
+        """)
+
+    /// Time-to-live of a template's keys: until a week after its end.
+    static func ttlSeconds(_ spec: TemplateSpec) -> Int64 {
+        max(3600, (spec.endMilliseconds - unixMilliseconds()) / 1000 + 7 * 86_400)
+    }
+
+    /// Counters for a template just created: complete from zero ("fresh"), so a missing user or day
+    /// key means zero and needs no PostgreSQL read.
+    func initialize(_ view: TemplateView) async throws {
+        try await load(view.templateId, spec: view.spec, issued: 0, spent: 0, fresh: true)
+    }
+
+    private func load(_ templateId: String, spec: TemplateSpec, issued: Int64, spent: Int64, fresh: Bool) async throws {
+        let keys = Keys(templateId: templateId, day: "", userId: "")
+        _ = try await redis.evaluate(
+            Self.loadTemplateScript, keys: [keys.meta, keys.issued, keys.spent],
+            args: [
+                RandomIdentifier.make(prefix: "g", bytes: 8), String(spec.totalStock), String(spec.dailyLimit ?? -1),
+                String(spec.budgetCents ?? -1), String(issued), String(spent), fresh ? "1" : "0", String(Self.ttlSeconds(spec)),
+            ])
+    }
+
+    /// Reserves one claim, rebuilding whatever counters Redis lost from PostgreSQL first.
+    func reserve(templateId: String, spec: TemplateSpec, day: String, userId: String, cost: Int64) async throws -> Reservation {
+        let keys = Keys(templateId: templateId, day: day, userId: userId)
+        for _ in 0..<4 {
+            let reply = try await redis.evaluate(
+                Self.reserveScript, keys: keys.all, args: [String(cost), String(spec.perUserLimit), String(Self.ttlSeconds(spec))])
+            guard let parts = reply.array, let verdict = parts.first?.string else {
+                throw ServiceError(.internalError, "unexpected reply from the reserve script: \(reply)")
+            }
+            switch verdict {
+            case "OK": return .reserved(generation: parts.count > 1 ? parts[1].string ?? "" : "")
+            case "RELOAD_TEMPLATE":
+                guard let counters = try await store.counters(templateId) else { return .refused(.templateNotFound) }
+                try await load(templateId, spec: spec, issued: counters.issued, spent: counters.spent, fresh: false)
+            case "RELOAD_DAY":
+                let issued = try await store.issuedOnDay(templateId, day: day)
+                _ = try await redis.command(["SET", keys.day, String(issued), "NX", "EX", "172800"])
+            case "RELOAD_USER":
+                let issued = try await store.issuedToUser(templateId, userId: userId)
+                _ = try await redis.command(["SET", keys.user, String(issued), "NX", "EX", String(Self.ttlSeconds(spec))])
+            case "SOLD_OUT": return .refused(.soldOut)
+            case "DAILY_LIMIT": return .refused(.dailyLimitReached)
+            case "PER_USER_LIMIT": return .refused(.perUserLimitReached)
+            case "BUDGET_EXHAUSTED": return .refused(.budgetExhausted)
+            default: throw ServiceError(.internalError, "reserve script answered \(verdict)")
+            }
+        }
+        throw ServiceError(.dependencyUnavailable, "Redis counters for \(templateId) kept disappearing")
+    }
+
+    func release(templateId: String, day: String, userId: String, generation: String, cost: Int64, hasDailyLimit: Bool) async {
+        let keys = Keys(templateId: templateId, day: day, userId: userId)
+        _ = try? await redis.evaluate(Self.releaseScript, keys: keys.all, args: [generation, String(cost), hasDailyLimit ? "1" : "0"])
+    }
+
+    /// PostgreSQL refused what Redis allowed, so Redis counted too little: drop the counters
+    /// concerned and let the next claim rebuild them from the truth.
+    func forget(templateId: String, day: String, userId: String, because code: ErrorCode) async {
+        let keys = Keys(templateId: templateId, day: day, userId: userId)
+        switch code {
+        case .perUserLimitReached: _ = try? await redis.command(["DEL", keys.user])
+        case .dailyLimitReached: _ = try? await redis.command(["DEL", keys.day])
+        default: _ = try? await redis.command(["DEL", keys.meta])
+        }
+    }
+}
