@@ -70,7 +70,7 @@ let package = Package(
             path: "Tests/IntegrationTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.
         .testTarget(
-            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport"],
+            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport", "Postgres", "Redis"],
             path: "Tests/ClusterTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -102,7 +102,8 @@ public enum TemplateRules {
     }
 
     static func containsControlCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        // C0, DEL and the C1 range (NEL, CSI…): nothing that moves a terminal or splits a line.
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 }
 

@@ -54,12 +54,15 @@ public enum Timestamp {
             }
             offsetSeconds = sign * (offsetHours * 3600 + offsetMinutes * 60)
         }
-        guard index == bytes.count, (1...12).contains(month), hour <= 23, minute <= 59, second <= 59, year >= 1970,
+        guard index == bytes.count, (1...12).contains(month), hour <= 23, minute <= 59, second <= 59, year >= 1,
             day >= 1, day <= daysIn(month: month, year: year)
         else { return nil }
         let days = daysFromEpoch(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
-        return seconds * 1000 + Int64(milliseconds)
+        let result = seconds * 1000 + Int64(milliseconds)
+        // Instants before the Unix epoch have no use here; the bound is on the instant, not on
+        // the local date written (1969-12-31T19:00-05:00 is the epoch itself).
+        return result >= 0 ? result : nil
     }
 
     /// `2026-11-11T00:00:00.000+08:00`, in `timeZone`.

@@ -45,3 +45,14 @@ public func freeLocalPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+
+import Synchronization
+
+/// A counter shared by a test's concurrent tasks.
+public final class SharedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    public init() {}
+    /// Adds one and returns the value before.
+    public func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    public var current: Int { value.load(ordering: .relaxed) }
+}
