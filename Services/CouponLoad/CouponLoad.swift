@@ -18,6 +18,9 @@ struct CouponLoad {
         ConfigOption("timeout-ms", default: "5000", "per-request timeout"),
         ConfigOption.switchOption("json", "print the summary as one JSON object"),
         ConfigOption("progress", default: "true", "print a live progress line to stderr each second"),
+        ConfigOption("stock", default: "1000000", "claim scenario: total stock of the template this run creates"),
+        ConfigOption("users", default: "100000", "claim scenario: how many distinct users claim"),
+        ConfigOption("per-user", default: "1000", "claim scenario: per-user limit of the template"),
     ]
 
     static func main() async {
@@ -25,7 +28,8 @@ struct CouponLoad {
             program: "coupon-load", summary: "load generator for Coupon Cluster", options: options, build: LoadSettings.init)
         do {
             let scenario = try await Scenario.make(settings)
-            let report = await LoadRunner(settings: settings, scenario: scenario).run()
+            var report = await LoadRunner(settings: settings, scenario: scenario).run()
+            report.invariant = try await scenario.verify(report.succeeded)
             print(settings.json ? report.json().serialized() : report.text())
             ProcessEnvironment.exit(report.succeeded > 0 ? 0 : 3)
         } catch {
@@ -45,6 +49,9 @@ struct LoadSettings: Sendable {
     var timeoutMilliseconds: Int
     var json: Bool
     var progress: Bool
+    var stock: Int32
+    var users: Int
+    var perUser: Int32
 
     init(_ values: ConfigValues) throws(ConfigError) {
         scenario = values.string("scenario")
@@ -60,30 +67,65 @@ struct LoadSettings: Sendable {
         timeoutMilliseconds = try values.int("timeout-ms", in: 1...600_000)
         json = try values.bool("json")
         progress = try values.bool("progress")
+        stock = Int32(try values.int("stock", in: 1...Int(Int32.max)))
+        users = try values.int("users", in: 1...100_000_000)
+        perUser = Int32(try values.int("per-user", in: 1...1_000_000))
     }
 }
 
-/// One kind of request the load generator sends. `send` returns nil on success or the error code.
+/// One kind of request the load generator sends. `send` returns nil on success or the error code;
+/// `verify` runs after the load and returns the invariant check's lines (or throws when one fails).
 struct Scenario: Sendable {
     var name: String
     var send: @Sendable (Int) async -> ErrorCode?
+    var verify: @Sendable (_ succeeded: Int64) async throws -> [String] = { _ in [] }
 
-    static let names = ["ping"]
+    static let names = ["ping", "claim"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
-        switch settings.scenario {
-        default:
-            return Scenario(name: "ping") { _ in
-                do {
-                    _ = try await client.call(PingRequest())
-                    return nil
-                } catch let error as ServiceError {
-                    return error.code
-                } catch {
-                    return .internalError
-                }
+        @Sendable func outcome(_ body: () async throws -> Void) async -> ErrorCode? {
+            do {
+                try await body()
+                return nil
+            } catch let error as ServiceError {
+                return error.code
+            } catch {
+                return .internalError
             }
+        }
+        switch settings.scenario {
+        case "claim":
+            // A template of this run's own, so its counters say what this run did.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let template = try await client.call(
+                CreateTemplateRequest(
+                    spec: TemplateSpec(
+                        name: "coupon-load \(now)", type: .cash, thresholdCents: 20_000, discountCents: 3_000,
+                        startMilliseconds: now - 60_000, endMilliseconds: now + 7 * 86_400_000, totalStock: settings.stock,
+                        perUserLimit: settings.perUser)))
+            let templateId = template.templateId
+            return Scenario(
+                name: "claim",
+                send: { ticket in
+                    await outcome {
+                        _ = try await client.call(
+                            ClaimRequest(userId: "load-\(ticket % settings.users)", templateId: templateId, channel: "load"))
+                    }
+                },
+                verify: { succeeded in
+                    let view = try await client.call(GetTemplateRequest(templateId: templateId))
+                    let lines = [
+                        "invariant: template \(templateId) issued \(view.issued), stock \(view.spec.totalStock), successful replies \(succeeded)"
+                    ]
+                    guard view.issued <= view.spec.totalStock else { throw ServiceError(.internalError, "OVERSOLD: \(lines[0])") }
+                    guard Int64(view.issued) == succeeded else {
+                        throw ServiceError(.internalError, "issued \(view.issued) differs from successful replies \(succeeded)")
+                    }
+                    return lines + ["invariant: ok (issued ≤ stock, issued = successful replies)"]
+                })
+        default:
+            return Scenario(name: "ping", send: { _ in await outcome { _ = try await client.call(PingRequest()) } })
         }
     }
 }
@@ -95,6 +137,7 @@ struct LoadReport: Sendable {
     var succeeded: Int64
     var errors: [ErrorCode: Int64]
     var histogram: LatencyHistogram
+    var invariant: [String] = []
 
     var throughput: Double { elapsedSeconds > 0 ? Double(succeeded) / elapsedSeconds : 0 }
 
@@ -107,7 +150,7 @@ struct LoadReport: Sendable {
         for (code, count) in errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             lines.append("  error \(code.rawValue) \(code.name): \(count)")
         }
-        return lines.joined(separator: "\n")
+        return (lines + invariant).joined(separator: "\n")
     }
 
     func json() -> JSONValue {
@@ -119,6 +162,7 @@ struct LoadReport: Sendable {
             ("p99Microseconds", .integer(histogram.percentile(0.99))), ("p999Microseconds", .integer(histogram.percentile(0.999))),
             ("maxMicroseconds", .integer(histogram.maxMicroseconds)),
             ("errors", .object(errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }).map { ($0.key.name, .integer($0.value)) })),
+            ("invariant", .array(invariant.map { .string($0) })),
         ])
     }
 }
