@@ -19,7 +19,7 @@ struct CouponCenterMain {
             let writer = ClaimWriter(
                 database: dependencies.database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, metrics: metrics)
             let service = CouponService(
-                store: store, counters: StockCounters(redis: dependencies.redis, store: store), writer: writer,
+                store: store, templates: TemplateCache(), counters: StockCounters(redis: dependencies.redis, store: store), writer: writer,
                 locks: RedisLock(pool: dependencies.redis), ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
                 policy: configuration.riskPolicy, dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds,
                 logger: logger, metrics: metrics)

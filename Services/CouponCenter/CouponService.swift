@@ -9,6 +9,7 @@ import Wire
 /// routes both call these, so the two APIs cannot drift apart.
 struct CouponService: Sendable {
     let store: CouponStore
+    let templates: TemplateCache
     let counters: StockCounters
     let writer: ClaimWriter
     let locks: RedisLock
@@ -43,6 +44,7 @@ struct CouponService: Sendable {
     func setStatus(_ id: String, _ status: TemplateStatus) async throws -> TemplateView {
         try TemplateRules.identifier(id, field: "templateId")
         guard let view = try await store.setStatus(id, status) else { throw ServiceError(.templateNotFound, "no template \(id)") }
+        templates.forget(id)
         logger.info("template \(status == .paused ? "paused" : "resumed")", [("template.id", id)])
         return view
     }
@@ -91,7 +93,10 @@ struct CouponService: Sendable {
         if let requestId, let answer = try await previousAnswer(operation: operation, requestId: requestId, payload: payload) {
             return answer
         }
-        let view = try await template(templateId)
+        try TemplateRules.identifier(templateId, field: "templateId")
+        guard let view = try await templates.template(templateId, load: { try await store.template(templateId) }) else {
+            throw ServiceError(.templateNotFound, "no template \(templateId)")
+        }
         if action == .exchange && view.spec.type != .exchange {
             throw ServiceError(.notExchangeable, "template \(templateId) is \(view.spec.type.rawValue), not EXCHANGE")
         }
