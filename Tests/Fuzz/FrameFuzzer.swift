@@ -61,12 +61,43 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(ServiceStatsRequest.self),
     .roundTrip(ServiceStatsResponse.self),
     .roundTrip(CallStats.self),
+    // Messages/Coupons.swift
+    .roundTrip(Tier.self),
+    .roundTrip(TemplateSpec.self),
+    .roundTrip(TemplateView.self),
+    .roundTrip(CreateTemplateRequest.self),
+    .roundTrip(GetTemplateRequest.self),
+    .roundTrip(PauseTemplateRequest.self),
+    .roundTrip(ResumeTemplateRequest.self),
+    .roundTrip(ListTemplatesRequest.self),
+    .roundTrip(TemplateList.self),
+    .roundTrip(ClaimRequest.self),
+    .roundTrip(ClaimResponse.self),
+    .roundTrip(ExchangeRequest.self),
+    .roundTrip(GrantPointsRequest.self),
+    .roundTrip(PointsBalance.self),
+    .roundTrip(WalletRequest.self),
+    .roundTrip(CouponView.self),
+    .roundTrip(Wallet.self),
+    .roundTrip(SetProfileRequest.self),
+    .roundTrip(UserProfileView.self),
+    // Messages/RuleEngine.swift
+    .roundTrip(ClaimCheckRequest.self),
+    .roundTrip(ClaimCheckResponse.self),
+    // Messages/Risk.swift
+    .roundTrip(RiskDecisionRequest.self),
+    .roundTrip(RiskDecision.self),
 ]
 
 /// Request types whose replies go through `Envelope.decodeReply`. Add new requests here as well.
 let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] = [
     { bytes, id in checkReply(bytes, for: PingRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: ServiceStatsRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: ClaimRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: CreateTemplateRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: WalletRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: ClaimCheckRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: RiskDecisionRequest.self, requestId: id) },
 ]
 
 // MARK: - Properties
