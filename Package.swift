@@ -48,7 +48,7 @@ let package = Package(
             name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
             path: "Services/RiskControl"),
         .executableTarget(
-            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "CouponClient"],
+            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient"],
             path: "Services/CouponCtl"),
         .executableTarget(
             name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging"],

@@ -1,3 +1,4 @@
+import Domain
 import Postgres
 import Redis
 import ServiceKit
@@ -26,7 +27,7 @@ struct CouponCenterMain {
             router.translateError = translateDependencyError
             CouponHandlers.register(on: &router, service: service)
             let routes = SystemRoutes(dependencies: dependencies, metrics: metrics).routes
-                + CouponRoutes(service: service, timeZone: configuration.timeZone).routes
+                + CouponRoutes(service: service, json: CouponJSON(timeZone: configuration.timeZone)).routes
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: routes, metrics: metrics,
                 logger: logger, translateError: translateDependencyError)

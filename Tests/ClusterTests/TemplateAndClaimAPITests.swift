@@ -3,6 +3,7 @@ import Postgres
 import ServiceKit
 import Testing
 import TestSupport
+import Wire
 
 /// The coupon-center HTTP API for templates, claims, idempotent retries, tiers, points exchange and
 /// the wallet, against the real executables: every answer's status and code, the fields it shows,

@@ -1,5 +1,5 @@
 import Testing
-@testable import ServiceKit
+@testable import Wire
 
 @Suite struct JSONTests {
     @Test func parsesEveryKindAndKeepsNumbersAsText() throws {

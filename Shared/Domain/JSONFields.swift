@@ -1,14 +1,12 @@
-import Domain
-import ServiceKit
 import Wire
 
 /// Reads the fields of a JSON request body with one precise error per problem: a missing field,
 /// a wrong type, money with more than two decimals or below zero, an unknown field name.
-struct JSONFields {
+public struct JSONFields {
     private let members: [String: JSONValue]
     private let names: [String]
 
-    init(_ value: JSONValue, allowed: Set<String>) throws(ServiceError) {
+    public init(_ value: JSONValue, allowed: Set<String>) throws(ServiceError) {
         guard case .object(let pairs) = value else { throw ServiceError(.malformedJSON, "body must be a JSON object") }
         for (name, _) in pairs where !allowed.contains(name) {
             throw ServiceError(.invalidArgument, "\(name): unknown field (expected one of \(allowed.sorted().joined(separator: ", ")))")
@@ -18,7 +16,7 @@ struct JSONFields {
     }
 
     /// A field that is absent or JSON null.
-    func isAbsent(_ name: String) -> Bool {
+    public func isAbsent(_ name: String) -> Bool {
         guard let value = members[name] else { return true }
         return value == .null
     }
@@ -32,18 +30,18 @@ struct JSONFields {
         ServiceError(.invalidArgument, "\(name): expected \(expected), got \(value.typeName)")
     }
 
-    func string(_ name: String) throws(ServiceError) -> String {
+    public func string(_ name: String) throws(ServiceError) -> String {
         guard let value = try optionalString(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
         return value
     }
 
-    func optionalString(_ name: String) throws(ServiceError) -> String? {
+    public func optionalString(_ name: String) throws(ServiceError) -> String? {
         guard let value = present(name) else { return nil }
         guard case .string(let text) = value else { throw wrongType(name, "a string", value) }
         return text
     }
 
-    func strings(_ name: String) throws(ServiceError) -> [String] {
+    public func strings(_ name: String) throws(ServiceError) -> [String] {
         guard let value = present(name) else { return [] }
         guard case .array(let elements) = value else { throw wrongType(name, "an array of strings", value) }
         var result: [String] = []
@@ -54,49 +52,49 @@ struct JSONFields {
         return result
     }
 
-    func integer(_ name: String) throws(ServiceError) -> Int64 {
+    public func integer(_ name: String) throws(ServiceError) -> Int64 {
         guard let value = try optionalInteger(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
         return value
     }
 
     /// Whole numbers only: "2", not "2.0" or "2e0".
-    func optionalInteger(_ name: String) throws(ServiceError) -> Int64? {
+    public func optionalInteger(_ name: String) throws(ServiceError) -> Int64? {
         guard let value = present(name) else { return nil }
         guard case .number(let text) = value else { throw wrongType(name, "a whole number", value) }
         guard let number = Int64(text) else { throw ServiceError(.invalidArgument, "\(name): \(text) is not a whole number in range") }
         return number
     }
 
-    func int32(_ name: String, default fallback: Int32? = nil) throws(ServiceError) -> Int32 {
+    public func int32(_ name: String, default fallback: Int32? = nil) throws(ServiceError) -> Int32 {
         if let value = try optionalInt32(name) { return value }
         guard let fallback else { throw ServiceError(.invalidArgument, "\(name): required") }
         return fallback
     }
 
-    func optionalInt32(_ name: String) throws(ServiceError) -> Int32? {
+    public func optionalInt32(_ name: String) throws(ServiceError) -> Int32? {
         guard let value = try optionalInteger(name) else { return nil }
         guard let narrow = Int32(exactly: value) else { throw ServiceError(.invalidArgument, "\(name): \(value) is out of range") }
         return narrow
     }
 
-    func bool(_ name: String, default fallback: Bool) throws(ServiceError) -> Bool {
+    public func bool(_ name: String, default fallback: Bool) throws(ServiceError) -> Bool {
         guard let value = present(name) else { return fallback }
         guard case .bool(let flag) = value else { throw wrongType(name, "true or false", value) }
         return flag
     }
 
     /// Yuan as a JSON number with at most two decimals, never negative; returned in cents.
-    func optionalMoney(_ name: String) throws(ServiceError) -> Int64? {
+    public func optionalMoney(_ name: String) throws(ServiceError) -> Int64? {
         guard let value = present(name) else { return nil }
         return try Self.money(value, field: name)
     }
 
-    func money(_ name: String) throws(ServiceError) -> Int64 {
+    public func money(_ name: String) throws(ServiceError) -> Int64 {
         guard let value = try optionalMoney(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
         return value
     }
 
-    static func money(_ value: JSONValue, field: String) throws(ServiceError) -> Int64 {
+    public static func money(_ value: JSONValue, field: String) throws(ServiceError) -> Int64 {
         guard case .number(let text) = value else {
             throw ServiceError(.invalidMoney, "\(field): expected an amount in yuan as a JSON number, got \(value.typeName)")
         }
@@ -108,7 +106,7 @@ struct JSONFields {
     }
 
     /// ISO 8601 with an offset, in Unix milliseconds.
-    func time(_ name: String) throws(ServiceError) -> Int64 {
+    public func time(_ name: String) throws(ServiceError) -> Int64 {
         guard let value = present(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
         guard case .string(let text) = value else { throw wrongType(name, "an ISO 8601 time string", value) }
         guard let milliseconds = Timestamp.parseISO8601(text) else {
@@ -117,7 +115,7 @@ struct JSONFields {
         return milliseconds
     }
 
-    func rate(_ name: String) throws(ServiceError) -> Int32? {
+    public func rate(_ name: String) throws(ServiceError) -> Int32? {
         guard let value = present(name) else { return nil }
         guard case .number(let text) = value else { throw wrongType(name, "a number between 0 and 1", value) }
         guard let basisPoints = Rate.parseBasisPoints(text) else {
@@ -126,7 +124,7 @@ struct JSONFields {
         return basisPoints
     }
 
-    func enumeration<E: RawRepresentable>(_ name: String, _: E.Type, default fallback: E? = nil) throws(ServiceError) -> E
+    public func enumeration<E: RawRepresentable>(_ name: String, _: E.Type, default fallback: E? = nil) throws(ServiceError) -> E
     where E.RawValue == String, E: CaseIterable {
         guard let text = try optionalString(name) else {
             guard let fallback else { throw ServiceError(.invalidArgument, "\(name): required") }
@@ -138,7 +136,7 @@ struct JSONFields {
         return value
     }
 
-    func array(_ name: String) throws(ServiceError) -> [JSONValue] {
+    public func array(_ name: String) throws(ServiceError) -> [JSONValue] {
         guard let value = present(name) else { return [] }
         guard case .array(let elements) = value else { throw wrongType(name, "an array", value) }
         return elements

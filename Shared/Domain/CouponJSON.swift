@@ -1,0 +1,104 @@
+import Foundation
+import Wire
+
+/// The JSON shapes of the HTTP API (DESIGN section 4), shared by coupon-center's HTTP front and
+/// couponctl: JSON → messages with one precise error per bad field, messages → JSON with money in
+/// yuan (two decimals) and times as ISO 8601 in the configured time zone.
+public struct CouponJSON: Sendable {
+    public let timeZone: TimeZone
+
+    public init(timeZone: TimeZone) { self.timeZone = timeZone }
+
+    // MARK: JSON → messages
+
+    public static let templateFields: Set<String> = [
+        "name", "type", "threshold", "discount", "rate", "maxDiscount", "startTime", "endTime", "validHours", "totalStock",
+        "perUserLimit", "dailyLimit", "budget", "level", "shopId", "categories", "stacking", "thresholdOnDiscounted", "channels",
+        "segments", "pointsCost", "tiers",
+    ]
+
+    public static func templateSpec(_ body: JSONValue) throws(ServiceError) -> TemplateSpec {
+        let fields = try JSONFields(body, allowed: templateFields)
+        var tiers: [Tier] = []
+        for (index, element) in try fields.array("tiers").enumerated() {
+            let tier = try JSONFields(element, allowed: ["segment", "threshold", "discount"])
+            tiers.append(
+                Tier(
+                    segment: try tier.string("segment"), thresholdCents: try tier.optionalMoney("threshold") ?? 0,
+                    discountCents: try tier.money("discount")))
+                    }
+        return TemplateSpec(
+            name: try fields.string("name"), type: try fields.enumeration("type", CouponType.self),
+            thresholdCents: try fields.optionalMoney("threshold") ?? 0, discountCents: try fields.optionalMoney("discount") ?? 0,
+            rateBasisPoints: try fields.rate("rate"), maxDiscountCents: try fields.optionalMoney("maxDiscount"),
+            startMilliseconds: try fields.time("startTime"), endMilliseconds: try fields.time("endTime"),
+            validHours: try fields.optionalInt32("validHours"), totalStock: try fields.int32("totalStock"),
+            perUserLimit: try fields.int32("perUserLimit", default: 1), dailyLimit: try fields.optionalInt32("dailyLimit"),
+            budgetCents: try fields.optionalMoney("budget"), level: try fields.enumeration("level", ScopeLevel.self, default: .platform),
+            shopId: try fields.optionalString("shopId"), categories: try fields.strings("categories"),
+            stacking: try fields.enumeration("stacking", StackingMode.self, default: .stackable),
+            thresholdOnDiscounted: try fields.bool("thresholdOnDiscounted", default: false), channels: try fields.strings("channels"),
+            segments: try fields.strings("segments"), pointsCost: try fields.int32("pointsCost", default: 0), tiers: tiers)
+    }
+
+    // MARK: messages → JSON
+
+    public static func yuan(_ cents: Int64) -> JSONValue { .number(Money(cents: cents).yuanText) }
+    public func time(_ milliseconds: Int64) -> JSONValue { .string(Timestamp.formatISO8601(milliseconds, in: timeZone)) }
+
+    public func template(_ view: TemplateView) -> [(String, JSONValue)] {
+        let spec = view.spec
+        var members: [(String, JSONValue)] = [
+            ("id", .string(view.templateId)), ("name", .string(spec.name)), ("type", .string(spec.type.rawValue)),
+            ("status", .string(view.status.rawValue)), ("threshold", Self.yuan(spec.thresholdCents)),
+            ("discount", Self.yuan(spec.discountCents)),
+            ("rate", spec.rateBasisPoints.map { .number(Rate.text($0)) } ?? .null),
+            ("maxDiscount", spec.maxDiscountCents.map(Self.yuan) ?? .null), ("startTime", time(spec.startMilliseconds)),
+            ("endTime", time(spec.endMilliseconds)), ("validHours", spec.validHours.map { .integer($0) } ?? .null),
+            ("totalStock", .integer(spec.totalStock)), ("perUserLimit", .integer(spec.perUserLimit)),
+            ("dailyLimit", spec.dailyLimit.map { .integer($0) } ?? .null), ("budget", spec.budgetCents.map(Self.yuan) ?? .null),
+            ("level", .string(spec.level.rawValue)), ("shopId", spec.shopId.map { .string($0) } ?? .null),
+            ("categories", .array(spec.categories.map { .string($0) })), ("stacking", .string(spec.stacking.rawValue)),
+            ("thresholdOnDiscounted", .bool(spec.thresholdOnDiscounted)), ("channels", .array(spec.channels.map { .string($0) })),
+            ("segments", .array(spec.segments.map { .string($0) })), ("pointsCost", .integer(spec.pointsCost)),
+            ("tiers", .array(spec.tiers.map { .object([("segment", .string($0.segment)), ("threshold", Self.yuan($0.thresholdCents)), ("discount", Self.yuan($0.discountCents))]) })),
+        ]
+        members.append(
+            ("counters", .object([
+                ("issued", .integer(view.issued)), ("issuedToday", .integer(view.issuedToday)), ("used", .integer(view.used)),
+                ("budgetSpent", Self.yuan(view.budgetSpentCents)), ("remainingStock", .integer(max(0, spec.totalStock - view.issued))),
+            ])))
+        members.append(("createdAt", time(view.createdMilliseconds)))
+        return members
+    }
+
+    public func claim(_ response: ClaimResponse) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = [
+            ("couponId", .string(response.couponId)), ("templateId", .string(response.templateId)),
+            ("expiresAt", time(response.expiresMilliseconds)), ("threshold", Self.yuan(response.thresholdCents)),
+            ("discount", Self.yuan(response.discountCents)),
+        ]
+        if let points = response.pointsLeft { members.append(("pointsLeft", .integer(points))) }
+        return members
+    }
+
+    public func coupon(_ coupon: CouponView) -> [(String, JSONValue)] {
+        [
+            ("couponId", .string(coupon.couponId)), ("templateId", .string(coupon.templateId)), ("templateName", .string(coupon.templateName)),
+            ("type", .string(coupon.type.rawValue)), ("status", .string(coupon.status.rawValue)), ("threshold", Self.yuan(coupon.thresholdCents)),
+            ("discount", Self.yuan(coupon.discountCents)), ("rate", coupon.rateBasisPoints.map { .number(Rate.text($0)) } ?? .null),
+            ("maxDiscount", coupon.maxDiscountCents.map(Self.yuan) ?? .null), ("level", .string(coupon.level.rawValue)),
+            ("shopId", coupon.shopId.map { .string($0) } ?? .null), ("categories", .array(coupon.categories.map { .string($0) })),
+            ("stacking", .string(coupon.stacking.rawValue)), ("claimedAt", time(coupon.claimedMilliseconds)),
+            ("expiresAt", time(coupon.expiresMilliseconds)), ("orderId", coupon.orderId.map { .string($0) } ?? .null),
+        ]
+    }
+
+    public func profile(_ profile: UserProfileView) -> [(String, JSONValue)] {
+        [
+            ("userId", .string(profile.userId)), ("tags", .array(profile.tags.map { .string($0) })),
+            ("orderCount", .integer(profile.orderCount)), ("ordersLast30Days", .integer(profile.ordersLast30Days)),
+            ("lastOrderAt", profile.lastOrderMilliseconds.map(time) ?? .null), ("segments", .array(profile.segments.map { .string($0) })),
+        ]
+    }
+}
