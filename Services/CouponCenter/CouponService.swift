@@ -60,8 +60,7 @@ struct CouponService: Sendable {
         try validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
         try TemplateRules.identifier(request.channel, field: "channel")
         if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
-        let payload = ["claim", request.userId, request.templateId, request.channel, request.deviceId ?? "", request.ip ?? ""]
-            .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
+        let payload = Self.canonicalPayload(["claim", request.userId, request.templateId, request.channel, request.deviceId ?? "", request.ip ?? ""])
         return try await issue(
             operation: "claim", action: .claim, userId: request.userId, templateId: request.templateId, channel: request.channel,
             deviceId: request.deviceId, ip: request.ip, requestId: request.requestId, payload: payload)
@@ -70,11 +69,16 @@ struct CouponService: Sendable {
     func exchange(_ request: ExchangeRequest) async throws -> ClaimResponse {
         try validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
         try TemplateRules.identifier(request.requestId, field: "requestId")
-        let payload = ["exchange", request.userId, request.templateId]
-            .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
+        let payload = Self.canonicalPayload(["exchange", request.userId, request.templateId])
         return try await issue(
             operation: "exchange", action: .exchange, userId: request.userId, templateId: request.templateId, channel: "POINTS",
             deviceId: request.deviceId, ip: request.ip, requestId: request.requestId, payload: payload)
+    }
+
+    /// A request's fields as one text, escaped so different field lists never give the same text:
+    /// what a request id is compared against when it comes back.
+    static func canonicalPayload(_ fields: [String]) -> String {
+        fields.map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
     }
 
     private func validateClaimant(userId: String, templateId: String, deviceId: String?, ip: String?) throws(ServiceError) {
@@ -285,23 +289,20 @@ struct CouponService: Sendable {
         guard request.points > 0, request.points <= 1_000_000_000 else {
             throw ServiceError(.invalidArgument, "points: a whole number from 1 to 1000000000")
         }
-        if let requestId = request.requestId {
-            try TemplateRules.identifier(requestId, field: "requestId")
-            let payload = "\(request.userId)|\(request.points)"
-            if let stored = try await store.storedAnswer(operation: "points_grant", requestId: requestId) {
-                guard stored.payload == payload else { throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request") }
-                guard case .number(let points)? = try JSONParser.parse(Array(stored.response.utf8))["points"], let balance = Int64(points) else {
-                    throw ServiceError(.internalError, "stored answer is unreadable")
-                }
-                return PointsBalance(userId: request.userId, points: balance)
+        if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
+        let payload = Self.canonicalPayload([request.userId, String(request.points)])
+        switch try await store.grantPoints(request.userId, request.points, requestId: request.requestId, payload: payload) {
+        case .granted(let balance):
+            return PointsBalance(userId: request.userId, points: balance)
+        case .seenBefore(let stored):
+            guard stored.payload == payload else {
+                throw ServiceError(.idempotencyKeyReused, "requestId \(request.requestId ?? "") was used before with a different request")
             }
-            let balance = try await store.grantPoints(request.userId, request.points)
-            _ = try await store.storeAnswer(
-                operation: "points_grant", requestId: requestId, payload: payload,
-                response: JSONValue.object([("points", .integer(balance))]).serialized())
+            guard case .number(let points)? = try JSONParser.parse(Array(stored.response.utf8))["points"], let balance = Int64(points) else {
+                throw ServiceError(.internalError, "stored answer is unreadable")
+            }
             return PointsBalance(userId: request.userId, points: balance)
         }
-        return PointsBalance(userId: request.userId, points: try await store.grantPoints(request.userId, request.points))
     }
 }
 

@@ -49,7 +49,13 @@ struct CouponStore: Sendable {
         return view
     }
 
+    /// Text arrays travel as JSON both ways: bound as JSON text, read back with `array_to_json`.
     static func jsonArray(_ values: [String]) -> String { JSONValue.array(values.map { .string($0) }).serialized() }
+
+    static func stringArray(_ row: PostgresRow, _ column: String) throws -> [String] {
+        guard case .array(let values) = try JSONParser.parse(Array(try row.decode(column, as: String.self).utf8)) else { return [] }
+        return values.compactMap { if case .string(let text) = $0 { text } else { nil } }
+    }
 
     func template(_ id: String) async throws -> TemplateView? {
         let today = Timestamp.day(unixMilliseconds(), in: timeZone)
@@ -82,10 +88,7 @@ struct CouponStore: Sendable {
     }
 
     static func templateView(_ row: PostgresRow) throws -> TemplateView {
-        func strings(_ column: String) throws -> [String] {
-            guard case .array(let values) = try JSONParser.parse(Array(try row.decode(column, as: String.self).utf8)) else { return [] }
-            return values.compactMap { if case .string(let text) = $0 { text } else { nil } }
-        }
+        func strings(_ column: String) throws -> [String] { try Self.stringArray(row, column) }
         var tiers: [Tier] = []
         if case .array(let values) = try JSONParser.parse(Array(try row.decode("tiers", as: String.self).utf8)) {
             for value in values {
@@ -152,10 +155,7 @@ struct CouponStore: Sendable {
         guard let row = rows.first else {
             return UserProfileView(userId: userId, tags: [], orderCount: 0, ordersLast30Days: 0, lastOrderMilliseconds: nil, segments: Segments.of(orderCount: 0, ordersLast30Days: 0, tags: []))
         }
-        var tags: [String] = []
-        if case .array(let values) = try JSONParser.parse(Array(try row.decode("tags", as: String.self).utf8)) {
-            tags = values.compactMap { if case .string(let text) = $0 { text } else { nil } }
-        }
+        let tags = try Self.stringArray(row, "tags")
         let orderCount: Int32 = try row.decode("order_count")
         let recent: Int32 = try row.decode("recent")
         return UserProfileView(
@@ -174,8 +174,29 @@ struct CouponStore: Sendable {
 
     // MARK: Points
 
-    func grantPoints(_ userId: String, _ points: Int64) async throws -> Int64 {
+    enum GrantOutcome {
+        case granted(balance: Int64)
+        /// The request id was used before: its stored answer.
+        case seenBefore(StoredAnswer)
+    }
+
+    /// Adds points and, with a request id, records the answer in the same transaction: the record
+    /// is inserted first, so a concurrent retry waits on its key and then finds it.
+    func grantPoints(_ userId: String, _ points: Int64, requestId: String?, payload: String) async throws -> GrantOutcome {
         try await database.transaction { transaction in
+            if let requestId {
+                let claimed = try await transaction.execute(
+                    """
+                    INSERT INTO idempotency_record (operation, request_id, payload, response) VALUES ('points_grant', $1, $2, '{}')
+                    ON CONFLICT DO NOTHING
+                    """, [requestId, payload])
+                if claimed == 0 {
+                    let rows = try await transaction.query(
+                        "SELECT payload, response::text FROM idempotency_record WHERE operation = 'points_grant' AND request_id = $1",
+                        [requestId])
+                    return .seenBefore(StoredAnswer(payload: try rows[0].decode(0), response: try rows[0].decode(1)))
+                }
+            }
             let rows = try await transaction.query(
                 """
                 INSERT INTO user_points (user_id, points) VALUES ($1, $2::bigint)
@@ -184,7 +205,13 @@ struct CouponStore: Sendable {
                 """, [userId, points])
             try await transaction.execute(
                 "INSERT INTO points_ledger (user_id, delta, reason) VALUES ($1, $2::bigint, 'GRANT')", [userId, points])
-            return try rows[0].decode(0, as: Int64.self)
+            let balance = try rows[0].decode(0, as: Int64.self)
+            if let requestId {
+                try await transaction.execute(
+                    "UPDATE idempotency_record SET response = $2::jsonb WHERE operation = 'points_grant' AND request_id = $1",
+                    [requestId, JSONValue.object([("points", .integer(balance))]).serialized()])
+            }
+            return .granted(balance: balance)
         }
     }
 
@@ -200,14 +227,6 @@ struct CouponStore: Sendable {
             "SELECT payload, response::text FROM idempotency_record WHERE operation = $1 AND request_id = $2", [operation, requestId])
         guard let row = rows.first else { return nil }
         return StoredAnswer(payload: try row.decode(0), response: try row.decode(1))
-    }
-
-    func storeAnswer(operation: String, requestId: String, payload: String, response: String) async throws -> Bool {
-        try await database.execute(
-            """
-            INSERT INTO idempotency_record (operation, request_id, payload, response) VALUES ($1, $2, $3, $4::jsonb)
-            ON CONFLICT DO NOTHING
-            """, [operation, requestId, payload, response]) == 1
     }
 
     // MARK: Wallet
@@ -228,10 +247,7 @@ struct CouponStore: Sendable {
              LIMIT 1000
             """, [userId, status?.rawValue])
         return try rows.map { row in
-            var categories: [String] = []
-            if case .array(let values) = try JSONParser.parse(Array(try row.decode("categories", as: String.self).utf8)) {
-                categories = values.compactMap { if case .string(let text) = $0 { text } else { nil } }
-            }
+            let categories = try Self.stringArray(row, "categories")
             return CouponView(
                 couponId: try row.decode("id"), templateId: try row.decode("template_id"), templateName: try row.decode("name"),
                 type: CouponType(rawValue: try row.decode("type")) ?? .cash,
