@@ -23,6 +23,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
+    public static let discountQuote = MessageKind(rawValue: 0x0202)
+    public static let bestCombination = MessageKind(rawValue: 0x0203)
 
     // risk-control.
     public static let riskDecide = MessageKind(rawValue: 0x0301)
@@ -34,7 +36,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .templateCreate: "template_create", .templateGet: "template_get", .templatePause: "template_pause",
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .wallet: "wallet",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set",
-        .claimCheck: "claim_check", .riskDecide: "risk_decide",
+        .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
+        .riskDecide: "risk_decide",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }
