@@ -19,6 +19,7 @@ struct CouponCenterConfiguration: Sendable {
     var claimBatchSize: Int
     var riskPolicy: RiskPolicy
     var highFrequencyOrders: Int32
+    var expiryIntervalSeconds: Int
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100") + [
@@ -52,6 +53,9 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "high-frequency-orders", env: "COUPON_HIGH_FREQUENCY_ORDERS", default: "4",
                 "orders in the last 30 days from which a user is HIGH_FREQ"),
+            ConfigOption(
+                "expiry-interval", env: "COUPON_EXPIRY_INTERVAL_SECONDS", default: "30",
+                "seconds between sweeps that mark expired coupons EXPIRED (one process leads each sweep)"),
         ]
 
     init(_ values: ConfigValues) throws(ConfigError) {
@@ -76,5 +80,6 @@ struct CouponCenterConfiguration: Sendable {
             refuseReviewFor: try RiskPolicy.parse(values.string("risk-review-refuses"), flag: "risk-review-refuses"),
             failClosedFor: try RiskPolicy.parse(values.string("risk-fail-closed"), flag: "risk-fail-closed"))
         highFrequencyOrders = Int32(try values.int("high-frequency-orders", in: 1...10_000))
+        expiryIntervalSeconds = try values.int("expiry-interval", in: 1...86_400)
     }
 }

@@ -24,18 +24,24 @@ struct CouponCenterMain {
                 locks: RedisLock(pool: dependencies.redis), ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
                 policy: configuration.riskPolicy, dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds,
                 logger: logger, metrics: metrics)
+            let redemptions = Redemptions(
+                database: dependencies.database, ruleEngine: dependencies.ruleEngine, riskControl: service,
+                dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, metrics: metrics)
+            let expiry = ExpiryJob(
+                database: dependencies.database, locks: RedisLock(pool: dependencies.redis),
+                intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
             router.translateError = translateDependencyError
-            CouponHandlers.register(on: &router, service: service)
+            CouponHandlers.register(on: &router, service: service, redemptions: redemptions)
             let routes = SystemRoutes(dependencies: dependencies, metrics: metrics).routes
-                + CouponRoutes(service: service, json: CouponJSON(timeZone: configuration.timeZone)).routes
+                + CouponRoutes(service: service, redemptions: redemptions, json: CouponJSON(timeZone: configuration.timeZone)).routes
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: routes, metrics: metrics,
                 logger: logger, translateError: translateDependencyError)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
-            // Shut down front doors first (HTTP, then the RPC listener ServiceMain adds last… it is
-            // stopped first as the list is reversed), then the writer so queued claims are written.
+            // Stopped in reverse: the RPC listener (added last by ServiceMain), HTTP, the expiry job,
+            // then the claim writer, so claims already queued are still written.
             return ServiceParts(
-                services: [ClaimWriterService(writer: writer), http], dependencies: { await dependencies.health() })
+                services: [ClaimWriterService(writer: writer), expiry, http], dependencies: { await dependencies.health() })
         }
     }
 }

@@ -8,6 +8,7 @@ import Wire
 /// with two decimals; times as ISO 8601 in the configured time zone.
 struct CouponRoutes {
     let service: CouponService
+    let redemptions: Redemptions
     let json: CouponJSON
 
     var routes: [HTTPRoute] {
@@ -69,6 +70,31 @@ struct CouponRoutes {
                 let profile = try await service.setProfile(SetProfileRequest(userId: try fields.string("userId"), tags: try fields.strings("tags")))
                 return .json(json.profile(profile))
             },
+            HTTPRoute("POST", "/api/coupon/use") { call in
+                let fields = try JSONFields(
+                    try call.jsonObject(), allowed: ["orderId", "couponId", "amount", "userId", "items", "requestId", "deviceId", "ip"])
+                let response = try await redemptions.use(
+                    UseRequest(
+                        orderId: try fields.string("orderId"), couponId: try fields.string("couponId"), amountCents: try fields.money("amount"),
+                        userId: try fields.optionalString("userId"), items: try CouponJSON.orderItems(try fields.array("items")),
+                        requestId: try fields.optionalString("requestId"), deviceId: try fields.optionalString("deviceId"),
+                        ip: try fields.optionalString("ip")))
+                return .json(json.use(response))
+            },
+            HTTPRoute("POST", "/api/coupon/refund") { call in
+                let fields = try JSONFields(try call.jsonObject(), allowed: ["orderId", "couponId"])
+                let response = try await redemptions.refund(
+                    RefundRequest(orderId: try fields.string("orderId"), couponId: try fields.string("couponId")))
+                return .json([("couponId", .string(response.couponId)), ("status", .string(response.status.rawValue))])
+            },
+            HTTPRoute("POST", "/api/coupon/best") { call in
+                let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "amount", "items"])
+                let best = try await redemptions.best(
+                    BestRequest(
+                        userId: try fields.string("userId"), amountCents: try fields.money("amount"),
+                        items: try CouponJSON.orderItems(try fields.array("items"))))
+                return .json(json.best(best))
+            },
             HTTPRoute("GET", "/api/coupon/list") { call in
                 let query = call.query
                 guard let userId = query["userId"], !userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: required") }
@@ -89,7 +115,10 @@ struct CouponRoutes {
 
 /// The binary protocol: every operation of the HTTP API, same service methods.
 enum CouponHandlers {
-    static func register(on router: inout RPCRouter, service: CouponService) {
+    static func register(on router: inout RPCRouter, service: CouponService, redemptions: Redemptions) {
+        router.register(UseRequest.self) { request, _ in try await redemptions.use(request) }
+        router.register(RefundRequest.self) { request, _ in try await redemptions.refund(request) }
+        router.register(BestRequest.self) { request, _ in try await redemptions.best(request) }
         router.register(CreateTemplateRequest.self) { request, _ in try await service.createTemplate(request) }
         router.register(GetTemplateRequest.self) { request, _ in try await service.template(request.templateId) }
         router.register(PauseTemplateRequest.self) { request, _ in try await service.setStatus(request.templateId, .paused) }

@@ -247,7 +247,7 @@ struct CouponService: Sendable {
     }
 
     /// Asks risk-control; DENY refuses, REVIEW and an unanswered call follow the policy.
-    private func decideRisk(_ request: RiskDecisionRequest) async throws {
+    func decideRisk(_ request: RiskDecisionRequest) async throws {
         let decision: RiskDecision
         do {
             decision = try await riskControl.call(request, timeoutMilliseconds: dependencyTimeoutMilliseconds)

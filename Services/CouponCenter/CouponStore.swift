@@ -19,7 +19,8 @@ struct CouponStore: Sendable {
         valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
         array_to_json(categories)::text AS categories, stacking, threshold_on_discounted,
         array_to_json(channels)::text AS channels, array_to_json(segments)::text AS segments, points_cost, tiers::text AS tiers,
-        status, issued_count, used_count, budget_spent_cents, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms
+        status, issued_count,
+        (SELECT count(*) FROM user_coupon u WHERE u.template_id = t.id AND u.status = 'USED')::integer AS used_count, budget_spent_cents, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms
         """
 
     func createTemplate(_ spec: TemplateSpec) async throws -> TemplateView {

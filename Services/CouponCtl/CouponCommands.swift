@@ -8,7 +8,80 @@ import Wire
 /// binary protocol. Inputs go through the same JSON rules as the HTTP API (`CouponJSON`), so a
 /// template file for couponctl is the body of `POST /api/coupon/template`.
 enum CouponCommands {
-    static let all: [Command] = [template, issue, exchange, wallet, points, profile]
+    static let all: [Command] = [template, issue, use, refund, best, exchange, wallet, points, profile]
+
+    /// `--items sku:category:shop:amount,…` → order items.
+    static func items(_ values: ConfigValues) throws -> [OrderItem] {
+        try values.string("items").split(separator: ",").map { text in
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 4 else { throw ConfigError("--items: '\(text)' is not sku:category:shop:amount") }
+            do {
+                return OrderItem(sku: parts[0], category: parts[1], shopId: parts[2], amountCents: try Money.parseYuan(parts[3]).cents)
+            } catch {
+                throw ConfigError("--items: \(error)")
+            }
+        }
+    }
+
+    static func money(_ values: ConfigValues, _ flag: String) throws -> Int64 {
+        do {
+            return try Money.parseYuan(values.string(flag)).cents
+        } catch {
+            throw ConfigError("--\(flag): \(error)")
+        }
+    }
+
+    static let orderOptions = [
+        ConfigOption("amount", default: "", "the order amount in yuan, e.g. 250.00"),
+        ConfigOption("items", default: "", "order lines as sku:category:shop:amount, comma-separated"),
+    ]
+
+    static let use = Command(
+        name: "use",
+        summary: "redeem a coupon on an order (POST /api/coupon/use)",
+        options: [
+            ConfigOption("order", default: "", "the order id"), ConfigOption("coupon", default: "", "the coupon id"),
+            ConfigOption("user", default: "", "when given, the coupon must be this user's"),
+            ConfigOption("request-id", default: "", "makes the call safe to retry"),
+        ] + orderOptions
+    ) { values, output in
+        let client = try values.client()
+        defer { client.close() }
+        let response = try await client.call(
+            UseRequest(
+                orderId: values.string("order"), couponId: values.string("coupon"), amountCents: try money(values, "amount"),
+                userId: values.nonEmpty("user"), items: try items(values), requestId: values.nonEmpty("request-id")))
+        show(CouponJSON(timeZone: .gmt).use(response), output)
+    }
+
+    static let refund = Command(
+        name: "refund",
+        summary: "give a coupon back from a refunded order (POST /api/coupon/refund)",
+        options: [ConfigOption("order", default: "", "the order id"), ConfigOption("coupon", default: "", "the coupon id")]
+    ) { values, output in
+        let client = try values.client()
+        defer { client.close() }
+        let response = try await client.call(RefundRequest(orderId: values.string("order"), couponId: values.string("coupon")))
+        show([("couponId", .string(response.couponId)), ("status", .string(response.status.rawValue))], output)
+    }
+
+    static let best = Command(
+        name: "best",
+        summary: "the best combination of a user's coupons for an order (POST /api/coupon/best)",
+        options: [ConfigOption("user", default: "", "the user")] + orderOptions
+    ) { values, output in
+        let client = try values.client()
+        defer { client.close() }
+        let best = try await client.call(BestRequest(userId: values.string("user"), amountCents: try money(values, "amount"), items: try items(values)))
+        if output.json {
+            output.value(.object(CouponJSON(timeZone: .gmt).best(best)))
+        } else {
+            print("coupons \(best.couponIds.joined(separator: " ")), discount \(Money(cents: best.discountCents).yuanText), payable \(Money(cents: best.payableCents).yuanText)")
+            output.table(
+                ["COUPON", "APPLIED", "REASON", "DISCOUNT", "WHY"],
+                best.explain.map { [$0.couponId, $0.applied ? "yes" : "no", $0.reason, Money(cents: $0.discountCents).yuanText, $0.message] })
+        }
+    }
 
     static let timeZoneOption = ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of printed times")
 

@@ -14,6 +14,8 @@ struct RuleEngineMain {
             build: RPCServiceSettings.init)
         await ServiceMain.run(service: "rule-engine", settings: settings) { router, _, _ in
             router.register(ClaimCheckRequest.self) { request, _ in ClaimRules.check(request) }
+            router.register(DiscountQuoteRequest.self) { request, _ in Discounts.quote(request) }
+            router.register(BestCombinationRequest.self) { request, _ in BestCombinations.choose(request) }
             return ServiceParts()
         }
     }

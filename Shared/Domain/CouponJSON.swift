@@ -20,7 +20,7 @@ public struct CouponJSON: Sendable {
     public static func templateSpec(_ body: JSONValue) throws(ServiceError) -> TemplateSpec {
         let fields = try JSONFields(body, allowed: templateFields)
         var tiers: [Tier] = []
-        for (index, element) in try fields.array("tiers").enumerated() {
+        for element in try fields.array("tiers") {
             let tier = try JSONFields(element, allowed: ["segment", "threshold", "discount"])
             tiers.append(
                 Tier(
@@ -99,6 +99,39 @@ public struct CouponJSON: Sendable {
             ("userId", .string(profile.userId)), ("tags", .array(profile.tags.map { .string($0) })),
             ("orderCount", .integer(profile.orderCount)), ("ordersLast30Days", .integer(profile.ordersLast30Days)),
             ("lastOrderAt", profile.lastOrderMilliseconds.map(time) ?? .null), ("segments", .array(profile.segments.map { .string($0) })),
+        ]
+    }
+
+    /// `items: [{sku, category, shopId, amount}]`.
+    public static func orderItems(_ values: [JSONValue]) throws(ServiceError) -> [OrderItem] {
+        var items: [OrderItem] = []
+        for (index, value) in values.enumerated() {
+            let fields = try JSONFields(value, allowed: ["sku", "category", "shopId", "amount"], path: "items[\(index)]")
+            items.append(
+                OrderItem(
+                    sku: try fields.string("sku"), category: try fields.string("category"), shopId: try fields.string("shopId"),
+                    amountCents: try fields.money("amount")))
+        }
+        return items
+    }
+
+    public func use(_ response: UseResponse) -> [(String, JSONValue)] {
+        [
+            ("orderId", .string(response.orderId)), ("couponId", .string(response.couponId)),
+            ("discount", Self.yuan(response.discountCents)), ("payable", Self.yuan(response.payableCents)),
+        ]
+    }
+
+    public func best(_ best: BestCombination) -> [(String, JSONValue)] {
+        [
+            ("couponIds", .array(best.couponIds.map { .string($0) })), ("discount", Self.yuan(best.discountCents)),
+            ("payable", Self.yuan(best.payableCents)),
+            ("explain", .array(best.explain.map {
+                .object([
+                    ("couponId", .string($0.couponId)), ("applied", .bool($0.applied)), ("reason", .string($0.reason)),
+                    ("discount", Self.yuan($0.discountCents)), ("message", .string($0.message)),
+                ])
+            })),
         ]
     }
 }

@@ -4,16 +4,22 @@ import Wire
 /// a wrong type, money with more than two decimals or below zero, an unknown field name.
 public struct JSONFields {
     private let members: [String: JSONValue]
-    private let names: [String]
+    /// Where this object sits in the body ("items[2]"), so errors name the whole path.
+    private let path: String
 
-    public init(_ value: JSONValue, allowed: Set<String>) throws(ServiceError) {
-        guard case .object(let pairs) = value else { throw ServiceError(.malformedJSON, "body must be a JSON object") }
+    public init(_ value: JSONValue, allowed: Set<String>, path: String = "") throws(ServiceError) {
+        self.path = path
+        guard case .object(let pairs) = value else {
+            throw ServiceError(path.isEmpty ? .malformedJSON : .invalidArgument, "\(path.isEmpty ? "body" : path) must be a JSON object")
+        }
         for (name, _) in pairs where !allowed.contains(name) {
-            throw ServiceError(.invalidArgument, "\(name): unknown field (expected one of \(allowed.sorted().joined(separator: ", ")))")
+            throw ServiceError(
+                .invalidArgument, "\(path.isEmpty ? name : path + "." + name): unknown field (expected one of \(allowed.sorted().joined(separator: ", ")))")
         }
         members = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
-        names = pairs.map(\.0)
     }
+
+    private func qualified(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
 
     /// A field that is absent or JSON null.
     public func isAbsent(_ name: String) -> Bool {
@@ -27,11 +33,11 @@ public struct JSONFields {
     }
 
     private func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> ServiceError {
-        ServiceError(.invalidArgument, "\(name): expected \(expected), got \(value.typeName)")
+        ServiceError(.invalidArgument, "\(qualified(name)): expected \(expected), got \(value.typeName)")
     }
 
     public func string(_ name: String) throws(ServiceError) -> String {
-        guard let value = try optionalString(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
+        guard let value = try optionalString(name) else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         return value
     }
 
@@ -46,14 +52,14 @@ public struct JSONFields {
         guard case .array(let elements) = value else { throw wrongType(name, "an array of strings", value) }
         var result: [String] = []
         for (index, element) in elements.enumerated() {
-            guard case .string(let text) = element else { throw wrongType("\(name)[\(index)]", "a string", element) }
+            guard case .string(let text) = element else { throw wrongType("\(qualified(name))[\(index)]", "a string", element) }
             result.append(text)
         }
         return result
     }
 
     public func integer(_ name: String) throws(ServiceError) -> Int64 {
-        guard let value = try optionalInteger(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
+        guard let value = try optionalInteger(name) else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         return value
     }
 
@@ -61,19 +67,19 @@ public struct JSONFields {
     public func optionalInteger(_ name: String) throws(ServiceError) -> Int64? {
         guard let value = present(name) else { return nil }
         guard case .number(let text) = value else { throw wrongType(name, "a whole number", value) }
-        guard let number = Int64(text) else { throw ServiceError(.invalidArgument, "\(name): \(text) is not a whole number in range") }
+        guard let number = Int64(text) else { throw ServiceError(.invalidArgument, "\(qualified(name)): \(text) is not a whole number in range") }
         return number
     }
 
     public func int32(_ name: String, default fallback: Int32? = nil) throws(ServiceError) -> Int32 {
         if let value = try optionalInt32(name) { return value }
-        guard let fallback else { throw ServiceError(.invalidArgument, "\(name): required") }
+        guard let fallback else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         return fallback
     }
 
     public func optionalInt32(_ name: String) throws(ServiceError) -> Int32? {
         guard let value = try optionalInteger(name) else { return nil }
-        guard let narrow = Int32(exactly: value) else { throw ServiceError(.invalidArgument, "\(name): \(value) is out of range") }
+        guard let narrow = Int32(exactly: value) else { throw ServiceError(.invalidArgument, "\(qualified(name)): \(value) is out of range") }
         return narrow
     }
 
@@ -86,11 +92,11 @@ public struct JSONFields {
     /// Yuan as a JSON number with at most two decimals, never negative; returned in cents.
     public func optionalMoney(_ name: String) throws(ServiceError) -> Int64? {
         guard let value = present(name) else { return nil }
-        return try Self.money(value, field: name)
+        return try Self.money(value, field: qualified(name))
     }
 
     public func money(_ name: String) throws(ServiceError) -> Int64 {
-        guard let value = try optionalMoney(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
+        guard let value = try optionalMoney(name) else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         return value
     }
 
@@ -107,10 +113,10 @@ public struct JSONFields {
 
     /// ISO 8601 with an offset, in Unix milliseconds.
     public func time(_ name: String) throws(ServiceError) -> Int64 {
-        guard let value = present(name) else { throw ServiceError(.invalidArgument, "\(name): required") }
+        guard let value = present(name) else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         guard case .string(let text) = value else { throw wrongType(name, "an ISO 8601 time string", value) }
         guard let milliseconds = Timestamp.parseISO8601(text) else {
-            throw ServiceError(.invalidArgument, "\(name): '\(text)' is not an ISO 8601 time with an offset, e.g. 2026-11-11T00:00:00+08:00")
+            throw ServiceError(.invalidArgument, "\(qualified(name)): '\(text)' is not an ISO 8601 time with an offset, e.g. 2026-11-11T00:00:00+08:00")
         }
         return milliseconds
     }
@@ -119,7 +125,7 @@ public struct JSONFields {
         guard let value = present(name) else { return nil }
         guard case .number(let text) = value else { throw wrongType(name, "a number between 0 and 1", value) }
         guard let basisPoints = Rate.parseBasisPoints(text) else {
-            throw ServiceError(.invalidArgument, "\(name): \(text) must be between 0 and 1 (exclusive) with at most 4 decimals, e.g. 0.8 for 8折")
+            throw ServiceError(.invalidArgument, "\(qualified(name)): \(text) must be between 0 and 1 (exclusive) with at most 4 decimals, e.g. 0.8 for 8折")
         }
         return basisPoints
     }
@@ -127,11 +133,11 @@ public struct JSONFields {
     public func enumeration<E: RawRepresentable>(_ name: String, _: E.Type, default fallback: E? = nil) throws(ServiceError) -> E
     where E.RawValue == String, E: CaseIterable {
         guard let text = try optionalString(name) else {
-            guard let fallback else { throw ServiceError(.invalidArgument, "\(name): required") }
+            guard let fallback else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
             return fallback
         }
         guard let value = E(rawValue: text) else {
-            throw ServiceError(.invalidArgument, "\(name): '\(text)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ServiceError(.invalidArgument, "\(qualified(name)): '\(text)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return value
     }

@@ -16,7 +16,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let templateResume = MessageKind(rawValue: 0x0104)
     public static let templateList = MessageKind(rawValue: 0x0105)
     public static let claim = MessageKind(rawValue: 0x0110)
+    public static let use = MessageKind(rawValue: 0x0111)
+    public static let refund = MessageKind(rawValue: 0x0112)
     public static let wallet = MessageKind(rawValue: 0x0113)
+    public static let best = MessageKind(rawValue: 0x0114)
     public static let exchange = MessageKind(rawValue: 0x0115)
     public static let pointsGrant = MessageKind(rawValue: 0x0116)
     public static let profileSet = MessageKind(rawValue: 0x0117)
@@ -34,7 +37,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .ping: "ping",
         .serviceStats: "service_stats",
         .templateCreate: "template_create", .templateGet: "template_get", .templatePause: "template_pause",
-        .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .wallet: "wallet",
+        .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet", .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .riskDecide: "risk_decide",

@@ -81,6 +81,20 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(Wallet.self),
     .roundTrip(SetProfileRequest.self),
     .roundTrip(UserProfileView.self),
+    // Messages/Orders.swift
+    .roundTrip(OrderItem.self),
+    .roundTrip(OrderSummary.self),
+    .roundTrip(CouponTerms.self),
+    .roundTrip(CouponExplanation.self),
+    .roundTrip(DiscountQuoteRequest.self),
+    .roundTrip(DiscountQuote.self),
+    .roundTrip(BestCombinationRequest.self),
+    .roundTrip(BestCombination.self),
+    .roundTrip(UseRequest.self),
+    .roundTrip(UseResponse.self),
+    .roundTrip(RefundRequest.self),
+    .roundTrip(RefundResponse.self),
+    .roundTrip(BestRequest.self),
     // Messages/RuleEngine.swift
     .roundTrip(ClaimCheckRequest.self),
     .roundTrip(ClaimCheckResponse.self),
@@ -98,6 +112,8 @@ let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] 
     { bytes, id in checkReply(bytes, for: WalletRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: ClaimCheckRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: RiskDecisionRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: UseRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: BestCombinationRequest.self, requestId: id) },
 ]
 
 // MARK: - Properties

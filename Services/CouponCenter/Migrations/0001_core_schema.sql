@@ -29,7 +29,6 @@ CREATE TABLE coupon_template (
     status                  text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'PAUSED')),
     -- Live counters, updated in the same transaction as the coupon rows they count.
     issued_count            integer NOT NULL DEFAULT 0,
-    used_count              integer NOT NULL DEFAULT 0 CHECK (used_count >= 0),
     budget_spent_cents      bigint NOT NULL DEFAULT 0 CHECK (budget_spent_cents >= 0),
     created_at              timestamptz NOT NULL DEFAULT now(),
     CHECK (end_time > start_time),

@@ -135,3 +135,83 @@ public struct BestCombination: Codable, Sendable, Equatable {
         self.explain = explain
     }
 }
+
+/// `use` (0x0111, coupon-center): `POST /api/coupon/use`, redeem a coupon on an order. Idempotent on
+/// (orderId, couponId): the same pair again returns the same answer.
+public struct UseRequest: WireRequest, Equatable {
+    public typealias Response = UseResponse
+    public static let kind = MessageKind.use
+    public var orderId: String
+    public var couponId: String
+    public var amountCents: Int64
+    /// When given, the coupon must be this user's (else 404, as for an unknown coupon).
+    public var userId: String?
+    public var items: [OrderItem]
+    public var requestId: String?
+    public var deviceId: String?
+    public var ip: String?
+
+    public init(
+        orderId: String, couponId: String, amountCents: Int64, userId: String? = nil, items: [OrderItem] = [], requestId: String? = nil,
+        deviceId: String? = nil, ip: String? = nil
+    ) {
+        self.orderId = orderId
+        self.couponId = couponId
+        self.amountCents = amountCents
+        self.userId = userId
+        self.items = items
+        self.requestId = requestId
+        self.deviceId = deviceId
+        self.ip = ip
+    }
+}
+
+public struct UseResponse: Codable, Sendable, Equatable {
+    public var orderId: String
+    public var couponId: String
+    public var discountCents: Int64
+    public var payableCents: Int64
+    public init(orderId: String, couponId: String, discountCents: Int64, payableCents: Int64) {
+        self.orderId = orderId
+        self.couponId = couponId
+        self.discountCents = discountCents
+        self.payableCents = payableCents
+    }
+}
+
+/// `refund` (0x0112, coupon-center): `POST /api/coupon/refund`. Returns the coupon to UNUSED while
+/// it is still valid, else EXPIRED; exactly once (a retry answers the same).
+public struct RefundRequest: WireRequest, Equatable {
+    public typealias Response = RefundResponse
+    public static let kind = MessageKind.refund
+    public var orderId: String
+    public var couponId: String
+    public init(orderId: String, couponId: String) {
+        self.orderId = orderId
+        self.couponId = couponId
+    }
+}
+
+public struct RefundResponse: Codable, Sendable, Equatable {
+    public var couponId: String
+    public var status: CouponStatus
+    public init(couponId: String, status: CouponStatus) {
+        self.couponId = couponId
+        self.status = status
+    }
+}
+
+/// `best` (0x0114, coupon-center): `POST /api/coupon/best`, the best combination of the user's
+/// usable coupons for an order.
+public struct BestRequest: WireRequest, Equatable {
+    public typealias Response = BestCombination
+    public static let kind = MessageKind.best
+    public var userId: String
+    public var amountCents: Int64
+    public var items: [OrderItem]
+    public init(userId: String, amountCents: Int64, items: [OrderItem]) {
+        self.userId = userId
+        self.amountCents = amountCents
+        self.items = items
+    }
+}

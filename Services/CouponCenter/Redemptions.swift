@@ -1,0 +1,339 @@
+import CouponClient
+import Domain
+import Foundation
+import Postgres
+import Redis
+import ServiceKit
+import Synchronization
+import Wire
+
+/// Redemption, refund and best combination. PostgreSQL holds the line: a coupon moves UNUSED → USED
+/// only by a conditional update that one order can win, and back only by the order that used it.
+struct Redemptions: Sendable {
+    let database: PostgresPool
+    let ruleEngine: ServiceClient
+    let riskControl: CouponService
+    let dependencyTimeoutMilliseconds: Int
+    let metrics: Metrics
+
+    // MARK: Use
+
+    func use(_ request: UseRequest) async throws -> UseResponse {
+        try TemplateRules.identifier(request.orderId, field: "orderId")
+        try TemplateRules.identifier(request.couponId, field: "couponId")
+        if let userId = request.userId { try TemplateRules.identifier(userId, field: "userId") }
+        if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
+        let order = try Self.order(amountCents: request.amountCents, items: request.items)
+        let payload = CouponService.canonicalPayload(
+            [request.orderId, request.couponId, String(request.amountCents), request.userId ?? ""]
+                + request.items.flatMap { [$0.sku, $0.category, $0.shopId, String($0.amountCents)] })
+        if let requestId = request.requestId, let stored = try await storedUse(requestId: requestId) {
+            guard stored.payload == payload else {
+                throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request")
+            }
+            return stored.response
+        }
+
+        guard let coupon = try await couponTerms(request.couponId), request.userId == nil || request.userId == coupon.userId else {
+            // Someone else's coupon looks exactly like a missing one.
+            throw ServiceError(.couponNotFound, "no coupon \(request.couponId)")
+        }
+        if coupon.terms.status == .used {
+            if coupon.orderId == request.orderId, let applied = coupon.appliedCents, let amount = coupon.orderAmountCents {
+                return UseResponse(orderId: request.orderId, couponId: request.couponId, discountCents: applied, payableCents: amount - applied)
+            }
+            throw ServiceError(.couponAlreadyUsed, "coupon \(request.couponId) is used by another order")
+        }
+        let now = unixMilliseconds()
+        async let quoteCall = ruleEngine.call(
+            DiscountQuoteRequest(coupon: coupon.terms, order: order, nowMilliseconds: now), timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        async let riskCall: Void = riskControl.decideRisk(
+            RiskDecisionRequest(
+                action: .redeem, userId: coupon.userId, deviceId: request.deviceId, ip: request.ip, templateId: coupon.templateId,
+                couponType: coupon.terms.type, amountCents: request.amountCents))
+        let quote = try await quoteCall
+        try await riskCall
+        if let refusal = quote.refusal { throw refusal }
+
+        let response = UseResponse(
+            orderId: request.orderId, couponId: request.couponId, discountCents: quote.discountCents, payableCents: quote.payableCents)
+        let outcome: UseOutcome = try await database.transaction { transaction in
+            let updated = try await transaction.query(
+                """
+                UPDATE user_coupon SET status = 'USED', order_id = $2, order_amount_cents = $3::bigint, applied_cents = $4::bigint,
+                       used_at = now()
+                 WHERE id = $1 AND status = 'UNUSED' AND expires_at > now()
+                RETURNING user_id, template_id
+                """, [request.couponId, request.orderId, request.amountCents, quote.discountCents])
+            guard let row = updated.first else { return .lost }
+            let userId: String = try row.decode(0)
+            let templateId: String = try row.decode(1)
+            try await transaction.execute(
+                """
+                INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
+                VALUES ($1, $2, $3, 'USED', 'UNUSED', 'USED', $4, $5::bigint)
+                """, [request.couponId, templateId, userId, request.orderId, quote.discountCents])
+            // The order counts towards the user's segments (NEW → RETURNING, frequency).
+            let newOrder = try await transaction.execute(
+                "INSERT INTO user_order (user_id, order_id, amount_cents) VALUES ($1, $2, $3::bigint) ON CONFLICT DO NOTHING",
+                [userId, request.orderId, request.amountCents])
+            if newOrder == 1 {
+                try await transaction.execute(
+                    """
+                    INSERT INTO user_profile (user_id, order_count, last_order_at) VALUES ($1, 1, now())
+                    ON CONFLICT (user_id) DO UPDATE SET order_count = user_profile.order_count + 1, last_order_at = now()
+                    """, [userId])
+            }
+            if let requestId = request.requestId {
+                try await transaction.execute(
+                    "INSERT INTO idempotency_record (operation, request_id, payload, response) VALUES ('use', $1, $2, $3::jsonb)",
+                    [requestId, payload, Self.storedJSON(response).serialized()])
+            }
+            return .used
+        }
+        switch outcome {
+        case .used:
+            metrics.increment("coupons_used_total")
+            return response
+        case .lost:
+            // Someone else won the race, or time ran out: say which, from the row as it is now.
+            guard let now = try await couponTerms(request.couponId) else { throw ServiceError(.couponNotFound, "no coupon \(request.couponId)") }
+            if now.terms.status == .used, now.orderId == request.orderId, let applied = now.appliedCents, let amount = now.orderAmountCents {
+                return UseResponse(orderId: request.orderId, couponId: request.couponId, discountCents: applied, payableCents: amount - applied)
+            }
+            switch now.terms.status {
+            case .used: throw ServiceError(.couponAlreadyUsed, "coupon \(request.couponId) is used by another order")
+            case .revoked: throw ServiceError(.couponRevoked, "coupon \(request.couponId) was revoked")
+            default: throw ServiceError(.couponExpired, "coupon \(request.couponId) has expired")
+            }
+        }
+    }
+
+    private enum UseOutcome: Sendable { case used, lost }
+
+    static func order(amountCents: Int64, items: [OrderItem]) throws(ServiceError) -> OrderSummary {
+        guard amountCents >= 0, amountCents <= Money.maximum.cents else { throw ServiceError(.invalidMoney, "amount: out of range") }
+        guard items.count <= 500 else { throw ServiceError(.invalidArgument, "items: at most 500") }
+        var total: Int64 = 0
+        for (index, item) in items.enumerated() {
+            try TemplateRules.identifier(item.sku, field: "items[\(index)].sku")
+            try TemplateRules.identifier(item.category, field: "items[\(index)].category")
+            try TemplateRules.identifier(item.shopId, field: "items[\(index)].shopId")
+            guard item.amountCents >= 0, item.amountCents <= Money.maximum.cents else {
+                throw ServiceError(.invalidMoney, "items[\(index)].amount: out of range")
+            }
+            total += item.amountCents
+        }
+        if !items.isEmpty && total != amountCents {
+            throw ServiceError(
+                .invalidArgument, "items: they add up to \(Money(cents: total).yuanText), the amount is \(Money(cents: amountCents).yuanText)")
+        }
+        return OrderSummary(amountCents: amountCents, items: items)
+    }
+
+    private struct StoredUse {
+        var payload: String
+        var response: UseResponse
+    }
+
+    private func storedUse(requestId: String) async throws -> StoredUse? {
+        let rows = try await database.query(
+            "SELECT payload, response::text FROM idempotency_record WHERE operation = 'use' AND request_id = $1", [requestId])
+        guard let row = rows.first else { return nil }
+        let value = try JSONParser.parse(Array(try row.decode(1, as: String.self).utf8))
+        guard case .string(let orderId)? = value["orderId"], case .string(let couponId)? = value["couponId"],
+            case .number(let discount)? = value["discount"], let discountCents = Int64(discount),
+            case .number(let payable)? = value["payable"], let payableCents = Int64(payable)
+        else { throw ServiceError(.internalError, "stored answer is unreadable") }
+        return StoredUse(
+            payload: try row.decode(0),
+            response: UseResponse(orderId: orderId, couponId: couponId, discountCents: discountCents, payableCents: payableCents))
+    }
+
+    static func storedJSON(_ response: UseResponse) -> JSONValue {
+        .object([
+            ("orderId", .string(response.orderId)), ("couponId", .string(response.couponId)),
+            ("discount", .integer(response.discountCents)), ("payable", .integer(response.payableCents)),
+        ])
+    }
+
+    // MARK: Refund
+
+    func refund(_ request: RefundRequest) async throws -> RefundResponse {
+        try TemplateRules.identifier(request.orderId, field: "orderId")
+        try TemplateRules.identifier(request.couponId, field: "couponId")
+        let status: CouponStatus? = try await database.transaction { transaction in
+            let rows = try await transaction.query(
+                """
+                WITH old AS (
+                    SELECT id, applied_cents, user_id, template_id FROM user_coupon
+                     WHERE id = $1 AND status = 'USED' AND order_id = $2 FOR UPDATE)
+                UPDATE user_coupon c
+                   SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
+                       order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
+                  FROM old WHERE c.id = old.id
+                RETURNING c.status, old.applied_cents, old.user_id, old.template_id
+                """, [request.couponId, request.orderId])
+            guard let row = rows.first else { return nil }
+            let status: String = try row.decode(0)
+            try await transaction.execute(
+                """
+                INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
+                VALUES ($1, $2, $3, 'REFUNDED', 'USED', $4, $5, $6::bigint)
+                """, [request.couponId, try row.decode(3, as: String.self), try row.decode(2, as: String.self), status, request.orderId,
+                      try row.decode(1, as: Int64.self)])
+            return CouponStatus(rawValue: status)
+        }
+        if let status {
+            metrics.increment("coupons_refunded_total")
+            return RefundResponse(couponId: request.couponId, status: status)
+        }
+        // Not used by that order now. A retry of a refund that went through answers the same; anything
+        // else is a refund that does not match.
+        let rows = try await database.query(
+            """
+            SELECT c.status, (SELECT l.event FROM coupon_ledger l WHERE l.coupon_id = c.id AND l.order_id = $2 ORDER BY l.id DESC LIMIT 1)
+              FROM user_coupon c WHERE c.id = $1
+            """, [request.couponId, request.orderId])
+        guard let row = rows.first else { throw ServiceError(.couponNotFound, "no coupon \(request.couponId)") }
+        let current = CouponStatus(rawValue: try row.decode(0, as: String.self)) ?? .unused
+        if try row.decode(1, as: String?.self) == "REFUNDED" {
+            return RefundResponse(couponId: request.couponId, status: current)
+        }
+        throw ServiceError(.refundNotMatching, "order \(request.orderId) did not use coupon \(request.couponId)")
+    }
+
+    // MARK: Best combination
+
+    func best(_ request: BestRequest) async throws -> BestCombination {
+        try TemplateRules.identifier(request.userId, field: "userId")
+        let order = try Self.order(amountCents: request.amountCents, items: request.items)
+        let rows = try await database.query(
+            """
+            SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id
+             WHERE c.user_id = $1 AND c.status = 'UNUSED' AND c.expires_at > now()
+             ORDER BY c.expires_at, c.id LIMIT 200
+            """, [request.userId])
+        let coupons = try rows.map { try Self.held($0).terms }
+        return try await ruleEngine.call(
+            BestCombinationRequest(coupons: coupons, order: order, nowMilliseconds: unixMilliseconds()),
+            timeoutMilliseconds: dependencyTimeoutMilliseconds)
+    }
+
+    // MARK: Reading coupons
+
+    struct HeldCoupon: Sendable {
+        var terms: CouponTerms
+        var userId: String
+        var templateId: String
+        var orderId: String?
+        var appliedCents: Int64?
+        var orderAmountCents: Int64?
+    }
+
+    static let termsColumns = """
+        c.id, c.type, c.status, c.threshold_cents, c.discount_cents, c.rate_bp, c.max_discount_cents, t.level, t.shop_id,
+        array_to_json(t.categories)::text AS categories, t.stacking, t.threshold_on_discounted,
+        (extract(epoch FROM c.expires_at) * 1000)::bigint AS expires_ms, c.user_id, c.template_id, c.order_id, c.applied_cents,
+        c.order_amount_cents
+        """
+
+    func couponTerms(_ couponId: String) async throws -> HeldCoupon? {
+        let rows = try await database.query(
+            "SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id WHERE c.id = $1", [couponId])
+        return try rows.first.map(Self.held)
+    }
+
+    static func held(_ row: PostgresRow) throws -> HeldCoupon {
+        let terms = CouponTerms(
+            couponId: try row.decode("id"), type: CouponType(rawValue: try row.decode("type")) ?? .cash,
+            status: CouponStatus(rawValue: try row.decode("status")) ?? .unused, thresholdCents: try row.decode("threshold_cents"),
+            discountCents: try row.decode("discount_cents"), rateBasisPoints: try row.decode("rate_bp", as: Int32?.self),
+            maxDiscountCents: try row.decode("max_discount_cents"), level: ScopeLevel(rawValue: try row.decode("level")) ?? .platform,
+            shopId: try row.decode("shop_id"), categories: try CouponStore.stringArray(row, "categories"),
+            stacking: StackingMode(rawValue: try row.decode("stacking")) ?? .stackable,
+            thresholdOnDiscounted: try row.decode("threshold_on_discounted"), expiresMilliseconds: try row.decode("expires_ms"))
+        return HeldCoupon(
+            terms: terms, userId: try row.decode("user_id"), templateId: try row.decode("template_id"), orderId: try row.decode("order_id"),
+            appliedCents: try row.decode("applied_cents"), orderAmountCents: try row.decode("order_amount_cents"))
+    }
+}
+
+/// Marks coupons past their expiry EXPIRED, with ledger rows, in batches. Several coupon-center
+/// processes run it; the Redis lock makes one of them the leader for each sweep. (Redemption does
+/// not wait for it: it refuses an expired coupon by time.)
+struct ExpiryJob: LifecycleService {
+    let name = "expiry-job"
+    let database: PostgresPool
+    let locks: RedisLock
+    let intervalSeconds: Int
+    let logger: Logger
+    let metrics: Metrics
+    private let stop = StopSignal()
+
+    init(database: PostgresPool, locks: RedisLock, intervalSeconds: Int, logger: Logger, metrics: Metrics) {
+        self.database = database
+        self.locks = locks
+        self.intervalSeconds = intervalSeconds
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    func run() async throws {
+        while await stop.sleep(seconds: intervalSeconds) {
+            do {
+                let expired = try await sweepOnce()
+                if expired > 0 { logger.info("expired coupons", [("coupons.expired", String(expired))]) }
+            } catch {
+                logger.warning("expiry sweep failed", [("error", "\(error)")])
+            }
+        }
+    }
+
+    func shutdown() async { stop.fire() }
+
+    /// One sweep if this process wins the leader lock; the number of coupons it expired.
+    func sweepOnce(batch: Int = 1000) async throws -> Int {
+        guard let lease = try await locks.tryAcquire(key: "lock:job:expiry", ttl: .seconds(60)) else { return 0 }
+        var total = 0
+        do {
+            while true {
+                let count = try await database.execute(
+                    """
+                    WITH expired AS (
+                        UPDATE user_coupon SET status = 'EXPIRED'
+                         WHERE id IN (SELECT id FROM user_coupon WHERE status = 'UNUSED' AND expires_at <= now()
+                                       ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)
+                        RETURNING id, template_id, user_id)
+                    INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status)
+                    SELECT id, template_id, user_id, 'EXPIRED', 'UNUSED', 'EXPIRED' FROM expired
+                    """, [batch])
+                total += count
+                guard count == batch else { break }
+            }
+        } catch {
+            _ = try? await locks.release(lease)
+            throw error
+        }
+        _ = try? await locks.release(lease)
+        metrics.increment("coupons_expired_total", by: Int64(total))
+        return total
+    }
+}
+
+/// Lets a sleeping loop be woken for shutdown.
+final class StopSignal: Sendable {
+    private let stopped = Mutex(false)
+
+    func fire() { stopped.withLock { $0 = true } }
+
+    /// Sleeps in short steps so a shutdown is noticed within a quarter second; false once fired.
+    func sleep(seconds: Int) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if stopped.withLock({ $0 }) { return false }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return !stopped.withLock { $0 }
+    }
+}
