@@ -80,7 +80,7 @@ struct Scenario: Sendable {
     var send: @Sendable (Int) async -> ErrorCode?
     var verify: @Sendable (_ succeeded: Int64) async throws -> [String] = { _ in [] }
 
-    static let names = ["ping", "claim"]
+    static let names = ["ping", "claim", "redeem"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
@@ -123,6 +123,49 @@ struct Scenario: Sendable {
                         throw ServiceError(.internalError, "issued \(view.issued) differs from successful replies \(succeeded)")
                     }
                     return lines + ["invariant: ok (issued ≤ stock, issued = successful replies)"]
+                })
+        case "redeem":
+            // Setup (not measured): a template and one coupon per request to redeem.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let count = max(1, settings.requests)
+            let template = try await client.call(
+                CreateTemplateRequest(
+                    spec: TemplateSpec(
+                        name: "coupon-load redeem \(now)", type: .cash, thresholdCents: 20_000, discountCents: 3_000,
+                        startMilliseconds: now - 60_000, endMilliseconds: now + 7 * 86_400_000, totalStock: Int32(clamping: count),
+                        perUserLimit: 1_000_000)))
+            let coupons = try await withThrowingTaskGroup(of: [String].self) { group in
+                let workers = 64
+                for worker in 0..<workers {
+                    group.addTask {
+                        var ids: [String] = []
+                        for index in stride(from: worker, to: count, by: workers) {
+                            ids.append(
+                                try await client.call(
+                                    ClaimRequest(userId: "redeemer-\(index % 1000)", templateId: template.templateId, channel: "load")
+                                ).couponId)
+                        }
+                        return ids
+                    }
+                }
+                var all: [String] = []
+                for try await ids in group { all += ids }
+                return all
+            }
+            ProcessEnvironment.writeError("redeem: \(coupons.count) coupons claimed for the run\n")
+            return Scenario(
+                name: "redeem",
+                send: { ticket in
+                    await outcome {
+                        _ = try await client.call(
+                            UseRequest(orderId: "load-order-\(now)-\(ticket)", couponId: coupons[ticket % coupons.count], amountCents: 25_000))
+                    }
+                },
+                verify: { succeeded in
+                    let view = try await client.call(GetTemplateRequest(templateId: template.templateId))
+                    let line = "invariant: template \(template.templateId) used \(view.used), successful redemptions \(succeeded)"
+                    guard Int64(view.used) == succeeded else { throw ServiceError(.internalError, "MISMATCH: \(line)") }
+                    return [line, "invariant: ok (used = successful redemptions, each coupon used once)"]
                 })
         default:
             return Scenario(name: "ping", send: { _ in await outcome { _ = try await client.call(PingRequest()) } })
