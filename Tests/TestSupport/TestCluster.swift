@@ -12,8 +12,8 @@ import Wire
 public final class TestCluster: @unchecked Sendable {
     public let database: TestDatabase
     public let redis: RedisTestServer
-    public let ruleEngineURL: String
-    public let riskControlURL: String
+    public private(set) var ruleEngineURL: String
+    public private(set) var riskControlURL: String
     public private(set) var couponCenterURLs: [String]
     public private(set) var httpURLs: [String]
     public private(set) var ruleEngine: ChildProcess?
@@ -61,30 +61,56 @@ public final class TestCluster: @unchecked Sendable {
         ].merging(extraEnvironment) { _, override in override }
     }
 
+    /// Starts each process and waits until it serves. A free port can be taken by another test
+    /// between choosing it and binding it; a process that exits with "Address in use" is started
+    /// again on new ports.
     private func start() async throws {
-        ruleEngine = try ChildProcess(name: "rule-engine", executable: "rule-engine", environment: commonEnvironment)
-        riskControl = try ChildProcess(name: "risk-control", executable: "risk-control", environment: commonEnvironment)
-        for index in couponCenterURLs.indices {
-            couponCenters.append(try launchCouponCenter(index))
+        ruleEngine = try await launchServing("rule-engine") { [self] in
+            ruleEngineURL = "tcp://127.0.0.1:\(try freeLocalPort())"
+            return (try ChildProcess(name: "rule-engine", executable: "rule-engine", environment: commonEnvironment), ruleEngineURL)
         }
-        try await waitUntilServing(ruleEngineURL, process: ruleEngine!)
-        try await waitUntilServing(riskControlURL, process: riskControl!)
-        for (index, url) in couponCenterURLs.enumerated() {
-            try await waitUntilServing(url, process: couponCenters[index])
+        riskControl = try await launchServing("risk-control") { [self] in
+            riskControlURL = "tcp://127.0.0.1:\(try freeLocalPort())"
+            return (try ChildProcess(name: "risk-control", executable: "risk-control", environment: commonEnvironment), riskControlURL)
+        }
+        for index in couponCenterURLs.indices {
+            couponCenters.append(try await launchCouponCenter(index))
         }
     }
 
-    private func launchCouponCenter(_ index: Int) throws -> ChildProcess {
-        var environment = commonEnvironment
-        environment["COUPON_CENTER_URL"] = couponCenterURLs[index]
-        environment["COUPON_HTTP_URL"] = httpURLs[index]
-        return try ChildProcess(name: "coupon-center-\(index)", executable: "coupon-center", environment: environment)
+    private func launchServing(_ name: String, _ launch: () throws -> (ChildProcess, String)) async throws -> ChildProcess {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (process, url) = try launch()
+            do {
+                try await waitUntilServing(url, process: process)
+                return process
+            } catch {
+                guard attempt < 4, !process.isRunning, process.log.contains("Address in use") else { throw error }
+                process.removeLog()
+            }
+        }
+    }
+
+    private func launchCouponCenter(_ index: Int) async throws -> ChildProcess {
+        var first = true
+        return try await launchServing("coupon-center-\(index)") { [self] in
+            if !first {
+                couponCenterURLs[index] = "tcp://127.0.0.1:\(try freeLocalPort())"
+                httpURLs[index] = "http://127.0.0.1:\(try freeLocalPort())"
+            }
+            first = false
+            var environment = commonEnvironment
+            environment["COUPON_CENTER_URL"] = couponCenterURLs[index]
+            environment["COUPON_HTTP_URL"] = httpURLs[index]
+            return (try ChildProcess(name: "coupon-center-\(index)", executable: "coupon-center", environment: environment), couponCenterURLs[index])
+        }
     }
 
     /// Starts coupon-center `index` again (after `killNow` or `terminate`) and waits until it serves.
     public func restartCouponCenter(_ index: Int) async throws {
-        couponCenters[index] = try launchCouponCenter(index)
-        try await waitUntilServing(couponCenterURLs[index], process: couponCenters[index])
+        couponCenters[index] = try await launchCouponCenter(index)
     }
 
     private func waitUntilServing(_ url: String, process: ChildProcess, within: Duration = .seconds(60)) async throws {
