@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "Wire", path: "Shared/Wire", exclude: ["PROTOCOL.md"]),
         .target(name: "Domain", dependencies: ["Wire"], path: "Shared/Domain"),
 
+        // risk-control's rules over Redis: a library so integration tests can drive it directly.
+        .target(name: "Risk", dependencies: ["Wire", "Redis", "ServiceKit"], path: "Shared/Risk"),
+
         // What every executable shares: configuration, logs, metrics, lifecycle, RPC plumbing.
         .target(name: "ServiceKit", dependencies: ["Wire", "Messaging"], path: "Shared/ServiceKit"),
         .target(name: "CouponClient", dependencies: ["Wire", "Messaging"], path: "Shared/CouponClient"),
@@ -45,8 +48,8 @@ let package = Package(
             name: "RuleEngine", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
             path: "Services/RuleEngine"),
         .executableTarget(
-            name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
-            path: "Services/RiskControl"),
+            name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging", "Risk", "Redis", "Postgres"],
+            path: "Services/RiskControl", resources: [.embedInCode("Migrations")]),
         .executableTarget(
             name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient"],
             path: "Services/CouponCtl"),
@@ -66,7 +69,7 @@ let package = Package(
             path: "Tests/ServiceKitTests"),
         // Needs the PostgreSQL and Redis that Deploy/test starts (TEST_DATABASE_URL, TEST_REDIS_URL).
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire", "TestSupport"],
+            name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire", "TestSupport", "Risk", "ServiceKit"],
             path: "Tests/IntegrationTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.
         .testTarget(

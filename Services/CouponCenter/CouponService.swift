@@ -271,6 +271,15 @@ struct CouponService: Sendable {
         }
     }
 
+    /// Tells risk-control how an action ended; best effort (a lost report only weakens a rule).
+    func reportRisk(_ report: RiskReportRequest) async {
+        do {
+            _ = try await riskControl.call(report, timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        } catch {
+            logger.debug("risk report not delivered", [("error", "\(error)")])
+        }
+    }
+
     // MARK: Wallet, profiles, points
 
     func wallet(_ request: WalletRequest) async throws -> Wallet {

@@ -18,7 +18,20 @@ struct Redemptions: Sendable {
 
     // MARK: Use
 
+    /// Outcomes that look like someone trying coupon ids: risk-control counts them per user and IP.
+    static let probingCodes: Set<ErrorCode> = [.couponNotFound, .couponAlreadyUsed, .couponExpired, .notOwner]
+
     func use(_ request: UseRequest) async throws -> UseResponse {
+        do {
+            return try await redeem(request)
+        } catch let error as ServiceError where Self.probingCodes.contains(error.code) {
+            await riskControl.reportRisk(
+                RiskReportRequest(action: .redeem, userId: request.userId, deviceId: request.deviceId, ip: request.ip, code: error.code))
+            throw error
+        }
+    }
+
+    private func redeem(_ request: UseRequest) async throws -> UseResponse {
         try TemplateRules.identifier(request.orderId, field: "orderId")
         try TemplateRules.identifier(request.couponId, field: "couponId")
         if let userId = request.userId { try TemplateRules.identifier(userId, field: "userId") }
@@ -49,7 +62,8 @@ struct Redemptions: Sendable {
             DiscountQuoteRequest(coupon: coupon.terms, order: order, nowMilliseconds: now), timeoutMilliseconds: dependencyTimeoutMilliseconds)
         async let riskCall: Void = riskControl.decideRisk(
             RiskDecisionRequest(
-                action: .redeem, userId: coupon.userId, deviceId: request.deviceId, ip: request.ip, templateId: coupon.templateId,
+                action: .redeem, userId: request.userId ?? coupon.userId, deviceId: request.deviceId, ip: request.ip,
+                templateId: coupon.templateId,
                 couponType: coupon.terms.type, amountCents: request.amountCents))
         let quote = try await quoteCall
         try await riskCall

@@ -56,7 +56,7 @@ struct Command: Sendable {
         ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
     ]
 
-    static var all: [Command] { SystemCommands.all + CouponCommands.all }
+    static var all: [Command] { SystemCommands.all + CouponCommands.all + RiskCommands.all }
 
     static var overview: String {
         var text = "couponctl — operate a Coupon Cluster over its binary protocol\n\nUsage: couponctl COMMAND [options]   (couponctl COMMAND --help for its options)\n\nCommands:\n"

@@ -1,32 +1,115 @@
+import Foundation
+import Postgres
+import Redis
+import Risk
 import ServiceKit
 import Wire
 
-/// risk-control: ALLOW / REVIEW / DENY decisions for claims, redemptions and exchanges.
+/// risk-control: ALLOW / REVIEW / DENY decisions for claims, redemptions and exchanges, with the
+/// reason code of every rule that fired. Windows and lists live in Redis; every decision is
+/// audited in PostgreSQL off the decision path.
+struct RiskControlConfiguration: Sendable {
+    var rpc: RPCServiceSettings
+    var redisURL: String
+    var databaseURL: String
+    var rulesFile: String
+    var auditIntervalMilliseconds: Int
+
+    static let options: [ConfigOption] =
+        RPCServiceSettings.options(listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
+            ConfigOption("redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0", "Redis URL (windows, lists)"),
+            ConfigOption(
+                "database-url", env: "COUPON_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:55432/coupon",
+                "PostgreSQL URL (the risk_audit table)"),
+            ConfigOption(
+                "rules-file", env: "RISK_RULES_FILE", default: "",
+                "JSON file of rule thresholds, read at start and by risk_rules_reload (none: built-in defaults)"),
+            ConfigOption("audit-interval-ms", env: "RISK_AUDIT_INTERVAL_MS", default: "200", "how often queued decisions are written"),
+        ]
+
+    init(_ values: ConfigValues) throws(ConfigError) {
+        rpc = try RPCServiceSettings(values)
+        redisURL = try values.url("redis-url", schemes: ["redis"])
+        databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
+        rulesFile = values.string("rules-file")
+        auditIntervalMilliseconds = try values.int("audit-interval-ms", in: 10...60_000)
+    }
+}
+
+enum RiskMigrations {
+    static let all: [Migration] = [
+        Migration(version: 1001, name: "risk_audit", sql: String(decoding: PackageResources._001_risk_audit_sql, as: UTF8.self))
+    ]
+}
+
 @main
 struct RiskControlMain {
     static func main() async {
         ProcessEnvironment.unblockTerminationSignals()
-        let settings = loadConfiguration(
+        let configuration = loadConfiguration(
             program: "risk-control", summary: "fraud and abuse decisions over NNG",
-            options: RPCServiceSettings.options(listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102"),
-            build: RPCServiceSettings.init)
-        await ServiceMain.run(service: "risk-control", settings: settings) { router, _, metrics in
-            let engine = RiskEngine(metrics: metrics)
-            router.register(RiskDecisionRequest.self) { request, _ in engine.decide(request) }
-            return ServiceParts()
+            options: RiskControlConfiguration.options, build: RiskControlConfiguration.init)
+        await ServiceMain.run(service: "risk-control", settings: configuration.rpc) { router, logger, metrics in
+            let rules = configuration.rulesFile.isEmpty ? RiskRules() : try RiskRulesFile.load(path: configuration.rulesFile)
+            let redis = RedisPool(config: try RedisConfig(url: configuration.redisURL))
+            let database = PostgresPool(config: try PostgresConfig(url: configuration.databaseURL, poolSize: 4))
+            _ = try await PostgresMigrator.apply(RiskMigrations.all, to: database)
+            let engine = RiskEngine(redis: redis, rules: rules, metrics: metrics)
+            let audit = AuditWriter(database: database, metrics: metrics, logger: logger)
+
+            router.register(RiskDecisionRequest.self) { request, _ in
+                let now = unixMilliseconds()
+                let decision = try await engine.decide(request, nowMilliseconds: now)
+                audit.record(request, decision, at: now)
+                return decision
+            }
+            router.register(RiskReportRequest.self) { request, _ in
+                RiskReportAck(counted: try await engine.report(request, nowMilliseconds: unixMilliseconds()))
+            }
+            router.register(GetRiskRulesRequest.self) { _, _ in engine.rules }
+            router.register(SetRiskRulesRequest.self) { request, context in
+                engine.replaceRules(request.rules)
+                context.logger.info("risk rules replaced by an admin call")
+                return engine.rules
+            }
+            router.register(ReloadRiskRulesRequest.self) { _, context in
+                guard !configuration.rulesFile.isEmpty else {
+                    throw ServiceError(.invalidArgument, "risk-control was started without --rules-file; nothing to reload")
+                }
+                engine.replaceRules(try RiskRulesFile.load(path: configuration.rulesFile))
+                context.logger.info("risk rules reloaded", [("rules.file", configuration.rulesFile)])
+                return engine.rules
+            }
+            router.register(AddRiskListEntryRequest.self) { request, _ in try await engine.add(request, nowMilliseconds: unixMilliseconds()) }
+            router.register(RemoveRiskListEntryRequest.self) { request, _ in RiskListChange(removed: try await engine.remove(request)) }
+            router.register(GetRiskListRequest.self) { request, _ in
+                RiskListView(entries: try await engine.entries(list: request.list, subject: request.subject, nowMilliseconds: unixMilliseconds()))
+            }
+            router.translateError = { error in
+                switch error {
+                case is RedisError: ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")
+                default: nil
+                }
+            }
+            logger.info("risk rules", [("rules.source", configuration.rulesFile.isEmpty ? "defaults" : configuration.rulesFile)])
+            return ServiceParts(
+                services: [AuditService(writer: audit, intervalMilliseconds: configuration.auditIntervalMilliseconds)],
+                dependencies: {
+                    var statuses: [DependencyStatus] = []
+                    do {
+                        _ = try await redis.command(["PING"])
+                        statuses.append(DependencyStatus(name: "redis", healthy: true, detail: "ok"))
+                    } catch {
+                        statuses.append(DependencyStatus(name: "redis", healthy: false, detail: "\(error)"))
+                    }
+                    do {
+                        _ = try await database.query("SELECT 1")
+                        statuses.append(DependencyStatus(name: "postgres", healthy: true, detail: "ok"))
+                    } catch {
+                        statuses.append(DependencyStatus(name: "postgres", healthy: false, detail: "\(error)"))
+                    }
+                    return statuses
+                })
         }
-    }
-}
-
-/// Scores a request against the configured rules. No rule is configured yet (the velocity, device,
-/// block-list and new-account rules are the risk-control issue's), so every request is allowed with
-/// score 0; decisions are still counted per verdict so the call path is observable end to end.
-struct RiskEngine: Sendable {
-    let metrics: Metrics
-
-    func decide(_ request: RiskDecisionRequest) -> RiskDecision {
-        let decision = RiskDecision(verdict: .allow, score: 0, reasons: [])
-        metrics.increment("risk_decisions_total", [("action", request.action.rawValue), ("verdict", decision.verdict.rawValue)])
-        return decision
     }
 }

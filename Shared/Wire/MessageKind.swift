@@ -31,6 +31,13 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
 
     // risk-control.
     public static let riskDecide = MessageKind(rawValue: 0x0301)
+    public static let riskRulesGet = MessageKind(rawValue: 0x0302)
+    public static let riskRulesSet = MessageKind(rawValue: 0x0303)
+    public static let riskRulesReload = MessageKind(rawValue: 0x0304)
+    public static let riskListAdd = MessageKind(rawValue: 0x0305)
+    public static let riskListRemove = MessageKind(rawValue: 0x0306)
+    public static let riskListGet = MessageKind(rawValue: 0x0307)
+    public static let riskReport = MessageKind(rawValue: 0x0308)
 
     /// Names for logs and metrics labels; unknown kinds print as hex.
     public static let names: [MessageKind: String] = [
@@ -40,7 +47,9 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet", .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
-        .riskDecide: "risk_decide",
+        .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
+        .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",
+        .riskListGet: "risk_list_get", .riskReport: "risk_report",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }

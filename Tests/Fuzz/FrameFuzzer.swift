@@ -101,6 +101,18 @@ let allBodyChecks: [BodyCheck] = [
     // Messages/Risk.swift
     .roundTrip(RiskDecisionRequest.self),
     .roundTrip(RiskDecision.self),
+    .roundTrip(RiskRules.self),
+    .roundTrip(GetRiskRulesRequest.self),
+    .roundTrip(SetRiskRulesRequest.self),
+    .roundTrip(ReloadRiskRulesRequest.self),
+    .roundTrip(RiskListEntry.self),
+    .roundTrip(AddRiskListEntryRequest.self),
+    .roundTrip(RemoveRiskListEntryRequest.self),
+    .roundTrip(RiskListChange.self),
+    .roundTrip(GetRiskListRequest.self),
+    .roundTrip(RiskListView.self),
+    .roundTrip(RiskReportRequest.self),
+    .roundTrip(RiskReportAck.self),
 ]
 
 /// Request types whose replies go through `Envelope.decodeReply`. Add new requests here as well.

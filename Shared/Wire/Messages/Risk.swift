@@ -39,3 +39,161 @@ public struct RiskDecision: Codable, Sendable, Equatable {
         self.reasons = reasons
     }
 }
+
+/// The thresholds of every rule, changeable at run time (rules file, `risk_rules_set`). A limit of
+/// 0 switches its rule off.
+public struct RiskRules: Codable, Sendable, Equatable {
+    /// Sliding window of the velocity rules, per action.
+    public var velocityWindowSeconds: Int32
+    public var userLimitPerWindow: Int32
+    public var deviceLimitPerWindow: Int32
+    public var ipLimitPerWindow: Int32
+    /// Per IPv4 /24 (the first three octets).
+    public var subnetLimitPerWindow: Int32
+    /// Distinct accounts seen per device, IP and /24 in one day (UTC); accounts beyond are denied.
+    public var accountsPerDevicePerDay: Int32
+    public var accountsPerIPPerDay: Int32
+    public var accountsPerSubnetPerDay: Int32
+    /// An account first seen less than this many hours ago is new.
+    public var newAccountHours: Int32
+    /// A new account claiming a FREE coupon or one worth at least this much goes to REVIEW.
+    public var highValueCents: Int64
+    /// Failed redemptions (probing coupon ids) per user and per IP in the window, then DENY.
+    public var failedRedemptionsPerWindow: Int32
+    public var failedRedemptionWindowSeconds: Int32
+
+    public init(
+        velocityWindowSeconds: Int32 = 60, userLimitPerWindow: Int32 = 20, deviceLimitPerWindow: Int32 = 30, ipLimitPerWindow: Int32 = 60,
+        subnetLimitPerWindow: Int32 = 600, accountsPerDevicePerDay: Int32 = 3, accountsPerIPPerDay: Int32 = 20,
+        accountsPerSubnetPerDay: Int32 = 200, newAccountHours: Int32 = 24, highValueCents: Int64 = 10_000,
+        failedRedemptionsPerWindow: Int32 = 5, failedRedemptionWindowSeconds: Int32 = 600
+    ) {
+        self.velocityWindowSeconds = velocityWindowSeconds
+        self.userLimitPerWindow = userLimitPerWindow
+        self.deviceLimitPerWindow = deviceLimitPerWindow
+        self.ipLimitPerWindow = ipLimitPerWindow
+        self.subnetLimitPerWindow = subnetLimitPerWindow
+        self.accountsPerDevicePerDay = accountsPerDevicePerDay
+        self.accountsPerIPPerDay = accountsPerIPPerDay
+        self.accountsPerSubnetPerDay = accountsPerSubnetPerDay
+        self.newAccountHours = newAccountHours
+        self.highValueCents = highValueCents
+        self.failedRedemptionsPerWindow = failedRedemptionsPerWindow
+        self.failedRedemptionWindowSeconds = failedRedemptionWindowSeconds
+    }
+}
+
+/// `risk_rules_get` (0x0302).
+public struct GetRiskRulesRequest: WireRequest, Equatable {
+    public typealias Response = RiskRules
+    public static let kind = MessageKind.riskRulesGet
+    public init() {}
+}
+
+/// `risk_rules_set` (0x0303): replaces every threshold at once, without a restart.
+public struct SetRiskRulesRequest: WireRequest, Equatable {
+    public typealias Response = RiskRules
+    public static let kind = MessageKind.riskRulesSet
+    public var rules: RiskRules
+    public init(rules: RiskRules) { self.rules = rules }
+}
+
+/// `risk_rules_reload` (0x0304): reads the rules file again.
+public struct ReloadRiskRulesRequest: WireRequest, Equatable {
+    public typealias Response = RiskRules
+    public static let kind = MessageKind.riskRulesReload
+    public init() {}
+}
+
+public enum RiskListName: String, Codable, Sendable, CaseIterable { case block = "BLOCK", allow = "ALLOW" }
+public enum RiskSubject: String, Codable, Sendable, CaseIterable { case user = "USER", device = "DEVICE", ip = "IP" }
+
+public struct RiskListEntry: Codable, Sendable, Equatable {
+    public var list: RiskListName
+    public var subject: RiskSubject
+    public var value: String
+    /// Unix milliseconds after which the entry no longer counts; nil = until removed.
+    public var expiresMilliseconds: Int64?
+    public init(list: RiskListName, subject: RiskSubject, value: String, expiresMilliseconds: Int64?) {
+        self.list = list
+        self.subject = subject
+        self.value = value
+        self.expiresMilliseconds = expiresMilliseconds
+    }
+}
+
+/// `risk_list_add` (0x0305).
+public struct AddRiskListEntryRequest: WireRequest, Equatable {
+    public typealias Response = RiskListEntry
+    public static let kind = MessageKind.riskListAdd
+    public var list: RiskListName
+    public var subject: RiskSubject
+    public var value: String
+    public var ttlSeconds: Int64?
+    public init(list: RiskListName, subject: RiskSubject, value: String, ttlSeconds: Int64? = nil) {
+        self.list = list
+        self.subject = subject
+        self.value = value
+        self.ttlSeconds = ttlSeconds
+    }
+}
+
+/// `risk_list_remove` (0x0306): answers whether the entry was there.
+public struct RemoveRiskListEntryRequest: WireRequest, Equatable {
+    public typealias Response = RiskListChange
+    public static let kind = MessageKind.riskListRemove
+    public var list: RiskListName
+    public var subject: RiskSubject
+    public var value: String
+    public init(list: RiskListName, subject: RiskSubject, value: String) {
+        self.list = list
+        self.subject = subject
+        self.value = value
+    }
+}
+
+public struct RiskListChange: Codable, Sendable, Equatable {
+    public var removed: Bool
+    public init(removed: Bool) { self.removed = removed }
+}
+
+/// `risk_list_get` (0x0307): the live entries of one list.
+public struct GetRiskListRequest: WireRequest, Equatable {
+    public typealias Response = RiskListView
+    public static let kind = MessageKind.riskListGet
+    public var list: RiskListName
+    public var subject: RiskSubject
+    public init(list: RiskListName, subject: RiskSubject) {
+        self.list = list
+        self.subject = subject
+    }
+}
+
+public struct RiskListView: Codable, Sendable, Equatable {
+    public var entries: [RiskListEntry]
+    public init(entries: [RiskListEntry]) { self.entries = entries }
+}
+
+/// `risk_report` (0x0308): coupon-center tells risk control how an allowed action ended, so failed
+/// redemptions (probing coupon ids) count against the user and the IP.
+public struct RiskReportRequest: WireRequest, Equatable {
+    public typealias Response = RiskReportAck
+    public static let kind = MessageKind.riskReport
+    public var action: RiskAction
+    public var userId: String?
+    public var deviceId: String?
+    public var ip: String?
+    public var code: ErrorCode
+    public init(action: RiskAction, userId: String?, deviceId: String?, ip: String?, code: ErrorCode) {
+        self.action = action
+        self.userId = userId
+        self.deviceId = deviceId
+        self.ip = ip
+        self.code = code
+    }
+}
+
+public struct RiskReportAck: Codable, Sendable, Equatable {
+    public var counted: Bool
+    public init(counted: Bool) { self.counted = counted }
+}

@@ -1,0 +1,383 @@
+import Redis
+import ServiceKit
+import Synchronization
+import Wire
+
+/// ALLOW / REVIEW / DENY for one claim, redemption or exchange, from counters and lists in Redis.
+///
+/// One decision is one `EVALSHA` of `decideScript`, so the whole decision is atomic: concurrent
+/// requests cannot both take the last slot of a window or the last account of a device. The script
+/// first checks every rule without writing anything that counts, and only when no rule denies does it
+/// record the request (the account in the per-day sets, the event in the velocity windows). A denied
+/// request therefore never uses up a slot that a later legitimate one would need.
+///
+/// Keys (all under `risk:`):
+/// - `risk:list:{BLOCK|ALLOW}:{USER|DEVICE|IP}`: sorted set, member = value, score = expiry (ms).
+/// - `risk:acct:{dev|ip|net}:{day}:{key}`: set of user ids seen on that device / IP / IPv4 /24 on
+///   that UTC day (day = days since 1970-01-01), expiring after two days.
+/// - `risk:vel:{action}:{user|dev|ip|net}:{key}`: sorted set of event times (exact sliding window).
+/// - `risk:first:{user}`: when the user was first seen (ms), kept 90 days.
+/// - `risk:fail:{user|ip}:{key}`: sorted set of failed-redemption times, written by `report`.
+///
+/// An absent or empty `deviceId` / `ip` switches off the rules keyed on it; `/24` rules apply only
+/// to an `ip` that is a dotted-quad IPv4 address. A limit of 0 (or less) switches its rule off.
+public final class RiskEngine: Sendable {
+    private let redis: RedisPool
+    private let metrics: Metrics
+    private let current: Mutex<RiskRules>
+
+    /// Score of a list entry that never expires: 2^53 − 1, the largest integer a Redis score (a
+    /// double) holds exactly.
+    static let noExpiry: Int64 = 9_007_199_254_740_991
+    static let firstSeenTTLMilliseconds: Int64 = 90 * 86_400_000
+    /// Velocity and failure windows live a little longer than their window in Redis's own clock, so
+    /// a caller's clock slightly ahead of Redis's never loses events still inside the window.
+    static let expirySlackMilliseconds: Int64 = 60_000
+    /// The most failures a user's or an IP's window keeps (only "at least the limit" matters).
+    static let maxFailuresKept = 10_000
+
+    public static let reviewReasons: Set<String> = ["NEW_ACCOUNT_HIGH_VALUE"]
+
+    public init(redis: RedisPool, rules: RiskRules, metrics: Metrics) {
+        self.redis = redis
+        self.metrics = metrics
+        current = Mutex(rules)
+    }
+
+    public var rules: RiskRules { current.withLock { $0 } }
+
+    /// Takes effect from the next decision; a decision already running keeps the rules it read.
+    public func replaceRules(_ rules: RiskRules) {
+        current.withLock { $0 = rules }
+    }
+
+    // MARK: - Decisions
+
+    /// Every check and every count of one decision, run atomically.
+    ///
+    /// KEYS[i] belongs to operation i, whose five arguments follow the three shared ones
+    /// (now, user id, unique velocity member): kind, reason, a, b, c.
+    /// - allow (a = listed value): a live entry answers ALLOW_LISTED at once.
+    /// - block (a = listed value): live entries are collected; any → answer them (nothing counted).
+    /// - accounts (a = limit): a user not yet in the set whose size is at the limit is denied.
+    /// - velocity (a = cutoff, b = limit, c = ttl ms): events at or before the cutoff are dropped;
+    ///   a full window denies.
+    /// - new (a = age in ms under which the account is new, b = '1' when the request is high value):
+    ///   records the first sighting; a new account asking for something valuable is reviewed.
+    /// - probe (a = cutoff, b = limit): failures still in the window at the limit deny.
+    /// When nothing denied, the user joins every accounts set and the event enters every window.
+    static let decideScript = RedisScript(
+        """
+        local now = tonumber(ARGV[1])
+        local user, member = ARGV[2], ARGV[3]
+        local function op(i)
+            local base = 3 + (i - 1) * 5
+            return ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
+        end
+        for i = 1, #KEYS do
+            local kind, _, value = op(i)
+            if kind == 'allow' then
+                local expiry = redis.call('ZSCORE', KEYS[i], value)
+                if expiry and tonumber(expiry) > now then return {'ALLOW_LISTED'} end
+            end
+        end
+        local reasons = {}
+        for i = 1, #KEYS do
+            local kind, reason, value = op(i)
+            if kind == 'block' then
+                local expiry = redis.call('ZSCORE', KEYS[i], value)
+                if expiry and tonumber(expiry) > now then reasons[#reasons + 1] = reason end
+            end
+        end
+        if #reasons > 0 then return reasons end
+        local denied = false
+        local record = {}
+        for i = 1, #KEYS do
+            local kind, reason, a, b = op(i)
+            if kind == 'accounts' then
+                if redis.call('SISMEMBER', KEYS[i], user) == 0 then
+                    if redis.call('SCARD', KEYS[i]) >= tonumber(a) then
+                        reasons[#reasons + 1] = reason
+                        denied = true
+                    else
+                        record[#record + 1] = i
+                    end
+                end
+            elseif kind == 'velocity' then
+                redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', a)
+                if redis.call('ZCARD', KEYS[i]) >= tonumber(b) then
+                    reasons[#reasons + 1] = reason
+                    denied = true
+                else
+                    record[#record + 1] = i
+                end
+            elseif kind == 'new' then
+                redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', '\(firstSeenTTLMilliseconds)')
+                local first = tonumber(redis.call('GET', KEYS[i])) or now
+                if b == '1' and now - first < tonumber(a) then reasons[#reasons + 1] = reason end
+            elseif kind == 'probe' then
+                redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', a)
+                if redis.call('ZCARD', KEYS[i]) >= tonumber(b) then
+                    reasons[#reasons + 1] = reason
+                    denied = true
+                end
+            end
+        end
+        if not denied then
+            for _, i in ipairs(record) do
+                local kind, _, _, _, ttl = op(i)
+                if kind == 'accounts' then
+                    redis.call('SADD', KEYS[i], user)
+                    redis.call('EXPIRE', KEYS[i], 172800)
+                else
+                    redis.call('ZADD', KEYS[i], ARGV[1], member)
+                    redis.call('PEXPIRE', KEYS[i], ttl)
+                end
+            end
+        end
+        return reasons
+        """)
+
+    private struct Operation {
+        var key: String
+        var kind: String
+        var reason: String
+        var a = ""
+        var b = ""
+        var c = ""
+    }
+
+    public func decide(_ request: RiskDecisionRequest, nowMilliseconds now: Int64) async throws -> RiskDecision {
+        guard !request.userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: empty") }
+        let rules = self.rules
+        let user = request.userId
+        let device = request.deviceId.flatMap { $0.isEmpty ? nil : $0 }
+        let ip = request.ip.flatMap { $0.isEmpty ? nil : $0 }
+        let subnet = ip.flatMap(Self.subnet24)
+        let day = String(Self.floorDivide(now, 86_400_000))
+        let action = request.action.rawValue
+
+        var operations: [Operation] = []
+        let subjects: [(RiskSubject, String?, String)] = [
+            (.user, user, "BLOCKED_USER"), (.device, device, "BLOCKED_DEVICE"), (.ip, ip, "BLOCKED_IP"),
+        ]
+        for (subject, value, _) in subjects {
+            if let value { operations.append(Operation(key: Self.listKey(.allow, subject), kind: "allow", reason: "", a: value)) }
+        }
+        for (subject, value, reason) in subjects {
+            if let value { operations.append(Operation(key: Self.listKey(.block, subject), kind: "block", reason: reason, a: value)) }
+        }
+
+        let accounts: [(String, String?, Int32, String)] = [
+            ("dev", device, rules.accountsPerDevicePerDay, "DEVICE_ACCOUNTS"),
+            ("ip", ip, rules.accountsPerIPPerDay, "IP_ACCOUNTS"),
+            ("net", subnet, rules.accountsPerSubnetPerDay, "SUBNET_ACCOUNTS"),
+        ]
+        for (kind, value, limit, reason) in accounts {
+            guard let value, limit > 0 else { continue }
+            operations.append(Operation(key: "risk:acct:\(kind):\(day):\(value)", kind: "accounts", reason: reason, a: String(limit)))
+        }
+
+        if rules.velocityWindowSeconds > 0 {
+            let window = Int64(rules.velocityWindowSeconds) * 1000
+            let cutoff = String(now - window)
+            let ttl = String(window + Self.expirySlackMilliseconds)
+            let velocity: [(String, String?, Int32, String)] = [
+                ("user", user, rules.userLimitPerWindow, "USER_VELOCITY"),
+                ("dev", device, rules.deviceLimitPerWindow, "DEVICE_VELOCITY"),
+                ("ip", ip, rules.ipLimitPerWindow, "IP_VELOCITY"),
+                ("net", subnet, rules.subnetLimitPerWindow, "SUBNET_VELOCITY"),
+            ]
+            for (kind, value, limit, reason) in velocity {
+                guard let value, limit > 0 else { continue }
+                operations.append(
+                    Operation(
+                        key: "risk:vel:\(action):\(kind):\(value)", kind: "velocity", reason: reason, a: cutoff, b: String(limit), c: ttl))
+            }
+        }
+
+        if rules.newAccountHours > 0 {
+            let valuable = request.couponType == .free || (rules.highValueCents > 0 && request.amountCents >= rules.highValueCents)
+            operations.append(
+                Operation(
+                    key: "risk:first:\(user)", kind: "new", reason: "NEW_ACCOUNT_HIGH_VALUE",
+                    a: String(Int64(rules.newAccountHours) * 3_600_000), b: valuable ? "1" : "0"))
+        }
+
+        if rules.failedRedemptionsPerWindow > 0, rules.failedRedemptionWindowSeconds > 0 {
+            let cutoff = String(now - Int64(rules.failedRedemptionWindowSeconds) * 1000)
+            let limit = String(rules.failedRedemptionsPerWindow)
+            operations.append(Operation(key: Self.failureKey("user", user), kind: "probe", reason: "USER_PROBING", a: cutoff, b: limit))
+            if let ip {
+                operations.append(Operation(key: Self.failureKey("ip", ip), kind: "probe", reason: "IP_PROBING", a: cutoff, b: limit))
+            }
+        }
+
+        var args = [String(now), user, Self.uniqueMember(now)]
+        args.reserveCapacity(3 + operations.count * 5)
+        for operation in operations {
+            args += [operation.kind, operation.reason, operation.a, operation.b, operation.c]
+        }
+        let reply = try await redis.evaluate(Self.decideScript, keys: operations.map(\.key), args: args)
+        guard let parts = reply.array else {
+            throw ServiceError(.internalError, "unexpected reply from the risk decision script: \(reply)")
+        }
+        let reasons = try parts.map { part throws(ServiceError) -> String in
+            guard let text = part.string else {
+                throw ServiceError(.internalError, "unexpected reason from the risk decision script: \(part)")
+            }
+            return text
+        }
+
+        let decision: RiskDecision
+        if reasons == ["ALLOW_LISTED"] {
+            decision = RiskDecision(verdict: .allow, score: 0, reasons: reasons)
+        } else {
+            let reviews = reasons.filter { Self.reviewReasons.contains($0) }.count
+            let denials = reasons.count - reviews
+            let verdict: RiskVerdict = denials > 0 ? .deny : reviews > 0 ? .review : .allow
+            decision = RiskDecision(verdict: verdict, score: Int32(min(1000, denials * 100 + reviews * 50)), reasons: reasons)
+        }
+        for reason in reasons {
+            metrics.increment("risk_rule_fired_total", [("rule", reason)])
+        }
+        metrics.increment("risk_decisions_total", [("action", action), ("verdict", decision.verdict.rawValue)])
+        return decision
+    }
+
+    // MARK: - Failed redemptions
+
+    /// Adds one failure to each window; KEYS are the windows. ARGV: now, unique member, cutoff,
+    /// ttl ms, how many to keep at most.
+    static let reportScript = RedisScript(
+        """
+        for i = 1, #KEYS do
+            redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[3])
+            redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
+            redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[5]) + 1))
+            redis.call('PEXPIRE', KEYS[i], ARGV[4])
+        end
+        return #KEYS
+        """)
+
+    /// The outcome codes of a redemption that suggest someone is guessing coupon ids.
+    public static let probingCodes: Set<ErrorCode> = [.couponNotFound, .notOwner, .couponAlreadyUsed, .couponExpired]
+
+    /// Counts a failed redemption against the user and the IP; answers whether it was counted.
+    public func report(_ report: RiskReportRequest, nowMilliseconds now: Int64) async throws -> Bool {
+        guard report.action == .redeem, Self.probingCodes.contains(report.code) else { return false }
+        let rules = self.rules
+        guard rules.failedRedemptionWindowSeconds > 0, rules.failedRedemptionsPerWindow > 0 else { return false }
+        var keys: [String] = []
+        if let user = report.userId, !user.isEmpty { keys.append(Self.failureKey("user", user)) }
+        if let ip = report.ip, !ip.isEmpty { keys.append(Self.failureKey("ip", ip)) }
+        guard !keys.isEmpty else { return false }
+        let window = Int64(rules.failedRedemptionWindowSeconds) * 1000
+        _ = try await redis.evaluate(
+            Self.reportScript, keys: keys,
+            args: [
+                String(now), Self.uniqueMember(now), String(now - window), String(window + Self.expirySlackMilliseconds),
+                String(Self.maxFailuresKept),
+            ])
+        metrics.increment("risk_failures_reported_total")
+        return true
+    }
+
+    // MARK: - Allow and block lists
+
+    public func add(_ request: AddRiskListEntryRequest, nowMilliseconds now: Int64) async throws -> RiskListEntry {
+        try Self.validate(value: request.value)
+        var expires: Int64?
+        if let ttl = request.ttlSeconds {
+            guard ttl > 0 else { throw ServiceError(.invalidArgument, "ttlSeconds: must be positive, got \(ttl)") }
+            let (milliseconds, overflow) = ttl.multipliedReportingOverflow(by: 1000)
+            guard !overflow, milliseconds < Self.noExpiry - now else {
+                throw ServiceError(.invalidArgument, "ttlSeconds: \(ttl) is too large")
+            }
+            expires = now + milliseconds
+        }
+        _ = try await redis.command([
+            "ZADD", Self.listKey(request.list, request.subject), String(expires ?? Self.noExpiry), request.value,
+        ])
+        metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "add")])
+        return RiskListEntry(list: request.list, subject: request.subject, value: request.value, expiresMilliseconds: expires)
+    }
+
+    /// Whether the entry was there (expired or not).
+    public func remove(_ request: RemoveRiskListEntryRequest) async throws -> Bool {
+        try Self.validate(value: request.value)
+        let reply = try await redis.command(["ZREM", Self.listKey(request.list, request.subject), request.value])
+        let removed = (reply.int ?? 0) > 0
+        if removed { metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "remove")]) }
+        return removed
+    }
+
+    /// The live entries of one list, sorted by value; expired ones are deleted on the way.
+    public func entries(list: RiskListName, subject: RiskSubject, nowMilliseconds now: Int64) async throws -> [RiskListEntry] {
+        let key = Self.listKey(list, subject)
+        _ = try await redis.command(["ZREMRANGEBYSCORE", key, "-inf", String(now)])
+        let reply = try await redis.command(["ZRANGEBYSCORE", key, "(\(now)", "+inf", "WITHSCORES"])
+        guard let parts = reply.array, parts.count % 2 == 0 else {
+            throw ServiceError(.internalError, "unexpected reply to ZRANGEBYSCORE: \(reply)")
+        }
+        var result: [RiskListEntry] = []
+        result.reserveCapacity(parts.count / 2)
+        for index in stride(from: 0, to: parts.count, by: 2) {
+            guard let value = parts[index].string, let scoreText = parts[index + 1].string,
+                let score = Int64(scoreText) ?? Double(scoreText).flatMap({ Int64(exactly: $0.rounded()) })
+            else { throw ServiceError(.internalError, "unexpected entry in \(key): \(parts[index]) \(parts[index + 1])") }
+            result.append(
+                RiskListEntry(list: list, subject: subject, value: value, expiresMilliseconds: score >= Self.noExpiry ? nil : score))
+        }
+        return result.sorted { $0.value.utf8.lexicographicallyPrecedes($1.value.utf8) }
+    }
+
+    // MARK: - Helpers
+
+    static func listKey(_ list: RiskListName, _ subject: RiskSubject) -> String {
+        "risk:list:\(list.rawValue):\(subject.rawValue)"
+    }
+
+    static func failureKey(_ kind: String, _ value: String) -> String { "risk:fail:\(kind):\(value)" }
+
+    /// 1…128 printable characters: no control, format, separator-line or unassigned code points.
+    static func validate(value: String) throws(ServiceError) {
+        let scalars = value.unicodeScalars
+        guard !scalars.isEmpty else { throw ServiceError(.invalidArgument, "value: empty") }
+        guard scalars.count <= 128 else {
+            throw ServiceError(.invalidArgument, "value: \(scalars.count) characters, at most 128")
+        }
+        for scalar in scalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned:
+                throw ServiceError(.invalidArgument, "value: contains the unprintable character U+\(String(scalar.value, radix: 16, uppercase: true))")
+            default:
+                continue
+            }
+        }
+    }
+
+    /// "a.b.c" of a dotted-quad IPv4 address, nil for anything else (IPv6, host names, junk).
+    static func subnet24(_ ip: String) -> String? {
+        let parts = ip.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var octets: [Int] = []
+        for part in parts {
+            guard (1...3).contains(part.count), part.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+            let octet = part.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            guard octet <= 255 else { return nil }
+            octets.append(octet)
+        }
+        return "\(octets[0]).\(octets[1]).\(octets[2])"
+    }
+
+    static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+        let quotient = value / divisor
+        return value % divisor < 0 ? quotient - 1 : quotient
+    }
+
+    /// A window member no other event shares: the time and 64 random bits.
+    static func uniqueMember(_ now: Int64) -> String {
+        "\(now)-\(String(UInt64.random(in: .min ... .max), radix: 36))"
+    }
+}
