@@ -197,7 +197,10 @@ public final class RiskEngine: Sendable {
         }
 
         if rules.newAccountHours > 0 {
-            let valuable = request.couponType == .free || (rules.highValueCents > 0 && request.amountCents >= rules.highValueCents)
+            // Only taking a coupon (claim, exchange) is reviewed; redeeming one the account already
+            // holds is not. Every action still records when the account was first seen.
+            let valuable = request.action != .redeem
+                && (request.couponType == .free || (rules.highValueCents > 0 && request.amountCents >= rules.highValueCents))
             operations.append(
                 Operation(
                     key: "risk:first:\(user)", kind: "new", reason: "NEW_ACCOUNT_HIGH_VALUE",

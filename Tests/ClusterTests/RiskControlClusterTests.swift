@@ -96,7 +96,11 @@ import Wire
     }
 
     @Test func newAccountsAskingForFreeCouponsAreHeldForReview() async throws {
-        try await TestCluster.with { cluster in
+        // The built-in thresholds (an empty rules file keeps every default).
+        let rulesFile = FileManager.default.temporaryDirectory.appendingPathComponent("risk-defaults-\(UUID().uuidString).json")
+        try Data("{}".utf8).write(to: rulesFile)
+        defer { try? FileManager.default.removeItem(at: rulesFile) }
+        try await TestCluster.with(environment: ["RISK_RULES_FILE": rulesFile.path]) { cluster in
             let client = try cluster.client()
             defer { client.close() }
             let free = try await Self.template(client, type: .free)

@@ -103,7 +103,7 @@ func withServer(
     @Test func clientDialsSeveralReplicas() async throws {
         try await withServer({ _ in [1] }) { _, first in
             try await withServer({ _ in [2] }) { _, second in
-                let client = try RequestClient(urls: [first, second], timeoutMilliseconds: 2_000)
+                let client = try RequestClient(urls: [first, second], timeoutMilliseconds: 10_000)
                 defer { client.close() }
                 var seen = Set<UInt8>()
                 for _ in 0..<200 {

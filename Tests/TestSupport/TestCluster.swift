@@ -53,8 +53,18 @@ public final class TestCluster: @unchecked Sendable {
         extraEnvironment = environment
     }
 
+    /// Business tests run with the velocity, account and new-account rules off, so many claims by
+    /// one user in a second are not refused; risk tests pass their own RISK_RULES_FILE.
+    static let permissiveRules = FileManager.default.temporaryDirectory.appendingPathComponent("coupon-test-permissive-rules.json")
+
     private var commonEnvironment: [String: String] {
-        [
+        if !FileManager.default.fileExists(atPath: Self.permissiveRules.path) {
+            let text = #"{"userLimitPerWindow":0,"deviceLimitPerWindow":0,"ipLimitPerWindow":0,"subnetLimitPerWindow":0,"#
+                + #""accountsPerDevicePerDay":0,"accountsPerIPPerDay":0,"accountsPerSubnetPerDay":0,"newAccountHours":0}"#
+            try? Data(text.utf8).write(to: Self.permissiveRules, options: .atomic)
+        }
+        return [
+            "RISK_RULES_FILE": Self.permissiveRules.path,
             "RULE_ENGINE_URL": ruleEngineURL, "RISK_CONTROL_URL": riskControlURL,
             "COUPON_DATABASE_URL": database.url, "COUPON_REDIS_URL": "redis://127.0.0.1:\(redis.port)/0",
             "COUPON_LOG_LEVEL": "info", "COUPON_DATABASE_POOL": "8", "COUPON_REDIS_POOL": "8",
