@@ -1,5 +1,6 @@
 import CouponClient
 import Foundation
+import Messaging
 import ServiceKit
 import Synchronization
 import Wire
@@ -28,7 +29,17 @@ struct CouponLoad {
             program: "coupon-load", summary: "load generator for Coupon Cluster", options: options, build: LoadSettings.init)
         do {
             let scenario = try await Scenario.make(settings)
-            var report = await LoadRunner(settings: settings, scenario: scenario).run()
+            var report = await withTaskGroup(of: LoadReport?.self) { group in
+                group.addTask { await scenario.serve(); return nil }
+                group.addTask {
+                    let report = await LoadRunner(settings: settings, scenario: scenario).run()
+                    scenario.stop()
+                    return report
+                }
+                var result: LoadReport?
+                for await report in group where report != nil { result = report }
+                return result!
+            }
             report.invariant = try await scenario.verify(report.succeeded)
             print(settings.json ? report.json().serialized() : report.text())
             ProcessEnvironment.exit(report.succeeded > 0 ? 0 : 3)
@@ -79,8 +90,11 @@ struct Scenario: Sendable {
     var name: String
     var send: @Sendable (Int) async -> ErrorCode?
     var verify: @Sendable (_ succeeded: Int64) async throws -> [String] = { _ in [] }
+    /// Runs beside the load for scenarios that bring their own server (the echo baseline).
+    var serve: @Sendable () async -> Void = {}
+    var stop: @Sendable () -> Void = {}
 
-    static let names = ["ping", "claim", "redeem"]
+    static let names = ["ping", "claim", "redeem", "risk", "echo"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
@@ -167,6 +181,37 @@ struct Scenario: Sendable {
                     guard Int64(view.used) == succeeded else { throw ServiceError(.internalError, "MISMATCH: \(line)") }
                     return [line, "invariant: ok (used = successful redemptions, each coupon used once)"]
                 })
+        case "risk":
+            // Decisions for a legitimate-looking population against risk-control (--url is its address).
+            return Scenario(
+                name: "risk",
+                send: { ticket in
+                    await outcome {
+                        let user = ticket % settings.users
+                        _ = try await client.call(
+                            RiskDecisionRequest(
+                                action: .claim, userId: "risk-user-\(user)", deviceId: "device-\(user)",
+                                ip: "10.\(user / 65_536 % 256).\(user / 256 % 256).\(user % 256)", templateId: "T-load",
+                                couponType: .cash, amountCents: 500))
+                    }
+                })
+        case "echo":
+            // The baseline: a bare NNG req/rep echo in this process, no frame decoding, no handler.
+            let server = try ReplyServer(configuration: .init(urls: ["tcp://127.0.0.1:0"], concurrency: 64))
+            let echo = try RequestClient(urls: server.boundURLs, timeoutMilliseconds: settings.timeoutMilliseconds)
+            let payload = [UInt8](repeating: 7, count: 64)
+            return Scenario(
+                name: "echo",
+                send: { _ in
+                    do {
+                        _ = try await echo.call(payload)
+                        return nil
+                    } catch {
+                        return .dependencyUnavailable
+                    }
+                },
+                serve: { await server.run { $0 } },
+                stop: { server.shutdown() })
         default:
             return Scenario(name: "ping", send: { _ in await outcome { _ = try await client.call(PingRequest()) } })
         }
