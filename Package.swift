@@ -71,6 +71,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire", "TestSupport", "Risk", "ServiceKit"],
             path: "Tests/IntegrationTests"),
+        // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
+        .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.
         .testTarget(
             name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport", "Postgres", "Redis"],

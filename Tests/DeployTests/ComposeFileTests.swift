@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TestSupport
+import Wire
+
+/// Docker cannot run here, so the compose file is checked against the code instead: it parses,
+/// names every service, sets only variables the executables read, and uses their default ports.
+@Suite struct ComposeFileTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The compose file as JSON, parsed by Debian's PyYAML (Deploy/test installs python3-yaml).
+    static func compose() throws -> JSONValue {
+        let path = repository.appendingPathComponent("Deploy/docker-compose.yml").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [
+            "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("docker-compose.yml does not parse: \(String(decoding: data, as: UTF8.self))")
+        }
+        return try JSONParser.parse(Array(data))
+    }
+
+    /// The environment variables an executable reads, from its own `--help`.
+    static func variables(of executable: String) throws -> Set<String> {
+        let directory = try requiredEnvironment("COUPON_BIN_DIR")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: directory).appendingPathComponent(executable)
+        process.arguments = ["--help"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        var names = Set<String>()
+        for part in text.split(separator: "[").dropFirst() {
+            if let end = part.firstIndex(of: "]") { names.insert(String(part[..<end])) }
+        }
+        return names
+    }
+
+    static func environment(_ service: JSONValue?) -> [String: String] {
+        guard case .object(let members)? = service?["environment"] else { return [:] }
+        var result: [String: String] = [:]
+        for (name, value) in members {
+            switch value {
+            case .string(let text): result[name] = text
+            case .number(let text): result[name] = text
+            default: break
+            }
+        }
+        return result
+    }
+
+    @Test func namesEveryServiceWithHealthChecksVolumesAndReplicas() throws {
+        let compose = try Self.compose()
+        let services = compose["services"]
+        for name in ["postgres", "redis", "coupon-center", "rule-engine", "risk-control"] {
+            #expect(services?[name] != nil, "service \(name) is missing")
+        }
+        for name in ["postgres", "redis"] {
+            #expect(services?[name]?["healthcheck"]?["test"] != nil, "\(name) has no health check")
+            guard case .array(let volumes)? = services?[name]?["volumes"] else {
+                Issue.record("\(name) has no volume")
+                continue
+            }
+            #expect(!volumes.isEmpty)
+        }
+        for name in ["rule-engine", "risk-control"] {
+            guard case .number(let replicas)? = services?[name]?["deploy"]?["replicas"], let count = Int(replicas) else {
+                Issue.record("\(name) has no replicas")
+                continue
+            }
+            #expect(count >= 2, "the stateless \(name) should run replicated")
+        }
+        guard case .array(let ports)? = services?["coupon-center"]?["ports"] else {
+            Issue.record("coupon-center publishes no port")
+            return
+        }
+        #expect(ports.contains(.string("8080:8080")), "the HTTP port 8080 is not published")
+    }
+
+    @Test func setsOnlyVariablesTheExecutablesReadWithTheDefaultPorts() throws {
+        let services = try Self.compose()["services"]
+        for executable in ["coupon-center", "rule-engine", "risk-control"] {
+            let environment = Self.environment(services?[executable])
+            #expect(!environment.isEmpty, "\(executable) sets no environment")
+            let known = try Self.variables(of: executable)
+            for name in environment.keys {
+                #expect(known.contains(name), "\(executable) does not read \(name) (it reads \(known.sorted()))")
+            }
+            #expect(services?[executable]?["command"] == .array([.string(executable)]))
+        }
+        let center = Self.environment(services?["coupon-center"])
+        #expect(center["COUPON_CENTER_URL"]?.hasSuffix(":7100") == true)
+        #expect(center["COUPON_HTTP_URL"]?.hasSuffix(":8080") == true)
+        #expect(center["RULE_ENGINE_URL"] == "tcp://rule-engine:7101")
+        #expect(center["RISK_CONTROL_URL"] == "tcp://risk-control:7102")
+        #expect(Self.environment(services?["rule-engine"])["RULE_ENGINE_URL"]?.hasSuffix(":7101") == true)
+        #expect(Self.environment(services?["risk-control"])["RISK_CONTROL_URL"]?.hasSuffix(":7102") == true)
+        // The services reach the databases by their compose names.
+        #expect(center["COUPON_DATABASE_URL"]?.contains("@postgres:5432/") == true)
+        #expect(center["COUPON_REDIS_URL"]?.hasPrefix("redis://redis:6379") == true)
+    }
+
+    @Test func dockerfileBuildsWithSwiftAndRunsOnSlimDebian() throws {
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("Deploy/Dockerfile"), encoding: .utf8)
+        let stages = text.split(separator: "\n").filter { $0.hasPrefix("FROM ") }
+        #expect(stages.count == 2)
+        #expect(stages.first?.contains("swift:") == true)
+        #expect(stages.last?.contains("debian:bookworm-slim") == true)
+        for package in ["libnng1", "libhiredis0.14", "libpq5", "libnng-dev", "libhiredis-dev", "libpq-dev"] {
+            #expect(text.contains(package), "Dockerfile lacks \(package)")
+        }
+        for tool in ["coupon-center", "rule-engine", "risk-control", "couponctl", "coupon-load"] {
+            #expect(text.contains(tool))
+        }
+    }
+}
