@@ -42,7 +42,7 @@ let package = Package(
             name: "CouponCenter",
             dependencies: ["ServiceKit", "Wire", "Domain", "Messaging", "Postgres", "Redis", "CouponClient"],
             path: "Services/CouponCenter",
-            resources: [.embedInCode("Migrations")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Scripts")]
         ),
         .executableTarget(
             name: "RuleEngine", dependencies: ["ServiceKit", "Wire", "Domain", "Messaging"],
