@@ -94,7 +94,7 @@ struct Scenario: Sendable {
     var serve: @Sendable () async -> Void = {}
     var stop: @Sendable () -> Void = {}
 
-    static let names = ["ping", "claim", "redeem", "risk", "echo"]
+    static let names = ["ping", "claim", "redeem", "mixed", "best", "risk", "echo"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
@@ -181,6 +181,52 @@ struct Scenario: Sendable {
                     guard Int64(view.used) == succeeded else { throw ServiceError(.internalError, "MISMATCH: \(line)") }
                     return [line, "invariant: ok (used = successful redemptions, each coupon used once)"]
                 })
+        case "mixed":
+            // Each request: a claim, then a redemption of that coupon on a new order, and every
+            // fourth order refunded: the order service's day.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let template = try await client.call(
+                CreateTemplateRequest(
+                    spec: TemplateSpec(
+                        name: "coupon-load mixed \(now)", type: .cash, thresholdCents: 10_000, discountCents: 1_000,
+                        startMilliseconds: now - 60_000, endMilliseconds: now + 7 * 86_400_000, totalStock: settings.stock,
+                        perUserLimit: settings.perUser)))
+            return Scenario(
+                name: "mixed",
+                send: { ticket in
+                    await outcome {
+                        let coupon = try await client.call(
+                            ClaimRequest(userId: "mixed-\(ticket % settings.users)", templateId: template.templateId, channel: "load"))
+                        let order = "mixed-order-\(now)-\(ticket)"
+                        _ = try await client.call(UseRequest(orderId: order, couponId: coupon.couponId, amountCents: 15_000))
+                        if ticket % 4 == 0 { _ = try await client.call(RefundRequest(orderId: order, couponId: coupon.couponId)) }
+                    }
+                },
+                verify: { succeeded in
+                    let view = try await client.call(GetTemplateRequest(templateId: template.templateId))
+                    let expectedUsed = succeeded - (succeeded + 3) / 4
+                    let line = "invariant: template \(template.templateId) issued \(view.issued), used \(view.used), runs \(succeeded)"
+                    guard view.issued <= view.spec.totalStock, view.used <= view.issued else { throw ServiceError(.internalError, "BROKEN: \(line)") }
+                    return [line, "invariant: ok (used ≤ issued ≤ stock; about \(expectedUsed) uses expected when every run succeeded)"]
+                })
+        case "best":
+            // One user holding a 50-coupon wallet over three levels; each request asks for the best
+            // combination for a 1,000.00 order of shop S1, category digital.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let userId = "best-\(now)"
+            for (level, count) in [(ScopeLevel.shop, 17), (.category, 17), (.platform, 16)] {
+                let spec = TemplateSpec(
+                    name: "coupon-load best \(level.rawValue)", type: .cash, thresholdCents: Int64(10_000 * count), discountCents: 1_000,
+                    startMilliseconds: now - 60_000, endMilliseconds: now + 7 * 86_400_000, totalStock: Int32(count), perUserLimit: Int32(count),
+                    level: level, shopId: level == .shop ? "S1" : nil, categories: level == .category ? ["digital"] : [])
+                let template = try await client.call(CreateTemplateRequest(spec: spec))
+                for _ in 0..<count {
+                    _ = try await client.call(ClaimRequest(userId: userId, templateId: template.templateId, channel: "load"))
+                }
+            }
+            let order = BestRequest(
+                userId: userId, amountCents: 100_000, items: [OrderItem(sku: "phone", category: "digital", shopId: "S1", amountCents: 100_000)])
+            return Scenario(name: "best", send: { _ in await outcome { _ = try await client.call(order) } })
         case "risk":
             // Decisions for a legitimate-looking population against risk-control (--url is its address).
             return Scenario(
