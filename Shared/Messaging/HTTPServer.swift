@@ -87,6 +87,11 @@ public final class HTTPServer: Sendable {
                 }), "http handler data")
             try nngCheck(nng_http_server_add_handler(server, handler), "http add handler")
             handler = nil
+            // The answers nng gives by itself (a body over the limit, a request that is not HTTP/1.x)
+            // keep the API's shape: a JSON body with a code and a message.
+            for (status, message) in [(400, "bad request: not HTTP/1.1, or a body larger than \(maxBodyBytes) bytes"), (505, "HTTP version not supported")] {
+                _ = nng_http_server_set_error_page(server, UInt16(status), "{\"code\":1005,\"error\":\"INVALID_ARGUMENT\",\"message\":\"\(message)\"}")
+            }
             try nngCheck(nng_http_server_start(server), "listen \(url)")
         } catch {
             if let handler { nng_http_handler_free(handler) }

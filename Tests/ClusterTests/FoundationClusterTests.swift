@@ -1,6 +1,7 @@
 import CouponClient
 import Foundation
 import Messaging
+import Postgres
 import ServiceKit
 import Testing
 import TestSupport
@@ -81,6 +82,18 @@ import Wire
                 #expect(answered, "\(url) stopped serving")
             }
             #expect(cluster.allProcesses.allSatisfy { $0.isRunning })
+        }
+    }
+
+    @Test func oversizedHTTPBodiesGetAJSONErrorAndChangeNothing() async throws {
+        try await TestCluster.with { cluster in
+            let huge = String(repeating: "x", count: 200_000)
+            let answer = try await cluster.http("POST", "/api/coupon/template", json: #"{"name":"\#(huge)"}"#)
+            #expect(answer.status == 400)
+            #expect(answer.code == 1005, "\(answer.text.prefix(200))")
+            let database = try cluster.database.pool()
+            #expect(try await database.query("SELECT count(*)::bigint FROM coupon_template")[0].decode(0, as: Int64.self) == 0)
+            await database.close()
         }
     }
 
