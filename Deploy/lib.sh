@@ -13,7 +13,7 @@ export REPO_ROOT
 COUPON_PACKAGES=(
     libnng-dev libhiredis-dev libpq-dev
     postgresql postgresql-contrib redis-server redis-tools
-    curl python3 python3-yaml procps
+    curl python3 python3-yaml procps tzdata libcurl4
 )
 
 # ---------------------------------------------------------------------------------------------
