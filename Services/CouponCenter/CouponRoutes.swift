@@ -95,6 +95,18 @@ struct CouponRoutes {
                         items: try CouponJSON.orderItems(try fields.array("items"))))
                 return .json(json.best(best))
             },
+            HTTPRoute("POST", "/api/coupon/exposure") { call in
+                let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "templateId"])
+                _ = try await service.recordExposure(
+                    ExposureRequest(userId: try fields.string("userId"), templateId: try fields.string("templateId")))
+                return .json([("recorded", .bool(true))])
+            },
+            HTTPRoute("GET", "/api/coupon/stats") { call in
+                guard let templateId = call.query["templateId"], !templateId.isEmpty else {
+                    throw ServiceError(.invalidArgument, "templateId: required")
+                }
+                return .json(json.stats(try await service.stats(StatsRequest(templateId: templateId))))
+            },
             HTTPRoute("GET", "/api/coupon/list") { call in
                 let query = call.query
                 guard let userId = query["userId"], !userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: required") }
@@ -129,5 +141,7 @@ enum CouponHandlers {
         router.register(GrantPointsRequest.self) { request, _ in try await service.grantPoints(request) }
         router.register(WalletRequest.self) { request, _ in try await service.wallet(request) }
         router.register(SetProfileRequest.self) { request, _ in try await service.setProfile(request) }
+        router.register(ExposureRequest.self) { request, _ in try await service.recordExposure(request) }
+        router.register(StatsRequest.self) { request, _ in try await service.stats(request) }
     }
 }

@@ -116,7 +116,7 @@ enum CouponCommands {
 
     static let template = Command(
         name: "template",
-        summary: "template create|show|pause|resume|list: create from a JSON file (--file) or flags, inspect, pause, resume",
+        summary: "template create|show|pause|resume|list|stats: create from a JSON file (--file) or flags, inspect, pause, resume",
         options: [ConfigOption("file", default: "", "create: a JSON file shaped like the body of POST /api/coupon/template"), timeZoneOption]
             + templateFlags.map { ConfigOption($0.flag, default: "", "create: the template's \($0.field)") },
         takesPositional: true
@@ -157,6 +157,7 @@ enum CouponCommands {
         case "show": show(json.template(try await client.call(GetTemplateRequest(templateId: try id()))), output)
         case "pause": show(json.template(try await client.call(PauseTemplateRequest(templateId: try id()))), output)
         case "resume": show(json.template(try await client.call(ResumeTemplateRequest(templateId: try id()))), output)
+        case "stats": show(json.stats(try await client.call(StatsRequest(templateId: try id()))), output)
         case "list":
             let list = try await client.call(ListTemplatesRequest())
             if output.json {

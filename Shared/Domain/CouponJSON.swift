@@ -134,4 +134,20 @@ public struct CouponJSON: Sendable {
             })),
         ]
     }
+
+    /// Ratios to four decimals (null where the denominator is zero); amounts in yuan.
+    public func stats(_ stats: TemplateStats) -> [(String, JSONValue)] {
+        func ratio(_ value: Double?) -> JSONValue {
+            guard let value, value.isFinite else { return .null }
+            let scaled = Int64((value * 10_000).rounded())
+            let digits = String(abs(scaled) % 10_000)
+            return .number("\(scaled < 0 ? "-" : "")\(abs(scaled) / 10_000).\(String(repeating: "0", count: 4 - digits.count))\(digits)")
+        }
+        return [
+            ("templateId", .string(stats.templateId)), ("exposures", .integer(stats.exposures)), ("claims", .integer(stats.claims)),
+            ("uses", .integer(stats.uses)), ("claimRate", ratio(stats.claimRate)), ("useRate", ratio(stats.useRate)),
+            ("orderAmount", Self.yuan(stats.orderAmountCents)), ("discountAmount", Self.yuan(stats.discountAmountCents)),
+            ("roi", ratio(stats.roi)), ("costRatio", ratio(stats.costRatio)),
+        ]
+    }
 }

@@ -23,6 +23,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let exchange = MessageKind(rawValue: 0x0115)
     public static let pointsGrant = MessageKind(rawValue: 0x0116)
     public static let profileSet = MessageKind(rawValue: 0x0117)
+    public static let exposure = MessageKind(rawValue: 0x0118)
+    public static let stats = MessageKind(rawValue: 0x0119)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -45,7 +47,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .serviceStats: "service_stats",
         .templateCreate: "template_create", .templateGet: "template_get", .templatePause: "template_pause",
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet", .best: "best",
-        .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set",
+        .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
         .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",

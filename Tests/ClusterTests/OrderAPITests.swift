@@ -85,4 +85,34 @@ import Wire
             #expect(mismatch.status == 400 && mismatch.code == 1005)
         }
     }
+
+    @Test func statsFollowTheSeedsFormulas() async throws {
+        try await TestCluster.with { cluster in
+            let cash = try await template(cluster, #""name":"满200减30","type":"CASH","threshold":200,"discount":30,"perUserLimit":2"#)
+            for user in ["a", "b", "c", "d"] {
+                let shown = try await cluster.http("POST", "/api/coupon/exposure", json: #"{"userId":"\#(user)","templateId":"\#(cash)"}"#)
+                #expect(shown.status == 200 && shown.json?["recorded"] == .bool(true))
+            }
+            let unknown = try await cluster.http("POST", "/api/coupon/exposure", json: #"{"userId":"a","templateId":"TNOPE"}"#)
+            #expect(unknown.status == 404 && unknown.code == 1100)
+            let first = try await claim(cluster, "a", cash)
+            _ = try await claim(cluster, "b", cash)
+            _ = try await cluster.http("POST", "/api/coupon/use", json: #"{"orderId":"s1","couponId":"\#(first)","amount":250}"#)
+
+            let stats = try await cluster.http("GET", "/api/coupon/stats?templateId=\(cash)")
+            #expect(stats.status == 200, "\(stats.text)")
+            #expect(stats.json?["exposures"] == .number("4"))
+            #expect(stats.json?["claims"] == .number("2"))
+            #expect(stats.json?["uses"] == .number("1"))
+            #expect(stats.json?["claimRate"] == .number("0.5000"))
+            #expect(stats.json?["useRate"] == .number("0.5000"))
+            #expect(stats.json?["orderAmount"] == .number("250.00"))
+            #expect(stats.json?["discountAmount"] == .number("30.00"))
+            // ROI = (order amount − discount amount) ÷ discount cost = 220 ÷ 30.
+            #expect(stats.json?["roi"] == .number("7.3333"))
+            #expect(stats.json?["costRatio"] == .number("0.1200"))
+            let missing = try await cluster.http("GET", "/api/coupon/stats")
+            #expect(missing.status == 400)
+        }
+    }
 }

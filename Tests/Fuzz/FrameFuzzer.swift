@@ -81,6 +81,9 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(Wallet.self),
     .roundTrip(SetProfileRequest.self),
     .roundTrip(UserProfileView.self),
+    .roundTrip(ExposureRequest.self),
+    .roundTrip(ExposureAck.self),
+    .roundTrip(StatsRequest.self),
     // Messages/Orders.swift
     .roundTrip(OrderItem.self),
     .roundTrip(OrderSummary.self),

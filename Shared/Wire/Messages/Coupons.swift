@@ -319,3 +319,62 @@ public struct UserProfileView: Codable, Sendable, Equatable {
         self.segments = segments
     }
 }
+
+/// `exposure` (0x0118): `POST /api/coupon/exposure`, a template was shown to a user.
+public struct ExposureRequest: WireRequest, Equatable {
+    public typealias Response = ExposureAck
+    public static let kind = MessageKind.exposure
+    public var userId: String
+    public var templateId: String
+    public init(userId: String, templateId: String) {
+        self.userId = userId
+        self.templateId = templateId
+    }
+}
+
+public struct ExposureAck: Codable, Sendable, Equatable {
+    public var recorded: Bool
+    public init(recorded: Bool) { self.recorded = recorded }
+}
+
+/// `stats` (0x0119): `GET /api/coupon/stats`, the seed's metrics for one template. Ratios are
+/// plain numbers (never money); nil where the denominator is zero.
+public struct StatsRequest: WireRequest, Equatable {
+    public typealias Response = TemplateStats
+    public static let kind = MessageKind.stats
+    public var templateId: String
+    public init(templateId: String) { self.templateId = templateId }
+}
+
+public struct TemplateStats: Codable, Sendable, Equatable {
+    public var templateId: String
+    public var exposures: Int64
+    public var claims: Int64
+    public var uses: Int64
+    public var orderAmountCents: Int64
+    public var discountAmountCents: Int64
+    /// claims ÷ exposures (领取率).
+    public var claimRate: Double?
+    /// uses ÷ claims (核销率).
+    public var useRate: Double?
+    /// (order amount − discount amount) ÷ discount amount (ROI as the seed defines it).
+    public var roi: Double?
+    /// discount amount ÷ order amount (the 8% cost-ratio alarm).
+    public var costRatio: Double?
+
+    public init(
+        templateId: String, exposures: Int64, claims: Int64, uses: Int64, orderAmountCents: Int64, discountAmountCents: Int64,
+        claimRate: Double?, useRate: Double?, roi: Double?, costRatio: Double?
+    ) {
+        self.templateId = templateId
+        self.exposures = exposures
+        self.claims = claims
+        self.uses = uses
+        self.orderAmountCents = orderAmountCents
+        self.discountAmountCents = discountAmountCents
+        self.claimRate = claimRate
+        self.useRate = useRate
+        self.roi = roi
+        self.costRatio = costRatio
+    }
+}
