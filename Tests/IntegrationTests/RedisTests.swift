@@ -201,7 +201,7 @@ struct RedisTests {
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(400)) }
+                    try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(1_200)) }
                 }
                 try await Task.sleep(for: .milliseconds(50))
                 for waiter in 1...5 {
@@ -211,8 +211,9 @@ struct RedisTests {
                             await served.append(waiter)
                         }
                     }
-                    // Long enough for the waiter to be queued before the next one starts.
-                    try await Task.sleep(for: .milliseconds(50))
+                    // Long enough for the waiter to be queued before the next one starts, even
+                    // while other suites load both cores.
+                    try await Task.sleep(for: .milliseconds(150))
                 }
                 try await group.waitForAll()
             }
