@@ -103,8 +103,7 @@ struct HTTPFront: LifecycleService {
         var label = "unmatched"
         var code = ErrorCode.ok
         defer {
-            let elapsed = ContinuousClock.now - started
-            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            let micros = (ContinuousClock.now - started).wholeMicroseconds
             metrics.increment("http_requests_total", [("route", label), ("code", code.name)])
             metrics.observe("http_request_duration_seconds", [("route", label)], microseconds: micros)
         }

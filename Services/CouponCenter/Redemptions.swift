@@ -4,7 +4,6 @@ import Foundation
 import Postgres
 import Redis
 import ServiceKit
-import Synchronization
 import Wire
 
 /// Redemption, refund and best combination. PostgreSQL holds the line: a coupon moves UNUSED → USED
@@ -294,7 +293,7 @@ struct ExpiryJob: LifecycleService {
     }
 
     func run() async throws {
-        while await stop.sleep(seconds: intervalSeconds) {
+        while await stop.sleep(for: .seconds(intervalSeconds)) {
             do {
                 let expired = try await sweepOnce()
                 if expired > 0 { logger.info("expired coupons", [("coupons.expired", String(expired))]) }
@@ -332,22 +331,5 @@ struct ExpiryJob: LifecycleService {
         _ = try? await locks.release(lease)
         metrics.increment("coupons_expired_total", by: Int64(total))
         return total
-    }
-}
-
-/// Lets a sleeping loop be woken for shutdown.
-final class StopSignal: Sendable {
-    private let stopped = Mutex(false)
-
-    func fire() { stopped.withLock { $0 = true } }
-
-    /// Sleeps in short steps so a shutdown is noticed within a quarter second; false once fired.
-    func sleep(seconds: Int) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if stopped.withLock({ $0 }) { return false }
-            try? await Task.sleep(for: .milliseconds(250))
-        }
-        return !stopped.withLock { $0 }
     }
 }

@@ -27,8 +27,7 @@ enum SystemCommands {
             let started = ContinuousClock.now
             do {
                 let pong = try await client.call(PingRequest())
-                let elapsed = ContinuousClock.now - started
-                let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                let micros = (ContinuousClock.now - started).wholeMicroseconds
                 let unhealthy = pong.dependencies.filter { !$0.healthy }.map(\.name)
                 rows.append([
                     pong.service, client.urls.joined(separator: ","), "up", "\(micros) µs", pong.instance,

@@ -343,8 +343,7 @@ struct LoadRunner: Sendable {
                         }
                         let before = ContinuousClock.now
                         let failure = await scenario.send(ticket)
-                        let elapsed = ContinuousClock.now - before
-                        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                        let micros = (ContinuousClock.now - before).wholeMicroseconds
                         if let failure {
                             shared.withLock { $0.errors[failure, default: 0] += 1 }
                         } else {

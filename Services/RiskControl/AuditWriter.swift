@@ -85,7 +85,7 @@ struct AuditService: LifecycleService {
     let name = "risk-audit"
     let writer: AuditWriter
     let intervalMilliseconds: Int
-    private let stopped = StopFlag()
+    private let stop = StopSignal()
 
     init(writer: AuditWriter, intervalMilliseconds: Int) {
         self.writer = writer
@@ -93,18 +93,11 @@ struct AuditService: LifecycleService {
     }
 
     func run() async throws {
-        while !stopped.isSet {
-            try? await Task.sleep(for: .milliseconds(intervalMilliseconds))
+        while await stop.sleep(for: .milliseconds(intervalMilliseconds)) {
             await writer.flush()
         }
         await writer.flush()
     }
 
-    func shutdown() async { stopped.set() }
-}
-
-final class StopFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
+    func shutdown() async { stop.fire() }
 }

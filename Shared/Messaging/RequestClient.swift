@@ -79,20 +79,17 @@ public final class RequestClient: Sendable {
         }
         let timeout = max(1, timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds)
         let deadline = ContinuousClock.now + .milliseconds(timeout)
+        // A context whose call failed may still hold the request: only a successful one goes back
+        // to the idle list; a failed one is dropped (and closed) with its slot.
         let slot = try takeSlot()
-        do {
-            slot.aio.setTimeout(milliseconds: Int32(clamping: timeout))
-            try await slot.aio.send(request, on: slot.context)
-            let left = deadline - ContinuousClock.now
-            let leftMilliseconds = max(1, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-            slot.aio.setTimeout(milliseconds: Int32(clamping: leftMilliseconds))
-            let reply = try await slot.aio.receive(on: slot.context)
-            idle.withLock { $0.append(slot) }
-            return reply
-        } catch {
-            // A context whose call failed may still hold the request; drop it rather than reuse it.
-            throw error
-        }
+        slot.aio.setTimeout(milliseconds: Int32(clamping: timeout))
+        try await slot.aio.send(request, on: slot.context)
+        let left = deadline - ContinuousClock.now
+        let leftMilliseconds = max(1, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        slot.aio.setTimeout(milliseconds: Int32(clamping: leftMilliseconds))
+        let reply = try await slot.aio.receive(on: slot.context)
+        idle.withLock { $0.append(slot) }
+        return reply
     }
 
     private func takeSlot() throws(MessagingError) -> Slot {

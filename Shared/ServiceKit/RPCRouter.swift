@@ -115,8 +115,7 @@ public struct RPCRouter: Sendable {
     }
 
     private func record(_ call: String, _ code: ErrorCode, _ started: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - started
-        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let micros = (ContinuousClock.now - started).wholeMicroseconds
         metrics.increment("calls_total", [("call", call), ("code", code.name)])
         if code != .ok { metrics.increment("call_errors_total", [("call", call), ("code", code.name)]) }
         metrics.observe("call_duration_seconds", [("call", call)], microseconds: micros)
@@ -132,10 +131,9 @@ extension RPCRouter {
         let service = self.service
         let metrics = self.metrics
         register(PingRequest.self) { _, _ in
-            let uptime = ContinuousClock.now - startedAt
-            return PingResponse(
+            PingResponse(
                 service: service, instance: instance, version: ServiceInfo.version,
-                uptimeMilliseconds: uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000,
+                uptimeMilliseconds: (ContinuousClock.now - startedAt).wholeMilliseconds,
                 dependencies: await dependencies())
         }
         register(ServiceStatsRequest.self) { _, _ in
