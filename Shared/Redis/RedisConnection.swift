@@ -61,6 +61,20 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends every command, then reads every reply: one hop to the connection's queue and one round
+    /// trip to the server however many commands there are. The results are in the order of
+    /// `commands`. An error reply fails only its own command (`serverError`, or `noScript`); a
+    /// transport error throws for the whole call, and which of the commands ran is then unknown.
+    /// Refuses the whole call, sending nothing, if any command is empty.
+    public func pipeline(_ commands: [[[UInt8]]]) async throws -> [Result<RedisValue, RedisError>] {
+        guard !commands.isEmpty else { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try self.pipelineBlocking(commands) })
+            }
+        }
+    }
+
     /// Frees the context after any command already queued; later commands throw `connectionClosed`.
     public func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -88,15 +102,34 @@ public final class RedisConnection: Sendable {
     // MARK: - On the connection's queue
 
     private func runBlocking(_ arguments: [[UInt8]]) throws -> RedisValue {
+        try Self.checkNotEmpty(arguments)
+        return try withContext { context in try Self.send(arguments, on: context) }
+    }
+
+    private func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [Result<RedisValue, RedisError>] {
+        for command in commands { try Self.checkNotEmpty(command) }
+        return try withContext { context in
+            for command in commands { try Self.append(command, on: context) }
+            return try commands.map { command in try Self.nextReply(to: command, on: context) }
+        }
+    }
+
+    private static func checkNotEmpty(_ arguments: [[UInt8]]) throws {
         guard !arguments.isEmpty else { throw RedisError(.invalidCommand, "a command needs at least its name") }
-        return try state.withLock { state in
+    }
+
+    /// Runs `body` with a connected context. A failure other than an error reply drops the context:
+    /// after a transport error hiredis's context is unusable, and after anything else replies may be
+    /// left unread that the next command would take for its own. An error reply leaves it fine.
+    private func withContext<Result>(_ body: (UnsafeMutablePointer<redisContext>) throws -> Result) throws -> Result {
+        try state.withLock { state in
             if state.closed { throw RedisError(.connectionClosed, "the connection was closed") }
             let context = try connectedContext(&state)
             do {
-                return try Self.send(arguments, on: context)
+                return try body(context)
             } catch {
-                // After a transport error hiredis's context is unusable; an error reply leaves it fine.
-                if context.pointee.err != 0 {
+                let isErrorReply = (error as? RedisError)?.serverErrorKind != nil
+                if context.pointee.err != 0 || !isErrorReply {
                     redisFree(context)
                     state.context = nil
                 }
@@ -158,10 +191,17 @@ public final class RedisConnection: Sendable {
         return poll(&descriptor, 1, 0) != 0
     }
 
-    /// Calls `redisCommandArgv` with explicit lengths; no format strings anywhere.
+    /// One command and its reply. An error reply is thrown.
     private static func send(
         _ arguments: [[UInt8]], on context: UnsafeMutablePointer<redisContext>
     ) throws -> RedisValue {
+        try append(arguments, on: context)
+        return try nextReply(to: arguments, on: context).get()
+    }
+
+    /// Queues one command in hiredis's output buffer with `redisAppendCommandArgv` and explicit
+    /// lengths; no format strings anywhere. Nothing is written until a reply is read.
+    private static func append(_ arguments: [[UInt8]], on context: UnsafeMutablePointer<redisContext>) throws {
         // All arguments in one buffer; argv points into it. The trailing 0 keeps the buffer
         // non-empty (and its base address valid) when every argument is empty.
         var joined: [UInt8] = []
@@ -175,31 +215,53 @@ public final class RedisConnection: Sendable {
         }
         joined.append(0)
 
-        let (reply, errnoValue) = joined.withUnsafeBytes { bytes in
+        // hiredis copies the formatted command, so the buffers need not outlive the call.
+        let (status, errnoValue) = joined.withUnsafeBytes { bytes in
             var argv: [UnsafePointer<CChar>?] = offsets.map {
                 (bytes.baseAddress! + $0).assumingMemoryBound(to: CChar.self)
             }
             return argv.withUnsafeMutableBufferPointer { argv in
                 lengths.withUnsafeBufferPointer { lengths in
-                    let reply = redisCommandArgv(context, Int32(argv.count), argv.baseAddress, lengths.baseAddress)
-                    return (reply, errno)
+                    let status = redisAppendCommandArgv(context, Int32(argv.count), argv.baseAddress, lengths.baseAddress)
+                    return (status, errno)
                 }
             }
         }
-        guard let reply else {
+        guard status == REDIS_OK else {
+            throw RedisError(.from(context, errno: errnoValue, during: "sending \(commandName(arguments))"))
+        }
+    }
+
+    /// Writes whatever is still queued, then reads the next reply (`redisGetReply`, blocking). An
+    /// error reply, or a reply this wrapper cannot read, is a failure of that command alone; a
+    /// transport error throws.
+    private static func nextReply(
+        to arguments: [[UInt8]], on context: UnsafeMutablePointer<redisContext>
+    ) throws -> Result<RedisValue, RedisError> {
+        var raw: UnsafeMutableRawPointer?
+        let status = redisGetReply(context, &raw)
+        let errnoValue = errno
+        guard status == REDIS_OK, let raw else {
             if context.pointee.err != 0 {
-                let name = String(decoding: arguments[0], as: UTF8.self)
-                throw RedisError(.from(context, errno: errnoValue, during: "sending \(name)"))
+                throw RedisError(.from(context, errno: errnoValue, during: "sending \(commandName(arguments))"))
             }
             throw RedisError(.outOfMemory(during: "sending a command"))
         }
-        defer { freeReplyObject(reply) }
-        let value = try value(of: reply.assumingMemoryBound(to: redisReply.self))
-        if case .error(let text) = value { throw RedisError(.errorReply(text)) }
-        return value
+        defer { freeReplyObject(raw) }
+        do {
+            let value = try value(of: raw.assumingMemoryBound(to: redisReply.self))
+            if case .error(let text) = value { return .failure(RedisError(.errorReply(text))) }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>) throws -> RedisValue {
+    private static func commandName(_ arguments: [[UInt8]]) -> String {
+        String(decoding: arguments[0], as: UTF8.self)
+    }
+
+    private static func value(of reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> RedisValue {
         let reply = reply.pointee
         switch reply.type {
         case REDIS_REPLY_NIL:
@@ -215,7 +277,7 @@ public final class RedisConnection: Sendable {
         case REDIS_REPLY_ARRAY:
             guard reply.elements > 0, let elements = reply.element else { return .array([]) }
             return .array(
-                try (0..<reply.elements).map { index in
+                try (0..<reply.elements).map { index throws(RedisError) -> RedisValue in
                     guard let element = elements[index] else { return .null }
                     return try value(of: element)
                 })

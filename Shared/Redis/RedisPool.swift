@@ -34,24 +34,52 @@ public final class RedisPool: Sendable {
         try await withConnection { try await $0.command(arguments) }
     }
 
+    /// Sends every command on one connection in one round trip; see `RedisConnection.pipeline`.
+    public func pipeline(_ commands: [[String]]) async throws -> [Result<RedisValue, RedisError>] {
+        guard !commands.isEmpty else { return [] }
+        return try await withConnection { connection in
+            try await connection.pipeline(commands.map { command in command.map { Array($0.utf8) } })
+        }
+    }
+
     /// Runs `script` with `EVALSHA`. The hash comes from `SCRIPT LOAD` the first time and is cached;
     /// when the server answers `NOSCRIPT` (it restarted, or someone ran `SCRIPT FLUSH`) the script
     /// is loaded again and run once more. Errors the script raises are thrown as `serverError`.
     public func evaluate(_ script: RedisScript, keys: [String], args: [String]) async throws -> RedisValue {
-        try await withConnection { connection in
-            let tail = [String(keys.count)] + keys + args
+        try await evaluateMany(script, [(keys: keys, args: args)])[0].get()
+    }
+
+    /// Runs `script` once per call, in the order of `calls`, with one `EVALSHA` each, all in one
+    /// pipeline (one round trip). The hash is cached as for `evaluate`; the calls answered
+    /// `NOSCRIPT` are run again, in their order, in one more pipeline after loading the script.
+    /// Those are the calls after the moment the script vanished, so the calls still run in order
+    /// (unless another client loads the script again while this pipeline runs).
+    /// An error the script raises fails its own call only; a transport error throws.
+    public func evaluateMany(
+        _ script: RedisScript, _ calls: [(keys: [String], args: [String])]
+    ) async throws -> [Result<RedisValue, RedisError>] {
+        guard !calls.isEmpty else { return [] }
+        let tails = calls.map { call in ([String(call.keys.count)] + call.keys + call.args).map { Array($0.utf8) } }
+        func evalsha(_ hash: String, _ indices: some Sequence<Int>) -> [[[UInt8]]] {
+            let prefix = [Array("EVALSHA".utf8), Array(hash.utf8)]
+            return indices.map { prefix + tails[$0] }
+        }
+        return try await withConnection { connection in
             let hash: String
             if let cached = scriptHashes.withLock({ $0[script.source] }) {
                 hash = cached
             } else {
                 hash = try await load(script, on: connection)
             }
-            do {
-                return try await connection.command(["EVALSHA", hash] + tail)
-            } catch let error as RedisError where error.code == .noScript {
-                let reloaded = try await load(script, on: connection)
-                return try await connection.command(["EVALSHA", reloaded] + tail)
+            var results = try await connection.pipeline(evalsha(hash, tails.indices))
+            let missing = results.indices.filter { index in
+                if case .failure(let error) = results[index], error.code == .noScript { true } else { false }
             }
+            guard !missing.isEmpty else { return results }
+            let reloaded = try await load(script, on: connection)
+            let retried = try await connection.pipeline(evalsha(reloaded, missing))
+            for (index, result) in zip(missing, retried) { results[index] = result }
+            return results
         }
     }
 

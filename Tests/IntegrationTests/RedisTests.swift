@@ -168,6 +168,137 @@ struct RedisTests {
         }
     }
 
+    // MARK: - Pipelines
+
+    @Test func pipelineAnswersMixedCommandsInOrder() async throws {
+        try await RedisTestServer.withPool(poolSize: 1) { pool in
+            let results = try await pool.pipeline([
+                ["SET", "stock", "41"], ["INCR", "stock"], ["GET", "stock"], ["RPUSH", "list", "a", "", "c"],
+                ["LRANGE", "list", "0", "-1"], ["GET", "missing"], ["PING"], ["DEL", "stock", "list"],
+            ])
+            #expect(
+                results == [
+                    .success(.status("OK")), .success(.integer(42)), .success(bulk("42")), .success(.integer(3)),
+                    .success(.array([bulk("a"), bulk(""), bulk("c")])), .success(.null), .success(.status("PONG")),
+                    .success(.integer(2)),
+                ])
+
+            // A hundred commands in one call still answer in order, each its own reply.
+            let counts = try await pool.pipeline((0..<100).map { _ in ["INCR", "counter"] })
+            #expect(counts == (1...100).map { .success(.integer(Int64($0))) })
+            let stats = try await pool.command(["INFO", "commandstats"]).string ?? ""
+            #expect(stats.contains("cmdstat_incr:calls=101,"), "\(stats)")
+        }
+    }
+
+    @Test func anErrorReplyFailsOnlyItsOwnCommand() async throws {
+        try await RedisTestServer.withPool(poolSize: 1) { pool in
+            let results = try await pool.pipeline([
+                ["SET", "name", "spring-sale"], ["INCR", "name"], ["LPUSH", "name", "x"], ["NOSUCHCOMMAND"],
+                ["EVALSHA", String(repeating: "0", count: 40), "0"], ["GET", "name"],
+            ])
+            try #require(results.count == 6)
+            #expect(results[0] == .success(.status("OK")))
+            #expect(results[5] == .success(bulk("spring-sale")), "commands after the errors still ran")
+            let failures = results[1...4].map { result -> RedisError? in
+                if case .failure(let error) = result { error } else { nil }
+            }
+            #expect(failures.map { $0?.code } == [.serverError, .serverError, .serverError, .noScript])
+            #expect(failures.map { $0?.serverErrorKind } == ["ERR", "WRONGTYPE", "ERR", "NOSCRIPT"])
+            #expect(failures[0]?.message.contains("not an integer") == true)
+
+            // The connection stays usable: the next call on the only connection gets its own reply.
+            #expect(try await pool.command(["GET", "name"]).string == "spring-sale")
+            #expect(try await pool.pipeline([["PING"]]) == [.success(.status("PONG"))])
+        }
+    }
+
+    @Test func pipelineArgumentsAreBinarySafe() async throws {
+        try await RedisTestServer.with { server in
+            let connection = RedisConnection(config: try server.config())
+            let everyByte = (0...255).map(UInt8.init) + [0, 13, 10, 0xC3, 0x28, 0]
+            let key: [UInt8] = [0, 1, 0xFF, 13, 10]
+            let results = try await connection.pipeline([
+                [Array("SET".utf8), key, everyByte], [Array("GET".utf8), key], [Array("SET".utf8), Array("empty".utf8), []],
+                [Array("GET".utf8), Array("empty".utf8)], [Array("STRLEN".utf8), key],
+                [Array("SET".utf8), Array("*3\r\n$3\r\nDEL\r\n".utf8), Array("%s %n".utf8)],
+                [Array("KEYS".utf8), Array("\\*3*".utf8)],
+            ])
+            #expect(
+                results == [
+                    .success(.status("OK")), .success(.bulk(everyByte)), .success(.status("OK")), .success(.bulk([])),
+                    .success(.integer(262)), .success(.status("OK")), .success(.array([bulk("*3\r\n$3\r\nDEL\r\n")])),
+                ])
+            #expect(try await connection.command(["DBSIZE"]) == .integer(3))
+            await connection.close()
+        }
+    }
+
+    @Test func emptyPipelinesAnswerNothingAndAnEmptyCommandRefusesTheCall() async throws {
+        try await RedisTestServer.with { server in
+            try await server.withPool(poolSize: 1) { pool in
+                #expect(try await pool.pipeline([]).isEmpty)
+                #expect(try await pool.evaluateMany(RedisScript("return 1"), []).isEmpty)
+                let connection = RedisConnection(config: try server.config())
+                #expect(try await connection.pipeline([]).isEmpty)
+
+                // Nothing of a refused call is sent, not even the commands before the empty one.
+                await #expect(throws: RedisError(.invalidCommand, "a command needs at least its name")) {
+                    try await connection.pipeline([[Array("SET".utf8), Array("sent".utf8), Array("yes".utf8)], []])
+                }
+                await #expect(throws: RedisError.self) { try await pool.pipeline([["SET", "sent", "yes"], []]) }
+                #expect(try await pool.command(["EXISTS", "sent"]) == .integer(0))
+                await connection.close()
+            }
+        }
+    }
+
+    @Test func aPipelineTimeoutFailsTheWholeCallAndTheNextCallReconnects() async throws {
+        try await RedisTestServer.with { server in
+            let connection = RedisConnection(config: try server.config(timeoutMilliseconds: 300))
+            let before = try #require(try await connection.command(["CLIENT", "ID"]).int)
+            let timedOut = await #expect(throws: RedisError.self) {
+                try await connection.pipeline([["PING"], ["BLPOP", "no-such-list", "5"], ["PING"]].map { $0.map { Array($0.utf8) } })
+            }
+            #expect(timedOut?.code == .timeout)
+            let after = try await connection.pipeline([[Array("CLIENT".utf8), Array("ID".utf8)], [Array("PING".utf8)]])
+            #expect(after.count == 2 && after[1] == .success(.status("PONG")))
+            #expect((try? after[0].get().int) != before, "a new connection, so the late replies cannot be misread")
+            await connection.close()
+        }
+    }
+
+    @Test func evaluateManyRunsEveryCallInOrderAndSurvivesScriptFlush() async throws {
+        try await RedisTestServer.withPool(poolSize: 1) { pool in
+            let append = RedisScript(
+                """
+                if ARGV[1] == 'fail' then return redis.error_reply('COUPON_REFUSED ' .. KEYS[1]) end
+                return {redis.call('RPUSH', KEYS[1], ARGV[1]), ARGV[1]}
+                """)
+            let calls = (0..<50).map { (keys: ["log"], args: ["entry-\($0)"]) }
+            let expected = (0..<50).map { Result<RedisValue, RedisError>.success(.array([.integer(Int64($0 + 1)), bulk("entry-\($0)")])) }
+            #expect(try await pool.evaluateMany(append, calls) == expected)
+
+            let hash = try #require(try await pool.command(["SCRIPT", "LOAD", append.source]).string)
+            #expect(try await pool.command(["SCRIPT", "FLUSH"]) == .status("OK"))
+            #expect(try await pool.command(["DEL", "log"]) == .integer(1))
+            #expect(try await pool.evaluateMany(append, calls) == expected, "every call answered after the reload")
+            #expect(try await pool.command(["SCRIPT", "EXISTS", hash]) == .array([.integer(1)]), "reloaded")
+            #expect(try await pool.command(["LLEN", "log"]) == .integer(50), "no call ran twice")
+
+            // The script's own error fails its call only.
+            let mixed = try await pool.evaluateMany(
+                append, [(keys: ["other"], args: ["a"]), (keys: ["other"], args: ["fail"]), (keys: ["other"], args: ["b"])])
+            #expect(mixed[0] == .success(.array([.integer(1), bulk("a")])))
+            #expect(mixed[1] == .failure(RedisError(.serverError, "COUPON_REFUSED other")))
+            #expect(mixed[2] == .success(.array([.integer(2), bulk("b")])))
+
+            let stats = try await pool.command(["INFO", "commandstats"]).string ?? ""
+            #expect(stats.contains("cmdstat_evalsha:calls=153,"), "50 + 50 NOSCRIPT + 50 rerun + 3: \(stats)")
+            #expect(!stats.contains("cmdstat_eval:"), "never with EVAL")
+        }
+    }
+
     // MARK: - Pool
 
     @Test func fiftyTasksShareFourConnections() async throws {
