@@ -63,6 +63,14 @@ struct RiskControlMain {
                 audit.record(request, decision, at: now)
                 return decision
             }
+            router.register(RiskDecisionBatchRequest.self) { batch, _ in
+                let now = unixMilliseconds()
+                let answers = try await engine.decide(batch, nowMilliseconds: now)
+                for (request, outcome) in zip(batch.decisions, answers.results) {
+                    if let decision = outcome.decision { audit.record(request, decision, at: now) }
+                }
+                return answers
+            }
             router.register(RiskReportRequest.self) { request, _ in
                 RiskReportAck(counted: try await engine.report(request, nowMilliseconds: unixMilliseconds()))
             }

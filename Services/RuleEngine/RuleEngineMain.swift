@@ -14,6 +14,7 @@ struct RuleEngineMain {
             build: RPCServiceSettings.init)
         await ServiceMain.run(service: "rule-engine", settings: settings) { router, _, _ in
             router.register(ClaimCheckRequest.self) { request, _ in ClaimRules.check(request) }
+            router.register(ClaimCheckBatchRequest.self) { request, _ in try ClaimRules.check(request) }
             router.register(DiscountQuoteRequest.self) { request, _ in Discounts.quote(request) }
             router.register(BestCombinationRequest.self) { request, _ in BestCombinations.choose(request) }
             return ServiceParts()

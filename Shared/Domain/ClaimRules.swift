@@ -3,6 +3,14 @@ import Wire
 /// Who may claim a template, when, and with which face value. Pure: the rule engine answers
 /// `claim_check` with it, and the tests check it without any server.
 public enum ClaimRules {
+    /// `claim_check_batch`: every check of the batch, in order.
+    public static func check(_ batch: ClaimCheckBatchRequest) throws(ServiceError) -> ClaimCheckBatchResponse {
+        guard batch.checks.count <= ClaimCheckBatchRequest.maxChecks else {
+            throw ServiceError(.invalidArgument, "checks: at most \(ClaimCheckBatchRequest.maxChecks) per batch")
+        }
+        return ClaimCheckBatchResponse(results: batch.checks.map { check($0) })
+    }
+
     public static func check(_ request: ClaimCheckRequest) -> ClaimCheckResponse {
         let spec = request.spec
         func refuse(_ code: ErrorCode, _ message: String) -> ClaimCheckResponse {

@@ -147,9 +147,68 @@ public final class RiskEngine: Sendable {
         var c = ""
     }
 
+    /// What one decision runs `decideScript` with.
+    struct DecisionCall {
+        var keys: [String]
+        var args: [String]
+    }
+
+    /// One decision: `EVALSHA` of `decideScript`.
     public func decide(_ request: RiskDecisionRequest, nowMilliseconds now: Int64) async throws -> RiskDecision {
-        guard !request.userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: empty") }
+        let call = try Self.decisionCall(request, rules: rules, nowMilliseconds: now)
+        let reply = try await redis.evaluate(Self.decideScript, keys: call.keys, args: call.args)
+        return try decision(fromReply: reply, action: request.action)
+    }
+
+    /// Many decisions in one Redis round trip (`risk_decide_batch`). Each answer is what the same
+    /// request alone would get had the requests been sent one by one in this order: the script runs
+    /// once per request, in order, with the rules as they were when the batch started. A request
+    /// that is invalid, or whose script call fails, fails alone; a transport failure fails the batch.
+    public func decide(_ batch: RiskDecisionBatchRequest, nowMilliseconds now: Int64) async throws -> RiskDecisionBatch {
+        let limit = RiskDecisionBatchRequest.maxDecisions
+        guard batch.decisions.count <= limit else {
+            throw ServiceError(.invalidArgument, "decisions: \(batch.decisions.count) in one batch, at most \(limit)")
+        }
         let rules = self.rules
+        let built = batch.decisions.map { request in
+            Result { () throws(ServiceError) in try Self.decisionCall(request, rules: rules, nowMilliseconds: now) }
+        }
+        let calls = built.compactMap { try? $0.get() }
+        var replies = try await redis.evaluateMany(Self.decideScript, calls.map { (keys: $0.keys, args: $0.args) })
+            .makeIterator()
+
+        var results: [RiskDecisionOutcome] = []
+        results.reserveCapacity(built.count)
+        for (request, call) in zip(batch.decisions, built) {
+            if case .failure(let error) = call {
+                results.append(.failed(error))
+                continue
+            }
+            guard let reply = replies.next() else {
+                throw ServiceError(.internalError, "the risk decision pipeline answered fewer calls than it was sent")
+            }
+            switch reply {
+            case .success(let value):
+                do {
+                    results.append(.decided(try decision(fromReply: value, action: request.action)))
+                } catch {
+                    results.append(.failed(error))
+                }
+            case .failure(let error):
+                // What a single decision's caller gets for the same error reply (risk-control's
+                // `translateError`).
+                results.append(.failed(ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")))
+            }
+        }
+        return RiskDecisionBatch(results: results)
+    }
+
+    /// The keys and arguments of one decision. Pure apart from the random velocity member; throws
+    /// `invalidArgument` for a request no decision can be made for.
+    static func decisionCall(
+        _ request: RiskDecisionRequest, rules: RiskRules, nowMilliseconds now: Int64
+    ) throws(ServiceError) -> DecisionCall {
+        guard !request.userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: empty") }
         let user = request.userId
         let device = request.deviceId.flatMap { $0.isEmpty ? nil : $0 }
         let ip = request.ip.flatMap { $0.isEmpty ? nil : $0 }
@@ -221,7 +280,11 @@ public final class RiskEngine: Sendable {
         for operation in operations {
             args += [operation.kind, operation.reason, operation.a, operation.b, operation.c]
         }
-        let reply = try await redis.evaluate(Self.decideScript, keys: operations.map(\.key), args: args)
+        return DecisionCall(keys: operations.map(\.key), args: args)
+    }
+
+    /// Reads the script's reply (the reasons) into a decision, and counts it.
+    private func decision(fromReply reply: RedisValue, action: RiskAction) throws(ServiceError) -> RiskDecision {
         guard let parts = reply.array else {
             throw ServiceError(.internalError, "unexpected reply from the risk decision script: \(reply)")
         }
@@ -244,7 +307,7 @@ public final class RiskEngine: Sendable {
         for reason in reasons {
             metrics.increment("risk_rule_fired_total", [("rule", reason)])
         }
-        metrics.increment("risk_decisions_total", [("action", action), ("verdict", decision.verdict.rawValue)])
+        metrics.increment("risk_decisions_total", [("action", action.rawValue), ("verdict", decision.verdict.rawValue)])
         return decision
     }
 

@@ -30,6 +30,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let claimCheck = MessageKind(rawValue: 0x0201)
     public static let discountQuote = MessageKind(rawValue: 0x0202)
     public static let bestCombination = MessageKind(rawValue: 0x0203)
+    public static let claimCheckBatch = MessageKind(rawValue: 0x0204)
 
     // risk-control.
     public static let riskDecide = MessageKind(rawValue: 0x0301)
@@ -40,6 +41,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let riskListRemove = MessageKind(rawValue: 0x0306)
     public static let riskListGet = MessageKind(rawValue: 0x0307)
     public static let riskReport = MessageKind(rawValue: 0x0308)
+    public static let riskDecideBatch = MessageKind(rawValue: 0x0309)
 
     /// Names for logs and metrics labels; unknown kinds print as hex.
     public static let names: [MessageKind: String] = [
@@ -49,9 +51,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet", .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
+        .claimCheckBatch: "claim_check_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
         .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",
-        .riskListGet: "risk_list_get", .riskReport: "risk_report",
+        .riskListGet: "risk_list_get", .riskReport: "risk_report", .riskDecideBatch: "risk_decide_batch",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }

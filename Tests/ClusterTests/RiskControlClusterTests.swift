@@ -80,6 +80,60 @@ import Wire
         }
     }
 
+    @Test func aBatchOverTheWireIsDecidedInOrderAndAudited() async throws {
+        let rulesFile = FileManager.default.temporaryDirectory.appendingPathComponent("risk-batch-\(UUID().uuidString).json")
+        try Data(#"{"accountsPerDevicePerDay": 3, "newAccountHours": 0}"#.utf8).write(to: rulesFile)
+        defer { try? FileManager.default.removeItem(at: rulesFile) }
+        try await TestCluster.with(environment: ["RISK_RULES_FILE": rulesFile.path, "RISK_AUDIT_INTERVAL_MS": "50"]) { cluster in
+            let risk = try ServiceClient(service: "risk-control", urls: [cluster.riskControlURL])
+            defer { risk.close() }
+            func decision(_ user: String) -> RiskDecisionRequest {
+                RiskDecisionRequest(
+                    action: .claim, userId: user, deviceId: "batch-phone", ip: "203.0.113.9", templateId: "T-batch", couponType: .cash,
+                    amountCents: 500)
+            }
+            // Six accounts on one device, and an invalid request in the middle.
+            let users = ["batch-0", "batch-1", "", "batch-2", "batch-3", "batch-4", "batch-5"]
+            let answers = try await risk.call(RiskDecisionBatchRequest(decisions: users.map(decision)))
+            try #require(answers.results.count == users.count)
+            #expect(answers.results.map { $0.decision?.verdict } == [.allow, .allow, nil, .allow, .deny, .deny, .deny])
+            #expect(answers.results[4...].allSatisfy { $0.decision?.reasons == ["DEVICE_ACCOUNTS"] && $0.error == nil })
+            #expect(answers.results[2] == .failed(ServiceError(.invalidArgument, "userId: empty")))
+            // The single call still works and sees what the batch counted.
+            #expect(try await risk.call(decision("batch-6")).reasons == ["DEVICE_ACCOUNTS"])
+            #expect(try await risk.call(decision("batch-1")).verdict == .allow)
+
+            let tooMany = RiskDecisionBatchRequest(
+                decisions: (0...RiskDecisionBatchRequest.maxDecisions).map { decision("many-\($0)") })
+            let refused = await #expect(throws: ServiceError.self) { try await risk.call(tooMany) }
+            #expect(refused?.code == .invalidArgument)
+
+            // Every decided request of the batch is audited like a single decision; the invalid one is not.
+            let database = try cluster.database.pool()
+            var rows: [(user: String, verdict: String, reasons: String)] = []
+            for _ in 0..<50 where rows.count < 8 {
+                try await Task.sleep(for: .milliseconds(100))
+                rows = try await database.query(
+                    """
+                    SELECT user_id, verdict, array_to_string(reasons, ',') FROM risk_audit
+                     WHERE device_id = 'batch-phone' AND ip = '203.0.113.9' AND template_id = 'T-batch' ORDER BY id
+                    """
+                ).map { (try $0.decode(0), try $0.decode(1), try $0.decode(2)) }
+            }
+            let expected = [
+                ("batch-0", "ALLOW", ""), ("batch-1", "ALLOW", ""), ("batch-2", "ALLOW", ""), ("batch-3", "DENY", "DEVICE_ACCOUNTS"),
+                ("batch-4", "DENY", "DEVICE_ACCOUNTS"), ("batch-5", "DENY", "DEVICE_ACCOUNTS"), ("batch-6", "DENY", "DEVICE_ACCOUNTS"),
+                ("batch-1", "ALLOW", ""),
+            ]
+            #expect(rows.map(\.user) == expected.map(\.0))
+            #expect(rows.map(\.verdict) == expected.map(\.1))
+            #expect(rows.map(\.reasons) == expected.map(\.2))
+            let refusedAudited: Int64 = try await database.query("SELECT count(*)::bigint FROM risk_audit WHERE user_id LIKE 'many-%'")[0].decode(0)
+            #expect(refusedAudited == 0, "a refused batch decides nothing")
+            await database.close()
+        }
+    }
+
     @Test func withRiskControlDownFreeAndExchangeFailClosedAndTheRestFailOpen() async throws {
         try await TestCluster.with(environment: ["COUPON_DEPENDENCY_TIMEOUT_MS": "300"]) { cluster in
             let client = try cluster.client()

@@ -101,9 +101,14 @@ let allBodyChecks: [BodyCheck] = [
     // Messages/RuleEngine.swift
     .roundTrip(ClaimCheckRequest.self),
     .roundTrip(ClaimCheckResponse.self),
+    .roundTrip(ClaimCheckBatchRequest.self),
+    .roundTrip(ClaimCheckBatchResponse.self),
     // Messages/Risk.swift
     .roundTrip(RiskDecisionRequest.self),
     .roundTrip(RiskDecision.self),
+    .roundTrip(RiskDecisionBatchRequest.self),
+    .roundTrip(RiskDecisionOutcome.self),
+    .roundTrip(RiskDecisionBatch.self),
     .roundTrip(RiskRules.self),
     .roundTrip(GetRiskRulesRequest.self),
     .roundTrip(SetRiskRulesRequest.self),
@@ -127,6 +132,8 @@ let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] 
     { bytes, id in checkReply(bytes, for: WalletRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: ClaimCheckRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: RiskDecisionRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: RiskDecisionBatchRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: ClaimCheckBatchRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: UseRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: BestCombinationRequest.self, requestId: id) },
 ]

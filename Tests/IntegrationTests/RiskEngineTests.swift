@@ -369,6 +369,125 @@ struct RiskEngineTests {
         }
     }
 
+    // MARK: - Batches
+
+    @Test func aBatchDecidesInOrderLikeOneByOne() async throws {
+        var rules = RiskRules()
+        rules.accountsPerDevicePerDay = 3
+        rules.userLimitPerWindow = 2
+        // Six accounts on one device, one user over its velocity limit, a new account asking for a
+        // FREE coupon, a block-listed IP and an allow-listed user: every kind of answer.
+        let requests =
+            (0..<6).map { request("farm-\($0)", device: "farm-phone") }
+            + Array(repeating: request("eager", ip: "198.51.100.9"), count: 3)
+            + [request("newbie", type: .free, amount: 0), request("shady", ip: "192.0.2.66"), request("vip", device: "farm-phone")]
+        func prepare(_ engine: RiskEngine) async throws {
+            _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .ip, value: "192.0.2.66"), nowMilliseconds: Self.t0)
+            _ = try await engine.add(AddRiskListEntryRequest(list: .allow, subject: .user, value: "vip"), nowMilliseconds: Self.t0)
+        }
+
+        var oneByOne: [RiskDecision] = []
+        var oneByOneCounts: [Int64] = []
+        try await withEngine(rules) { engine, metrics in
+            try await prepare(engine)
+            for request in requests { oneByOne.append(try await engine.decide(request, nowMilliseconds: Self.t0)) }
+            oneByOneCounts = Self.decisionCounts(metrics)
+        }
+        try await withEngine(rules) { engine, metrics in
+            try await prepare(engine)
+            let batch = try await engine.decide(RiskDecisionBatchRequest(decisions: requests), nowMilliseconds: Self.t0)
+            #expect(batch.results == oneByOne.map { .decided($0) })
+            #expect(Self.decisionCounts(metrics) == oneByOneCounts)
+
+            let verdicts = batch.results.map { $0.decision?.verdict }
+            #expect(Array(verdicts[0..<3]) == [.allow, .allow, .allow], "the first three accounts of the device")
+            #expect(batch.results[3..<6].allSatisfy { $0.decision?.reasons == ["DEVICE_ACCOUNTS"] })
+            #expect(Array(verdicts[6..<9]) == [.allow, .allow, .deny])
+            #expect(batch.results[8].decision?.reasons == ["USER_VELOCITY"])
+            #expect(batch.results[9].decision == RiskDecision(verdict: .review, score: 50, reasons: ["NEW_ACCOUNT_HIGH_VALUE"]))
+            #expect(batch.results[10].decision?.reasons == ["BLOCKED_IP"])
+            #expect(batch.results[11].decision?.reasons == ["ALLOW_LISTED"])
+
+            // What the batch counted stays counted for the next one.
+            let next = try await engine.decide(
+                RiskDecisionBatchRequest(decisions: [request("farm-1", device: "farm-phone"), request("farm-9", device: "farm-phone")]),
+                nowMilliseconds: Self.t0 + 1000)
+            #expect(next.results.map { $0.decision?.reasons } == [[], ["DEVICE_ACCOUNTS"]])
+        }
+    }
+
+    @Test func anInvalidRequestFailsAloneAndCountsNothing() async throws {
+        var rules = Self.quiet
+        rules.accountsPerDevicePerDay = 2
+        try await withEngine(rules) { engine, metrics in
+            let batch = RiskDecisionBatchRequest(decisions: [
+                request("first", device: "shared"), request("", device: "shared"), request("second", device: "shared"),
+                request("third", device: "shared"),
+            ])
+            let answers = try await engine.decide(batch, nowMilliseconds: Self.t0)
+            #expect(
+                answers.results == [
+                    .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])),
+                    .failed(ServiceError(.invalidArgument, "userId: empty")),
+                    .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])),
+                    .decided(RiskDecision(verdict: .deny, score: 100, reasons: ["DEVICE_ACCOUNTS"])),
+                ])
+            #expect(metrics.counter("risk_decisions_total", [("action", "CLAIM"), ("verdict", "ALLOW")]) == 2)
+            // A batch of nothing but invalid requests asks Redis nothing and still answers each.
+            let invalid = try await engine.decide(RiskDecisionBatchRequest(decisions: [request(""), request("")]), nowMilliseconds: Self.t0)
+            #expect(invalid.results.map { $0.error?.code } == [.invalidArgument, .invalidArgument])
+            #expect(try await engine.decide(RiskDecisionBatchRequest(decisions: []), nowMilliseconds: Self.t0).results.isEmpty)
+        }
+    }
+
+    @Test func aRedisErrorReplyFailsOnlyItsDecision() async throws {
+        var rules = Self.quiet
+        rules.userLimitPerWindow = 5
+        try await RedisTestServer.withPool { pool in
+            let engine = RiskEngine(redis: pool, rules: rules, metrics: Metrics())
+            // A velocity window that is not a sorted set: the script's ZREMRANGEBYSCORE fails.
+            _ = try await pool.command(["SET", "risk:vel:CLAIM:user:broken", "not a window"])
+            let answers = try await engine.decide(
+                RiskDecisionBatchRequest(decisions: [request("fine"), request("broken"), request("also-fine")]), nowMilliseconds: Self.t0)
+            try #require(answers.results.count == 3)
+            #expect(answers.results[0] == .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])))
+            #expect(answers.results[1].decision == nil)
+            #expect(answers.results[1].error?.code == .dependencyUnavailable)
+            #expect(answers.results[1].error?.message.contains("WRONGTYPE") == true, "\(answers.results[1])")
+            #expect(answers.results[2] == .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])))
+            // One decision alone gets the same error, as a RedisError risk-control's router translates.
+            let alone = await #expect(throws: RedisError.self) { try await engine.decide(request("broken"), nowMilliseconds: Self.t0) }
+            #expect(alone?.serverErrorKind == "WRONGTYPE")
+        }
+    }
+
+    @Test func aBatchOverTheLimitIsRefusedAndOneAtTheLimitIsDecided() async throws {
+        var rules = Self.quiet
+        rules.accountsPerIPPerDay = 1000
+        try await withEngine(rules) { engine, metrics in
+            let limit = RiskDecisionBatchRequest.maxDecisions
+            let tooMany = RiskDecisionBatchRequest(decisions: (0...limit).map { request("many-\($0)", ip: "203.0.113.1") })
+            let refused = await #expect(throws: ServiceError.self) { try await engine.decide(tooMany, nowMilliseconds: Self.t0) }
+            #expect(refused?.code == .invalidArgument)
+            #expect(refused?.message.hasPrefix("decisions:") == true)
+            #expect(metrics.counter("risk_decisions_total", [("action", "CLAIM"), ("verdict", "ALLOW")]) == 0, "nothing decided")
+
+            let full = RiskDecisionBatchRequest(decisions: Array(tooMany.decisions.prefix(limit)))
+            let answers = try await engine.decide(full, nowMilliseconds: Self.t0)
+            #expect(answers.results.count == limit)
+            #expect(answers.results.prefix(1000).allSatisfy { $0.decision?.verdict == .allow })
+            #expect(answers.results.dropFirst(1000).allSatisfy { $0.decision?.reasons == ["IP_ACCOUNTS"] })
+        }
+    }
+
+    /// Decisions counted per verdict and rule, for comparing two runs.
+    static func decisionCounts(_ metrics: Metrics) -> [Int64] {
+        RiskVerdict.allCases.map { metrics.counter("risk_decisions_total", [("action", "CLAIM"), ("verdict", $0.rawValue)]) }
+            + ["DEVICE_ACCOUNTS", "USER_VELOCITY", "NEW_ACCOUNT_HIGH_VALUE", "BLOCKED_IP", "ALLOW_LISTED"].map {
+                metrics.counter("risk_rule_fired_total", [("rule", $0)])
+            }
+    }
+
     // MARK: - Rules file
 
     @Test func rulesFileParsesDefaultsAndOverrides() throws {

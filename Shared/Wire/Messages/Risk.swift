@@ -40,6 +40,39 @@ public struct RiskDecision: Codable, Sendable, Equatable {
     }
 }
 
+/// `risk_decide_batch` (0x0309): many `risk_decide`s in one frame, decided in one Redis round
+/// trip. coupon-center gathers the decisions asked while one is in flight. Each answer is a
+/// decision or the error that one request alone would have got, in the order of the requests.
+public struct RiskDecisionBatchRequest: WireRequest, Equatable {
+    public typealias Response = RiskDecisionBatch
+    public static let kind = MessageKind.riskDecideBatch
+    /// At most this many decisions per frame.
+    public static let maxDecisions = 1024
+    public var decisions: [RiskDecisionRequest]
+
+    public init(decisions: [RiskDecisionRequest]) { self.decisions = decisions }
+}
+
+/// One answer of a batch: exactly one of `decision` and `error` is set.
+public struct RiskDecisionOutcome: Codable, Sendable, Equatable {
+    public var decision: RiskDecision?
+    public var error: ServiceError?
+
+    public init(decision: RiskDecision?, error: ServiceError?) {
+        self.decision = decision
+        self.error = error
+    }
+
+    public static func decided(_ decision: RiskDecision) -> Self { Self(decision: decision, error: nil) }
+    public static func failed(_ error: ServiceError) -> Self { Self(decision: nil, error: error) }
+}
+
+public struct RiskDecisionBatch: Codable, Sendable, Equatable {
+    public var results: [RiskDecisionOutcome]
+
+    public init(results: [RiskDecisionOutcome]) { self.results = results }
+}
+
 /// The thresholds of every rule, changeable at run time (rules file, `risk_rules_set`). A limit of
 /// 0 switches its rule off.
 public struct RiskRules: Codable, Sendable, Equatable {

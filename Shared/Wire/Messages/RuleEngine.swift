@@ -39,3 +39,23 @@ public struct ClaimCheckResponse: Codable, Sendable, Equatable {
         self.budgetCostCents = budgetCostCents
     }
 }
+
+/// `claim_check_batch` (0x0204): many `claim_check`s in one frame. coupon-center gathers the claims
+/// that arrive while a check is in flight, so a busy front door makes one round trip for many.
+/// The answers come back in the order of the checks; a check the rule engine cannot evaluate is
+/// answered with its `refusal` set, never by failing the whole batch.
+public struct ClaimCheckBatchRequest: WireRequest, Equatable {
+    public typealias Response = ClaimCheckBatchResponse
+    public static let kind = MessageKind.claimCheckBatch
+    /// At most this many checks per frame.
+    public static let maxChecks = 1024
+    public var checks: [ClaimCheckRequest]
+
+    public init(checks: [ClaimCheckRequest]) { self.checks = checks }
+}
+
+public struct ClaimCheckBatchResponse: Codable, Sendable, Equatable {
+    public var results: [ClaimCheckResponse]
+
+    public init(results: [ClaimCheckResponse]) { self.results = results }
+}
