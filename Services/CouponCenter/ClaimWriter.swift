@@ -1,6 +1,5 @@
 import Postgres
 import ServiceKit
-import Synchronization
 import Wire
 
 /// One claim ready to be written: everything `claim_coupons` needs (see migration 0002).
@@ -51,93 +50,26 @@ enum ClaimOutcome: Sendable, Equatable {
 /// only after that transaction commits. A few lanes (each with its own connection) write batches
 /// in parallel; a claim that arrives while every lane is busy joins the next batch. One fsync then
 /// covers a whole batch, which is how durable claims per second can exceed one transaction per claim.
-final class ClaimWriter: Sendable {
-    private struct Pending {
-        var record: ClaimRecord
-        var continuation: CheckedContinuation<ClaimOutcome, any Error>
-    }
-
-    private struct State {
-        var pending: [Pending] = []
-        var idleLanes: [CheckedContinuation<[Pending]?, Never>] = []
-        var closed = false
-    }
-
+struct ClaimWriter: Sendable {
     private let database: PostgresPool
-    private let maxBatch: Int
-    private let lanes: Int
-    private let metrics: Metrics
-    private let state = Mutex(State())
+    let batcher: Batcher<ClaimRecord, ClaimOutcome>
 
     init(database: PostgresPool, lanes: Int, maxBatch: Int, metrics: Metrics) {
         self.database = database
-        self.lanes = lanes
-        self.maxBatch = maxBatch
-        self.metrics = metrics
-        metrics.describe("claim_batch_size", type: "histogram", help: "Claims per group-commit transaction (bucket bounds read as counts)")
+        batcher = Batcher(name: "claim_write", lanes: lanes, maxBatch: maxBatch, metrics: metrics) { records in
+            await Self.commit(records, database: database)
+        }
     }
 
     /// Queues one claim and waits until its batch has committed (or failed).
     func write(_ record: ClaimRecord) async throws -> ClaimOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            let handOff: (CheckedContinuation<[Pending]?, Never>, [Pending])? = state.withLock { state in
-                guard !state.closed else {
-                    continuation.resume(throwing: ServiceError(.shuttingDown, "coupon-center is shutting down"))
-                    return nil
-                }
-                state.pending.append(Pending(record: record, continuation: continuation))
-                guard let lane = state.idleLanes.popLast() else { return nil }
-                let batch = Array(state.pending.prefix(maxBatch))
-                state.pending.removeFirst(batch.count)
-                return (lane, batch)
-            }
-            if let (lane, batch) = handOff { lane.resume(returning: batch) }
-        }
+        try await batcher.submit(record)
     }
 
-    /// Runs the lanes until `close()`; claims still queued then are written before returning.
-    func run() async {
-        await withDiscardingTaskGroup { group in
-            for _ in 0..<lanes {
-                group.addTask {
-                    while let batch = await self.nextBatch() {
-                        await self.commit(batch)
-                    }
-                }
-            }
-        }
-    }
-
-    func close() {
-        let lanes = state.withLock { state in
-            state.closed = true
-            defer { state.idleLanes.removeAll() }
-            return state.idleLanes
-        }
-        for lane in lanes { lane.resume(returning: nil) }
-    }
-
-    private func nextBatch() async -> [Pending]? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<[Pending]?, Never>) in
-            let ready: [Pending]?? = state.withLock { state in
-                if !state.pending.isEmpty {
-                    let batch = Array(state.pending.prefix(maxBatch))
-                    state.pending.removeFirst(batch.count)
-                    return .some(batch)
-                }
-                if state.closed { return .some(nil) }
-                state.idleLanes.append(continuation)
-                return .none
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-
-    private func commit(_ batch: [Pending]) async {
+    private static func commit(_ batch: [ClaimRecord], database: PostgresPool) async -> [Result<ClaimOutcome, any Error>] {
         // One lock order for every batch: template, then user.
-        let ordered = batch.sorted { ($0.record.templateId, $0.record.userId) < ($1.record.templateId, $1.record.userId) }
-        let claims = JSONValue.array(ordered.enumerated().map { index, pending in pending.record.json(index: index) })
-        metrics.observe("claim_batch_size", microseconds: Int64(batch.count))
+        let order = batch.indices.sorted { (batch[$0].templateId, batch[$0].userId) < (batch[$1].templateId, batch[$1].userId) }
+        let claims = JSONValue.array(order.enumerated().map { position, index in batch[index].json(index: position) })
         do {
             let rows = try await database.transaction { transaction in
                 try await transaction.query(
@@ -145,24 +77,22 @@ final class ClaimWriter: Sendable {
             }
             var outcomes: [Int: ClaimOutcome] = [:]
             for row in rows {
-                let index: Int = try row.decode(0)
+                let position: Int = try row.decode(0)
                 let outcome: String = try row.decode(1)
+                guard order.indices.contains(position) else { continue }
                 switch outcome {
-                case "OK": outcomes[index] = .issued(pointsLeft: try row.decode(2))
-                case "DUPLICATE_REQUEST": outcomes[index] = .duplicateRequest
-                default: outcomes[index] = .refused(Self.code(forOutcome: outcome))
+                case "OK": outcomes[order[position]] = .issued(pointsLeft: try row.decode(2))
+                case "DUPLICATE_REQUEST": outcomes[order[position]] = .duplicateRequest
+                default: outcomes[order[position]] = .refused(Self.code(forOutcome: outcome))
                 }
             }
-            for (index, pending) in ordered.enumerated() {
-                if let outcome = outcomes[index] {
-                    pending.continuation.resume(returning: outcome)
-                } else {
-                    pending.continuation.resume(throwing: ServiceError(.internalError, "claim \(index) missing from its batch's answer"))
-                }
+            return batch.indices.map { index in
+                outcomes[index].map { .success($0) }
+                    ?? .failure(ServiceError(.internalError, "claim \(index) missing from its batch's answer"))
             }
         } catch {
             let failure = ServiceError(.dependencyUnavailable, "PostgreSQL did not take the claim: \(error)")
-            for pending in ordered { pending.continuation.resume(throwing: failure) }
+            return batch.map { _ in .failure(failure) }
         }
     }
 
@@ -180,11 +110,21 @@ final class ClaimWriter: Sendable {
     }
 }
 
-/// The group-commit writer as a part of the process: started with the others, closed (after the
-/// front doors) on shutdown so queued claims still get written.
-struct ClaimWriterService: LifecycleService {
-    let name = "claim-writer"
-    let writer: ClaimWriter
-    func run() async throws { await writer.run() }
-    func shutdown() async { writer.close() }
+/// The batched stages as a part of the process: started with the others, closed (after the front
+/// doors) on shutdown; what they already hold is still processed before the process ends.
+struct BatchStagesService: LifecycleService {
+    let name = "batch-stages"
+    let drains: [@Sendable () async -> Void]
+    private let stop = StopSignal()
+
+    init(_ drains: [@Sendable () async -> Void]) { self.drains = drains }
+
+    func run() async throws {
+        while await stop.sleep(for: .seconds(3600)) {}
+    }
+
+    func shutdown() async {
+        stop.fire()
+        for drain in drains { await drain() }
+    }
 }

@@ -22,7 +22,7 @@ struct CouponCenterConfiguration: Sendable {
     var expiryIntervalSeconds: Int
 
     static let options: [ConfigOption] =
-        RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100") + [
+        RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
             ConfigOption("http", env: "COUPON_HTTP_URL", default: "http://127.0.0.1:8080", "HTTP/JSON API address"),
             ConfigOption("rule-engine", env: "RULE_ENGINE_URL", default: "tcp://127.0.0.1:7101", "rule-engine address(es), comma-separated"),
             ConfigOption("risk-control", env: "RISK_CONTROL_URL", default: "tcp://127.0.0.1:7102", "risk-control address(es), comma-separated"),
@@ -41,7 +41,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption("max-http-body-bytes", env: "COUPON_MAX_HTTP_BODY_BYTES", default: "65536", "largest HTTP request body accepted"),
             ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of daily limits and of times in answers"),
             ConfigOption(
-                "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "4",
+                "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "2",
                 "transactions writing claims at once (group commit lanes)"),
             ConfigOption("claim-batch", env: "COUPON_CLAIM_BATCH", default: "128", "most claims written in one transaction"),
             ConfigOption(

@@ -19,9 +19,12 @@ struct CouponCenterMain {
                 database: dependencies.database, timeZone: configuration.timeZone, highFrequencyOrders: configuration.highFrequencyOrders)
             let writer = ClaimWriter(
                 database: dependencies.database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, metrics: metrics)
+            let stages = RemoteStages(
+                store: store, ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
+                timeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, metrics: metrics)
+            let counters = StockCounters(redis: dependencies.redis, store: store, metrics: metrics)
             let service = CouponService(
-                store: store, templates: TemplateCache(), counters: StockCounters(redis: dependencies.redis, store: store), writer: writer,
-                locks: RedisLock(pool: dependencies.redis), ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
+                store: store, templates: TemplateCache(), counters: counters, writer: writer, stages: stages,
                 policy: configuration.riskPolicy, dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds,
                 logger: logger, metrics: metrics)
             let redemptions = Redemptions(
@@ -39,9 +42,16 @@ struct CouponCenterMain {
                 logger: logger, translateError: translateDependencyError)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse: the RPC listener (added last by ServiceMain), HTTP, the expiry job,
-            // then the claim writer, so claims already queued are still written.
+            // then the batched stages, so claims already queued are still written.
+            let batches = BatchStagesService([
+                { await stages.drain() }, { await counters.drain() },
+                {
+                    writer.batcher.close()
+                    await writer.batcher.drain()
+                },
+            ])
             return ServiceParts(
-                services: [ClaimWriterService(writer: writer), expiry, http], dependencies: { await dependencies.health() })
+                services: [batches, expiry, http], dependencies: { await dependencies.health() })
         }
     }
 }

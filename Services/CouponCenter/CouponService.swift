@@ -12,9 +12,7 @@ struct CouponService: Sendable {
     let templates: TemplateCache
     let counters: StockCounters
     let writer: ClaimWriter
-    let locks: RedisLock
-    let ruleEngine: ServiceClient
-    let riskControl: ServiceClient
+    let stages: RemoteStages
     let policy: RiskPolicy
     let dependencyTimeoutMilliseconds: Int
     let logger: Logger
@@ -107,16 +105,15 @@ struct CouponService: Sendable {
         if action == .claim && view.spec.type == .exchange {
             throw ServiceError(.notExchangeable, "template \(templateId) is bought with points: use /api/coupon/exchange")
         }
-        let profile = try await store.profile(userId)
+        let profile = try await stages.profiles.submit(userId)
         let now = unixMilliseconds()
 
         async let riskAnswer = decideRisk(
             RiskDecisionRequest(
                 action: action, userId: userId, deviceId: deviceId, ip: ip, templateId: templateId, couponType: view.spec.type,
                 amountCents: view.spec.discountCents))
-        async let ruleAnswer = ruleEngine.call(
-            ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: profile.segments, nowMilliseconds: now),
-            timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        async let ruleAnswer = stages.ruleChecks.submit(
+            ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: profile.segments, nowMilliseconds: now))
         let check = try await ruleAnswer
         try await riskAnswer
         if let refusal = check.refusal { throw refusal }
@@ -134,34 +131,22 @@ struct CouponService: Sendable {
         var finalRecord = record
         finalRecord.response = Self.storedJSON(response)
 
-        // One user's claims on one template go one at a time; the lock expires by itself if we die.
-        let lockKey = "lock:claim:{\(templateId)}:\(userId)"
-        let lease: RedisLockLease?
-        do {
-            lease = try await locks.acquire(key: lockKey, ttl: .seconds(5), waitUpTo: .milliseconds(max(50, dependencyTimeoutMilliseconds * 4)))
-        } catch {
-            throw ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")
-        }
-        guard let lease else { throw ServiceError(.rateLimited, "another claim by \(userId) on \(templateId) is in progress") }
-        let result: Result<ClaimResponse, any Error>
-        do {
-            result = .success(try await reserveAndWrite(finalRecord, response: response, spec: view.spec, operation: operation, payload: payload))
-        } catch {
-            result = .failure(error)
-        }
-        _ = try? await locks.release(lease)
-        return try result.get()
+        return try await reserveAndWrite(finalRecord, response: response, spec: view.spec, operation: operation, payload: payload)
     }
 
-    /// Under the user's lock: reserve in Redis, write in PostgreSQL, give the reservation back if
-    /// PostgreSQL said no.
+    /// Reserve in Redis under the user's claim lock (one user's claims on one template go one at a
+    /// time; the lock expires by itself if we die), write in PostgreSQL, then free the lock, giving
+    /// the reservation back if PostgreSQL said no.
     private func reserveAndWrite(
         _ record: ClaimRecord, response: ClaimResponse, spec: TemplateSpec, operation: String, payload: String
     ) async throws -> ClaimResponse {
         let (templateId, userId, day, cost) = (record.templateId, record.userId, record.day, record.budgetCostCents)
+        let token = RandomIdentifier.make(prefix: "L", bytes: 12)
         let reservation: StockCounters.Reservation
         do {
-            reservation = try await counters.reserve(templateId: templateId, spec: spec, day: day, userId: userId, cost: cost)
+            reservation = try await counters.reserve(
+                templateId: templateId, spec: spec, day: day, userId: userId, cost: cost, token: token, lockTTL: .seconds(5),
+                lockWait: .milliseconds(max(50, dependencyTimeoutMilliseconds * 4)))
         } catch let error as ServiceError {
             throw error
         } catch {
@@ -171,30 +156,33 @@ struct CouponService: Sendable {
         switch reservation {
         case .reserved(let reserved): generation = reserved
         case .refused(let code): throw Self.refusal(code, templateId: templateId)
+        case .busy: throw ServiceError(.rateLimited, "another claim by \(userId) on \(templateId) is in progress")
         }
-        func giveBack() async {
+        func unlock(givingBack: Bool) async {
             await counters.release(
-                templateId: templateId, day: day, userId: userId, generation: generation, cost: cost, hasDailyLimit: spec.dailyLimit != nil)
+                templateId: templateId, day: day, userId: userId, token: token, giveBack: givingBack ? generation : nil, cost: cost,
+                hasDailyLimit: spec.dailyLimit != nil)
         }
         let outcome: ClaimOutcome
         do {
             outcome = try await writer.write(record)
         } catch {
-            await giveBack()
+            await unlock(givingBack: true)
             throw error
         }
         switch outcome {
         case .issued(let pointsLeft):
+            await unlock(givingBack: false)
             var answer = response
             answer.pointsLeft = pointsLeft
             metrics.increment("coupons_issued_total", [("operation", operation)])
             return answer
         case .refused(let code):
-            await giveBack()
             if code != .insufficientPoints { await counters.forget(templateId: templateId, day: day, userId: userId, because: code) }
+            await unlock(givingBack: true)
             throw Self.refusal(code, templateId: templateId)
         case .duplicateRequest:
-            await giveBack()
+            await unlock(givingBack: true)
             guard let requestId = record.requestId,
                 let answer = try await previousAnswer(operation: operation, requestId: requestId, payload: payload)
             else { throw ServiceError(.internalError, "request id collided but no answer is stored") }
@@ -250,7 +238,7 @@ struct CouponService: Sendable {
     func decideRisk(_ request: RiskDecisionRequest) async throws {
         let decision: RiskDecision
         do {
-            decision = try await riskControl.call(request, timeoutMilliseconds: dependencyTimeoutMilliseconds)
+            decision = try await stages.riskDecisions.submit(request)
         } catch {
             metrics.increment("risk_unavailable_total", [("action", request.action.rawValue)])
             if policy.failClosed(for: request.couponType) {
@@ -274,7 +262,7 @@ struct CouponService: Sendable {
     /// Tells risk-control how an action ended; best effort (a lost report only weakens a rule).
     func reportRisk(_ report: RiskReportRequest) async {
         do {
-            _ = try await riskControl.call(report, timeoutMilliseconds: dependencyTimeoutMilliseconds)
+            _ = try await stages.riskControl.call(report, timeoutMilliseconds: dependencyTimeoutMilliseconds)
         } catch {
             logger.debug("risk report not delivered", [("error", "\(error)")])
         }

@@ -146,22 +146,35 @@ struct CouponStore: Sendable {
     // MARK: Profiles
 
     func profile(_ userId: String) async throws -> UserProfileView {
+        try await profiles([userId])[0]
+    }
+
+    /// The profiles of several users in one query, in the order asked; a user without a row has the
+    /// empty profile. Claims read their users' profiles through this in batches.
+    func profiles(_ userIds: [String]) async throws -> [UserProfileView] {
         let rows = try await database.query(
             """
-            SELECT array_to_json(tags)::text AS tags, order_count,
+            SELECT p.user_id, array_to_json(tags)::text AS tags, order_count,
                    (SELECT count(*) FROM user_order o WHERE o.user_id = p.user_id AND o.ordered_at > now() - interval '30 days')::integer AS recent,
                    (extract(epoch FROM last_order_at) * 1000)::bigint AS last_ms
-              FROM user_profile p WHERE user_id = $1
-            """, [userId])
-        guard let row = rows.first else {
-            return UserProfileView(userId: userId, tags: [], orderCount: 0, ordersLast30Days: 0, lastOrderMilliseconds: nil, segments: Segments.of(orderCount: 0, ordersLast30Days: 0, tags: []))
+              FROM user_profile p WHERE user_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+            """, [Self.jsonArray(userIds)])
+        var found: [String: UserProfileView] = [:]
+        for row in rows {
+            let userId: String = try row.decode("user_id")
+            let tags = try Self.stringArray(row, "tags")
+            let orderCount: Int32 = try row.decode("order_count")
+            let recent: Int32 = try row.decode("recent")
+            found[userId] = UserProfileView(
+                userId: userId, tags: tags, orderCount: orderCount, ordersLast30Days: recent, lastOrderMilliseconds: try row.decode("last_ms"),
+                segments: Segments.of(orderCount: orderCount, ordersLast30Days: recent, tags: tags, highFrequencyOrders: highFrequencyOrders))
         }
-        let tags = try Self.stringArray(row, "tags")
-        let orderCount: Int32 = try row.decode("order_count")
-        let recent: Int32 = try row.decode("recent")
-        return UserProfileView(
-            userId: userId, tags: tags, orderCount: orderCount, ordersLast30Days: recent, lastOrderMilliseconds: try row.decode("last_ms"),
-            segments: Segments.of(orderCount: orderCount, ordersLast30Days: recent, tags: tags, highFrequencyOrders: highFrequencyOrders))
+        return userIds.map { userId in
+            found[userId]
+                ?? UserProfileView(
+                    userId: userId, tags: [], orderCount: 0, ordersLast30Days: 0, lastOrderMilliseconds: nil,
+                    segments: Segments.of(orderCount: 0, ordersLast30Days: 0, tags: [], highFrequencyOrders: highFrequencyOrders))
+        }
     }
 
     func setTags(_ userId: String, _ tags: [String]) async throws -> UserProfileView {

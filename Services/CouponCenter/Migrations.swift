@@ -7,6 +7,7 @@ enum CouponMigrations {
         Migration(version: 1, name: "core_schema", sql: text(PackageResources._001_core_schema_sql)),
         Migration(version: 2, name: "claim_function", sql: text(PackageResources._002_claim_function_sql)),
         Migration(version: 3, name: "exposures", sql: text(PackageResources._003_exposures_sql)),
+        Migration(version: 4, name: "claim_function_set_based", sql: text(PackageResources._004_claim_function_set_based_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

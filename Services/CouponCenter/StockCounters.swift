@@ -14,14 +14,52 @@ import Wire
 struct StockCounters: Sendable {
     let redis: RedisPool
     let store: CouponStore
+    /// Concurrent reservations and releases each go to Redis as one pipeline per batch.
+    private let reservations: Batcher<ScriptCall, RedisValue>
+    private let releases: Batcher<ScriptCall, RedisValue>
+
+    init(redis: RedisPool, store: CouponStore, metrics: Metrics? = nil) {
+        self.redis = redis
+        self.store = store
+        reservations = Self.scriptBatcher("redis_reserve", Self.reserveScript, redis: redis, metrics: metrics)
+        releases = Self.scriptBatcher("redis_release", Self.releaseScript, redis: redis, metrics: metrics)
+    }
+
+    struct ScriptCall: Sendable {
+        var keys: [String]
+        var args: [String]
+    }
+
+    private static func scriptBatcher(_ name: String, _ script: RedisScript, redis: RedisPool, metrics: Metrics?) -> Batcher<ScriptCall, RedisValue> {
+        Batcher(name: name, lanes: 1, maxBatch: 256, metrics: metrics) { calls in
+            do {
+                return try await redis.evaluateMany(script, calls.map { (keys: $0.keys, args: $0.args) }).map { result in
+                    result.mapError { $0 as any Error }
+                }
+            } catch {
+                return calls.map { _ in .failure(error) }
+            }
+        }
+    }
+
+    /// Closes both batchers and waits for what they hold (shutdown).
+    func drain() async {
+        for batcher in [reservations, releases] {
+            batcher.close()
+            await batcher.drain()
+        }
+    }
 
     enum Reservation: Equatable {
+        /// Reserved, and the user's claim lock on the template is held with the caller's token.
         case reserved(generation: String)
         case refused(ErrorCode)
+        /// Another claim of this user on this template kept its lock for the whole wait.
+        case busy
     }
 
     struct Keys {
-        let meta, issued, spent, day, user: String
+        let meta, issued, spent, day, user, lock: String
         init(templateId: String, day: String, userId: String) {
             let base = "cc:{\(templateId)}"
             meta = base + ":meta"
@@ -29,21 +67,27 @@ struct StockCounters: Sendable {
             spent = base + ":spent"
             self.day = base + ":day:" + day
             user = base + ":user:" + userId
+            lock = base + ":lock:" + userId
         }
-        var all: [String] { [meta, issued, spent, day, user] }
+        var all: [String] { [meta, issued, spent, day, user, lock] }
     }
 
     /// Scripts/claim_reserve.lua, compiled into the binary (Deploy/bench runs the same file).
     static let reserveScript = RedisScript(String(decoding: PackageResources.claim_reserve_lua, as: UTF8.self))
 
-    /// Gives a reservation back, unless the counters were rebuilt since it was made.
+    /// Frees the user's claim lock if the caller still holds it, and first gives the reservation
+    /// back when asked (PostgreSQL refused or failed) unless the counters were rebuilt since.
+    /// KEYS: as the reserve script. ARGV: lock token, give back (1/0), generation, cost, whether
+    /// the template has a daily limit (1/0).
     static let releaseScript = RedisScript(
         """
-        if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[1] then return 0 end
-        if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
-        redis.call('DECRBY', KEYS[3], tonumber(ARGV[2]))
-        if ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then redis.call('DECR', KEYS[4]) end
-        if tonumber(redis.call('GET', KEYS[5]) or '0') > 0 then redis.call('DECR', KEYS[5]) end
+        if ARGV[2] == '1' and redis.call('HGET', KEYS[1], 'gen') == ARGV[3] then
+            if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+            redis.call('DECRBY', KEYS[3], tonumber(ARGV[4]))
+            if ARGV[5] == '1' and tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then redis.call('DECR', KEYS[4]) end
+            if tonumber(redis.call('GET', KEYS[5]) or '0') > 0 then redis.call('DECR', KEYS[5]) end
+        end
+        if redis.call('GET', KEYS[6]) == ARGV[1] then redis.call('DEL', KEYS[6]) end
         return 1
         """)
 
@@ -81,39 +125,64 @@ struct StockCounters: Sendable {
             ])
     }
 
-    /// Reserves one claim, rebuilding whatever counters Redis lost from PostgreSQL first.
-    func reserve(templateId: String, spec: TemplateSpec, day: String, userId: String, cost: Int64) async throws -> Reservation {
+    /// Takes the user's claim lock and reserves one claim, rebuilding whatever counters Redis lost
+    /// from PostgreSQL first. While another claim of the same user on the same template holds the
+    /// lock, waits (up to `lockWait`) for it to be freed.
+    func reserve(
+        templateId: String, spec: TemplateSpec, day: String, userId: String, cost: Int64, token: String, lockTTL: Duration,
+        lockWait: Duration
+    ) async throws -> Reservation {
         let keys = Keys(templateId: templateId, day: day, userId: userId)
-        for _ in 0..<4 {
-            let reply = try await redis.evaluate(
-                Self.reserveScript, keys: keys.all, args: [String(cost), String(spec.perUserLimit), String(Self.ttlSeconds(spec))])
+        let call = ScriptCall(
+            keys: keys.all,
+            args: [String(cost), String(spec.perUserLimit), String(Self.ttlSeconds(spec)), token, String(lockTTL.wholeMilliseconds)])
+        let deadline = ContinuousClock.now + lockWait
+        var pause = Duration.milliseconds(1)
+        var rebuilds = 0
+        while true {
+            let reply = try await reservations.submit(call)
             guard let parts = reply.array, let verdict = parts.first?.string else {
                 throw ServiceError(.internalError, "unexpected reply from the reserve script: \(reply)")
             }
             switch verdict {
             case "OK": return .reserved(generation: parts.count > 1 ? parts[1].string ?? "" : "")
+            case "LOCKED":
+                guard ContinuousClock.now + pause < deadline else { return .busy }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(20))
+                continue
+            case "SOLD_OUT": return .refused(.soldOut)
+            case "DAILY_LIMIT": return .refused(.dailyLimitReached)
+            case "PER_USER_LIMIT": return .refused(.perUserLimitReached)
+            case "BUDGET_EXHAUSTED": return .refused(.budgetExhausted)
+            case "RELOAD_TEMPLATE", "RELOAD_DAY", "RELOAD_USER": break
+            default: throw ServiceError(.internalError, "reserve script answered \(verdict)")
+            }
+            rebuilds += 1
+            guard rebuilds <= 4 else { throw ServiceError(.dependencyUnavailable, "Redis counters for \(templateId) kept disappearing") }
+            switch verdict {
             case "RELOAD_TEMPLATE":
                 guard let counters = try await store.counters(templateId) else { return .refused(.templateNotFound) }
                 try await load(templateId, spec: spec, issued: counters.issued, spent: counters.spent, fresh: false)
             case "RELOAD_DAY":
                 let issued = try await store.issuedOnDay(templateId, day: day)
                 _ = try await redis.command(["SET", keys.day, String(issued), "NX", "EX", "172800"])
-            case "RELOAD_USER":
+            default:
                 let issued = try await store.issuedToUser(templateId, userId: userId)
                 _ = try await redis.command(["SET", keys.user, String(issued), "NX", "EX", String(Self.ttlSeconds(spec))])
-            case "SOLD_OUT": return .refused(.soldOut)
-            case "DAILY_LIMIT": return .refused(.dailyLimitReached)
-            case "PER_USER_LIMIT": return .refused(.perUserLimitReached)
-            case "BUDGET_EXHAUSTED": return .refused(.budgetExhausted)
-            default: throw ServiceError(.internalError, "reserve script answered \(verdict)")
             }
         }
-        throw ServiceError(.dependencyUnavailable, "Redis counters for \(templateId) kept disappearing")
     }
 
-    func release(templateId: String, day: String, userId: String, generation: String, cost: Int64, hasDailyLimit: Bool) async {
+    /// Frees the claim lock taken by `reserve`; with `giveBack` (the reservation's generation) the
+    /// reserved counts are returned first. Best effort: the lock expires by itself, and counters
+    /// that count too much only refuse early until the next rebuild.
+    func release(
+        templateId: String, day: String, userId: String, token: String, giveBack generation: String?, cost: Int64, hasDailyLimit: Bool
+    ) async {
         let keys = Keys(templateId: templateId, day: day, userId: userId)
-        _ = try? await redis.evaluate(Self.releaseScript, keys: keys.all, args: [generation, String(cost), hasDailyLimit ? "1" : "0"])
+        _ = try? await releases.submit(
+            ScriptCall(keys: keys.all, args: [token, generation == nil ? "0" : "1", generation ?? "", String(cost), hasDailyLimit ? "1" : "0"]))
     }
 
     /// PostgreSQL refused what Redis allowed, so Redis counted too little: drop the counters

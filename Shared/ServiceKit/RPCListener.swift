@@ -33,8 +33,9 @@ public enum CommonOptions {
         ConfigOption("listen", env: env, default: value, "NNG address(es) to serve the binary protocol on, comma-separated")
     }
     public static let logLevel = ConfigOption("log-level", env: "COUPON_LOG_LEVEL", default: "info", "debug, info, warning or error")
-    public static let workers = ConfigOption(
-        "workers", env: "COUPON_WORKERS", default: "64", "requests served at once (NNG contexts)")
+    public static func workers(default value: Int) -> ConfigOption {
+        ConfigOption("workers", env: "COUPON_WORKERS", default: String(value), "requests served at once (NNG contexts)")
+    }
     public static let maxFrameBytes = ConfigOption(
         "max-frame-bytes", env: "COUPON_MAX_FRAME_BYTES", default: String(FrameHeader.defaultMaxFrameBytes),
         "largest binary frame accepted; larger ones are dropped")

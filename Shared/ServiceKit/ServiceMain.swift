@@ -8,8 +8,13 @@ public struct RPCServiceSettings: Sendable {
     public var workers: Int
     public var maxFrameBytes: Int
 
-    public static func options(listenEnv: String, defaultListen: String) -> [ConfigOption] {
-        [CommonOptions.listen(env: listenEnv, default: defaultListen), CommonOptions.logLevel, CommonOptions.workers, CommonOptions.maxFrameBytes]
+    /// `defaultWorkers`: coupon-center serves more at once than the others, because its batched
+    /// stages get cheaper per claim the more claims are waiting together.
+    public static func options(listenEnv: String, defaultListen: String, defaultWorkers: Int = 64) -> [ConfigOption] {
+        [
+            CommonOptions.listen(env: listenEnv, default: defaultListen), CommonOptions.logLevel, CommonOptions.workers(default: defaultWorkers),
+            CommonOptions.maxFrameBytes,
+        ]
     }
 
     public init(_ values: ConfigValues) throws(ConfigError) {
