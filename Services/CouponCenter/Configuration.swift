@@ -42,8 +42,8 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of daily limits and of times in answers"),
             ConfigOption(
                 "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "2",
-                "transactions writing claims at once (group commit lanes)"),
-            ConfigOption("claim-batch", env: "COUPON_CLAIM_BATCH", default: "128", "most claims written in one transaction"),
+                "transactions writing claims at once, and redemptions at once (group commit lanes)"),
+            ConfigOption("claim-batch", env: "COUPON_CLAIM_BATCH", default: "128", "most claims (or redemptions) written in one transaction"),
             ConfigOption(
                 "risk-review-refuses", env: "COUPON_RISK_REVIEW_REFUSES", default: "FREE",
                 "coupon types refused when risk control says REVIEW (others are allowed and flagged)"),

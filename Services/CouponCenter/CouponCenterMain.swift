@@ -29,7 +29,8 @@ struct CouponCenterMain {
                 logger: logger, metrics: metrics)
             let redemptions = Redemptions(
                 database: dependencies.database, ruleEngine: dependencies.ruleEngine, riskControl: service,
-                dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, metrics: metrics)
+                dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, writers: configuration.claimWriterLanes,
+                maxBatch: configuration.claimBatchSize, metrics: metrics)
             let expiry = ExpiryJob(
                 database: dependencies.database, locks: RedisLock(pool: dependencies.redis),
                 intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
@@ -44,7 +45,7 @@ struct CouponCenterMain {
             // Stopped in reverse: the RPC listener (added last by ServiceMain), HTTP, the expiry job,
             // then the batched stages, so claims already queued are still written.
             let batches = BatchStagesService([
-                { await stages.drain() }, { await counters.drain() },
+                { await stages.drain() }, { await counters.drain() }, { await redemptions.drain() },
                 {
                     writer.batcher.close()
                     await writer.batcher.drain()

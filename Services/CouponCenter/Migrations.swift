@@ -8,6 +8,7 @@ enum CouponMigrations {
         Migration(version: 2, name: "claim_function", sql: text(PackageResources._002_claim_function_sql)),
         Migration(version: 3, name: "exposures", sql: text(PackageResources._003_exposures_sql)),
         Migration(version: 4, name: "claim_function_set_based", sql: text(PackageResources._004_claim_function_set_based_sql)),
+        Migration(version: 5, name: "redeem_function", sql: text(PackageResources._005_redeem_function_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -14,6 +14,47 @@ struct Redemptions: Sendable {
     let riskControl: CouponService
     let dependencyTimeoutMilliseconds: Int
     let metrics: Metrics
+    /// Concurrent redemptions share their coupon reads, their quotes from rule-engine and their
+    /// write transaction (group commit), as claims do.
+    private let couponReads: Batcher<String, HeldCoupon?>
+    private let quotes: Batcher<DiscountQuoteRequest, DiscountQuote>
+    private let writes: Batcher<UseWrite, Bool>
+
+    init(
+        database: PostgresPool, ruleEngine: ServiceClient, riskControl: CouponService, dependencyTimeoutMilliseconds: Int, writers: Int,
+        maxBatch: Int, metrics: Metrics
+    ) {
+        self.database = database
+        self.ruleEngine = ruleEngine
+        self.riskControl = riskControl
+        self.dependencyTimeoutMilliseconds = dependencyTimeoutMilliseconds
+        self.metrics = metrics
+        couponReads = Batcher(
+            name: "coupon_read", lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics,
+            process: Batcher.everyItem { ids in try await Self.couponTerms(ids, database: database) })
+        quotes = Batcher(
+            name: "discount_quote", lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics,
+            process: Batcher.everyItem { quotes in
+                let answer = try await ruleEngine.call(DiscountQuoteBatchRequest(quotes: quotes), timeoutMilliseconds: dependencyTimeoutMilliseconds)
+                guard answer.results.count == quotes.count else {
+                    throw ServiceError(.internalError, "rule-engine answered \(answer.results.count) of \(quotes.count) quotes")
+                }
+                return answer.results
+            })
+        writes = Batcher(name: "use_write", lanes: writers, maxBatch: maxBatch, metrics: metrics) { uses in
+            await Self.write(uses, database: database)
+        }
+    }
+
+    /// Closes the batched stages and waits for what they hold (shutdown).
+    func drain() async {
+        couponReads.close()
+        quotes.close()
+        writes.close()
+        await couponReads.drain()
+        await quotes.drain()
+        await writes.drain()
+    }
 
     // MARK: Use
 
@@ -46,7 +87,7 @@ struct Redemptions: Sendable {
             return stored.response
         }
 
-        guard let coupon = try await couponTerms(request.couponId), request.userId == nil || request.userId == coupon.userId else {
+        guard let coupon = try await couponReads.submit(request.couponId), request.userId == nil || request.userId == coupon.userId else {
             // Someone else's coupon looks exactly like a missing one.
             throw ServiceError(.couponNotFound, "no coupon \(request.couponId)")
         }
@@ -57,8 +98,7 @@ struct Redemptions: Sendable {
             throw ServiceError(.couponAlreadyUsed, "coupon \(request.couponId) is used by another order")
         }
         let now = unixMilliseconds()
-        async let quoteCall = ruleEngine.call(
-            DiscountQuoteRequest(coupon: coupon.terms, order: order, nowMilliseconds: now), timeoutMilliseconds: dependencyTimeoutMilliseconds)
+        async let quoteCall = quotes.submit(DiscountQuoteRequest(coupon: coupon.terms, order: order, nowMilliseconds: now))
         async let riskCall: Void = riskControl.decideRisk(
             RiskDecisionRequest(
                 action: .redeem, userId: request.userId ?? coupon.userId, deviceId: request.deviceId, ip: request.ip,
@@ -70,40 +110,11 @@ struct Redemptions: Sendable {
 
         let response = UseResponse(
             orderId: request.orderId, couponId: request.couponId, discountCents: quote.discountCents, payableCents: quote.payableCents)
-        let outcome: UseOutcome = try await database.transaction { transaction in
-            let updated = try await transaction.query(
-                """
-                UPDATE user_coupon SET status = 'USED', order_id = $2, order_amount_cents = $3::bigint, applied_cents = $4::bigint,
-                       used_at = now()
-                 WHERE id = $1 AND status = 'UNUSED' AND expires_at > now()
-                RETURNING user_id, template_id
-                """, [request.couponId, request.orderId, request.amountCents, quote.discountCents])
-            guard let row = updated.first else { return .lost }
-            let userId: String = try row.decode(0)
-            let templateId: String = try row.decode(1)
-            try await transaction.execute(
-                """
-                INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
-                VALUES ($1, $2, $3, 'USED', 'UNUSED', 'USED', $4, $5::bigint)
-                """, [request.couponId, templateId, userId, request.orderId, quote.discountCents])
-            // The order counts towards the user's segments (NEW → RETURNING, frequency).
-            let newOrder = try await transaction.execute(
-                "INSERT INTO user_order (user_id, order_id, amount_cents) VALUES ($1, $2, $3::bigint) ON CONFLICT DO NOTHING",
-                [userId, request.orderId, request.amountCents])
-            if newOrder == 1 {
-                try await transaction.execute(
-                    """
-                    INSERT INTO user_profile (user_id, order_count, last_order_at) VALUES ($1, 1, now())
-                    ON CONFLICT (user_id) DO UPDATE SET order_count = user_profile.order_count + 1, last_order_at = now()
-                    """, [userId])
-            }
-            if let requestId = request.requestId {
-                try await transaction.execute(
-                    "INSERT INTO idempotency_record (operation, request_id, payload, response) VALUES ('use', $1, $2, $3::jsonb)",
-                    [requestId, payload, Self.storedJSON(response).serialized()])
-            }
-            return .used
-        }
+        let used = try await writes.submit(
+            UseWrite(
+                couponId: request.couponId, orderId: request.orderId, amountCents: request.amountCents, appliedCents: quote.discountCents,
+                requestId: request.requestId, payload: payload, response: Self.storedJSON(response)))
+        let outcome: UseOutcome = used ? .used : .lost
         switch outcome {
         case .used:
             metrics.increment("coupons_used_total")
@@ -123,6 +134,63 @@ struct Redemptions: Sendable {
     }
 
     private enum UseOutcome: Sendable { case used, lost }
+
+    /// One redemption ready to be written: the element of `redeem_coupons` (migration 5).
+    struct UseWrite: Sendable {
+        var couponId: String
+        var orderId: String
+        var amountCents: Int64
+        var appliedCents: Int64
+        var requestId: String?
+        var payload: String
+        var response: JSONValue
+
+        func json(index: Int) -> JSONValue {
+            .object([
+                ("idx", .integer(index)), ("couponId", .string(couponId)), ("orderId", .string(orderId)), ("amount", .integer(amountCents)),
+                ("applied", .integer(appliedCents)), ("requestId", requestId.map { .string($0) } ?? .null), ("payload", .string(payload)),
+                ("response", response),
+            ])
+        }
+    }
+
+    /// One transaction for the whole batch; whether each coupon was used. When a constraint fails
+    /// the batch (a request id another process stored meanwhile), each redemption is written alone.
+    private static func write(_ uses: [UseWrite], database: PostgresPool) async -> [Result<Bool, any Error>] {
+        do {
+            let batch = JSONValue.array(uses.enumerated().map { index, use in use.json(index: index) }).serialized()
+            let rows = try await database.transaction { transaction in
+                try await transaction.query("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
+            }
+            var used = Array(repeating: false, count: uses.count)
+            for row in rows {
+                let index: Int = try row.decode(0)
+                if used.indices.contains(index) { used[index] = try row.decode(1) }
+            }
+            return used.map { .success($0) }
+        } catch let error as PostgresError where [.uniqueViolation, .checkViolation, .foreignKeyViolation].contains(error.code) && uses.count > 1 {
+            var results: [Result<Bool, any Error>] = []
+            for use in uses {
+                do {
+                    results.append(.success(try await writeAlone(use, database: database)))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        } catch {
+            return uses.map { _ in .failure(error) }
+        }
+    }
+
+    /// A batch of one, so a broken constraint fails only this redemption.
+    private static func writeAlone(_ use: UseWrite, database: PostgresPool) async throws -> Bool {
+        let batch = JSONValue.array([use.json(index: 0)]).serialized()
+        let rows = try await database.transaction { transaction in
+            try await transaction.query("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
+        }
+        return try rows.first?.decode(1) ?? false
+    }
 
     static func order(amountCents: Int64, items: [OrderItem]) throws(ServiceError) -> OrderSummary {
         guard amountCents >= 0, amountCents <= Money.maximum.cents else { throw ServiceError(.invalidMoney, "amount: out of range") }
@@ -252,9 +320,22 @@ struct Redemptions: Sendable {
         """
 
     func couponTerms(_ couponId: String) async throws -> HeldCoupon? {
+        try await Self.couponTerms([couponId], database: database)[0]
+    }
+
+    /// Several coupons in one query, in the order asked (nil: no such coupon).
+    static func couponTerms(_ couponIds: [String], database: PostgresPool) async throws -> [HeldCoupon?] {
         let rows = try await database.query(
-            "SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id WHERE c.id = $1", [couponId])
-        return try rows.first.map(Self.held)
+            """
+            SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id
+             WHERE c.id IN (SELECT jsonb_array_elements_text($1::jsonb))
+            """, [CouponStore.jsonArray(couponIds)])
+        var found: [String: HeldCoupon] = [:]
+        for row in rows {
+            let coupon = try Self.held(row)
+            found[coupon.terms.couponId] = coupon
+        }
+        return couponIds.map { found[$0] }
     }
 
     static func held(_ row: PostgresRow) throws -> HeldCoupon {

@@ -159,6 +159,14 @@ public enum Discounts {
     /// What one coupon takes off one order now; `refusal` nil when it applies. On a refusal the
     /// discount is 0, the payable is the order amount (0 for an order whose amount is negative) and
     /// `eligibleCents` is the scope's amount when it was known (threshold not met), else 0.
+    /// `discount_quote_batch`: every quote of the batch, in order.
+    public static func quote(_ batch: DiscountQuoteBatchRequest) throws(ServiceError) -> DiscountQuoteBatch {
+        guard batch.quotes.count <= DiscountQuoteBatchRequest.maxQuotes else {
+            throw ServiceError(.invalidArgument, "quotes: at most \(DiscountQuoteBatchRequest.maxQuotes) per batch")
+        }
+        return DiscountQuoteBatch(results: batch.quotes.map { quote($0) })
+    }
+
     public static func quote(_ request: DiscountQuoteRequest) -> DiscountQuote {
         let order = request.order
         let payable = max(order.amountCents, 0)

@@ -31,6 +31,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let discountQuote = MessageKind(rawValue: 0x0202)
     public static let bestCombination = MessageKind(rawValue: 0x0203)
     public static let claimCheckBatch = MessageKind(rawValue: 0x0204)
+    public static let discountQuoteBatch = MessageKind(rawValue: 0x0205)
 
     // risk-control.
     public static let riskDecide = MessageKind(rawValue: 0x0301)
@@ -51,7 +52,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet", .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
-        .claimCheckBatch: "claim_check_batch",
+        .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
         .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",
         .riskListGet: "risk_list_get", .riskReport: "risk_report", .riskDecideBatch: "risk_decide_batch",

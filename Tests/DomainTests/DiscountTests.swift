@@ -339,3 +339,21 @@ struct DiscountRandom: RandomNumberGenerator {
         }
     }
 }
+
+@Suite struct DiscountQuoteBatchTests {
+    @Test func aBatchAnswersEachQuoteInOrderAsAloneAndRefusesOversizedBatches() throws {
+        let order = Fixture.order(25_000)
+        let quotes = [
+            DiscountQuoteRequest(coupon: Fixture.coupon(.cash, threshold: 20_000, discount: 3_000), order: order, nowMilliseconds: Fixture.now),
+            DiscountQuoteRequest(coupon: Fixture.coupon(.cash, threshold: 30_000, discount: 5_000), order: order, nowMilliseconds: Fixture.now),
+            DiscountQuoteRequest(
+                coupon: Fixture.coupon(.discount, rate: 8_000, cap: 5_000), order: order, nowMilliseconds: Fixture.now),
+        ]
+        let answers = try Discounts.quote(DiscountQuoteBatchRequest(quotes: quotes)).results
+        #expect(answers == quotes.map { Discounts.quote($0) })
+        #expect(answers.map(\.discountCents) == [3_000, 0, 5_000])
+        #expect(answers[1].refusal?.code == .thresholdNotMet)
+        let tooMany = DiscountQuoteBatchRequest(quotes: Array(repeating: quotes[0], count: DiscountQuoteBatchRequest.maxQuotes + 1))
+        #expect(throws: ServiceError.self) { try Discounts.quote(tooMany) }
+    }
+}

@@ -98,6 +98,8 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(RefundRequest.self),
     .roundTrip(RefundResponse.self),
     .roundTrip(BestRequest.self),
+    .roundTrip(DiscountQuoteBatchRequest.self),
+    .roundTrip(DiscountQuoteBatch.self),
     // Messages/RuleEngine.swift
     .roundTrip(ClaimCheckRequest.self),
     .roundTrip(ClaimCheckResponse.self),
@@ -134,6 +136,7 @@ let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] 
     { bytes, id in checkReply(bytes, for: RiskDecisionRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: RiskDecisionBatchRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: ClaimCheckBatchRequest.self, requestId: id) },
+    { bytes, id in checkReply(bytes, for: DiscountQuoteBatchRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: UseRequest.self, requestId: id) },
     { bytes, id in checkReply(bytes, for: BestCombinationRequest.self, requestId: id) },
 ]

@@ -107,6 +107,24 @@ public struct DiscountQuote: Codable, Sendable, Equatable {
     }
 }
 
+/// `discount_quote_batch` (0x0205, rule-engine): many `discount_quote`s in one frame, answered in
+/// order. coupon-center gathers the redemptions that arrive while a quote is in flight.
+public struct DiscountQuoteBatchRequest: WireRequest, Equatable {
+    public typealias Response = DiscountQuoteBatch
+    public static let kind = MessageKind.discountQuoteBatch
+    /// At most this many quotes per frame.
+    public static let maxQuotes = 1024
+    public var quotes: [DiscountQuoteRequest]
+
+    public init(quotes: [DiscountQuoteRequest]) { self.quotes = quotes }
+}
+
+public struct DiscountQuoteBatch: Codable, Sendable, Equatable {
+    public var results: [DiscountQuote]
+
+    public init(results: [DiscountQuote]) { self.results = results }
+}
+
 /// `best_combination` (0x0203, rule-engine): the set of the user's coupons that takes the most off.
 public struct BestCombinationRequest: WireRequest, Equatable {
     public typealias Response = BestCombination
