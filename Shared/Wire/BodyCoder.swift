@@ -101,23 +101,26 @@ private struct BodyEncoder: Encoder {
 }
 
 /// Writes one value of any supported type; shared by the three container kinds.
+/// Writes one value of any supported type; shared by the three container kinds. Primitive types
+/// are told apart by comparing metatypes (a pointer comparison) before any dynamic cast; the value
+/// is then reinterpreted as the type it was just found to be.
 private func writeValue<T: Encodable>(_ value: T, to storage: EncoderStorage, path: [any CodingKey]) throws {
+    if T.self == String.self { return storage.writer.writeString(unsafeBitCast(value, to: String.self)) }
+    if T.self == Int64.self { return storage.writer.writeVarInt(unsafeBitCast(value, to: Int64.self)) }
+    if T.self == Int32.self { return storage.writer.writeVarInt(Int64(unsafeBitCast(value, to: Int32.self))) }
+    if T.self == Bool.self { return storage.writer.writeUInt8(unsafeBitCast(value, to: Bool.self) ? 1 : 0) }
+    if T.self == Int.self { return storage.writer.writeVarInt(Int64(unsafeBitCast(value, to: Int.self))) }
+    if T.self == UInt16.self { return storage.writer.writeVarUInt(UInt64(unsafeBitCast(value, to: UInt16.self))) }
+    if T.self == UInt64.self { return storage.writer.writeVarUInt(unsafeBitCast(value, to: UInt64.self)) }
+    if T.self == Int8.self { return storage.writer.writeVarInt(Int64(unsafeBitCast(value, to: Int8.self))) }
+    if T.self == Int16.self { return storage.writer.writeVarInt(Int64(unsafeBitCast(value, to: Int16.self))) }
+    if T.self == UInt.self { return storage.writer.writeVarUInt(UInt64(unsafeBitCast(value, to: UInt.self))) }
+    if T.self == UInt8.self { return storage.writer.writeVarUInt(UInt64(unsafeBitCast(value, to: UInt8.self))) }
+    if T.self == UInt32.self { return storage.writer.writeVarUInt(UInt64(unsafeBitCast(value, to: UInt32.self))) }
+    if T.self == Double.self { return storage.writer.writeBigEndian(unsafeBitCast(value, to: Double.self).bitPattern) }
+    if T.self == Float.self { return storage.writer.writeBigEndian(unsafeBitCast(value, to: Float.self).bitPattern) }
+    if T.self == [UInt8].self { return storage.writer.writeBytes(unsafeBitCast(value, to: [UInt8].self)) }
     switch value {
-    case let v as Bool: storage.writer.writeUInt8(v ? 1 : 0)
-    case let v as String: storage.writer.writeString(v)
-    case let v as Int: storage.writer.writeVarInt(Int64(v))
-    case let v as Int8: storage.writer.writeVarInt(Int64(v))
-    case let v as Int16: storage.writer.writeVarInt(Int64(v))
-    case let v as Int32: storage.writer.writeVarInt(Int64(v))
-    case let v as Int64: storage.writer.writeVarInt(v)
-    case let v as UInt: storage.writer.writeVarUInt(UInt64(v))
-    case let v as UInt8: storage.writer.writeVarUInt(UInt64(v))
-    case let v as UInt16: storage.writer.writeVarUInt(UInt64(v))
-    case let v as UInt32: storage.writer.writeVarUInt(UInt64(v))
-    case let v as UInt64: storage.writer.writeVarUInt(v)
-    case let v as Double: storage.writer.writeBigEndian(v.bitPattern)
-    case let v as Float: storage.writer.writeBigEndian(v.bitPattern)
-    case let v as [UInt8]: storage.writer.writeBytes(v)
     case let v as any _WireOptionalEncodable:
         guard let wrapped = v._wireWrapped else { return storage.writer.writeUInt8(0) }
         storage.writer.writeUInt8(1)
@@ -141,12 +144,12 @@ extension Optional: _WireOptionalEncodable where Wrapped: Encodable {
 }
 
 private protocol _WireOptionalDecodable {
-    static func _wireDecode(from storage: DecoderStorage, path: [any CodingKey]) throws -> Self
+    static func _wireDecode(from storage: DecoderStorage) throws -> Self
 }
 extension Optional: _WireOptionalDecodable where Wrapped: Decodable {
-    fileprivate static func _wireDecode(from storage: DecoderStorage, path: [any CodingKey]) throws -> Self {
-        guard try readPresence(storage, path: path) else { return nil }
-        return .some(try readValue(Wrapped.self, from: storage, path: path))
+    fileprivate static func _wireDecode(from storage: DecoderStorage) throws -> Self {
+        guard try readPresence(storage) else { return nil }
+        return .some(try readValue(Wrapped.self, from: storage))
     }
 }
 
@@ -158,8 +161,8 @@ private protocol _WireArrayEncodable {
 extension Array: _WireArrayEncodable where Element: Encodable {
     fileprivate func _wireEncode(to storage: EncoderStorage, path: [any CodingKey]) throws {
         storage.writer.writeVarUInt(UInt64(count))
-        for (index, element) in enumerated() {
-            try writeValue(element, to: storage, path: path + [ArrayIndexKey(index)])
+        for element in self {
+            try writeValue(element, to: storage, path: path)
         }
     }
 }
@@ -167,17 +170,18 @@ extension Array: _WireArrayEncodable where Element: Encodable {
 /// The count is bounded by the bytes left and every element must consume at least one byte, so a
 /// hostile count can neither allocate nor loop beyond the frame's size.
 private protocol _WireArrayDecodable {
-    static func _wireDecode(from storage: DecoderStorage, path: [any CodingKey]) throws -> Self
+    static func _wireDecode(from storage: DecoderStorage) throws -> Self
 }
 extension Array: _WireArrayDecodable where Element: Decodable {
-    fileprivate static func _wireDecode(from storage: DecoderStorage, path: [any CodingKey]) throws -> Self {
+    fileprivate static func _wireDecode(from storage: DecoderStorage) throws -> Self {
         let count = try storage.reader.readLength()
         var elements: [Element] = []
+        elements.reserveCapacity(count)
         for index in 0..<count {
             let before = storage.reader.offset
-            elements.append(try readValue(Element.self, from: storage, path: path + [ArrayIndexKey(index)]))
+            elements.append(try named(indexName(index)) { try readValue(Element.self, from: storage) })
             guard storage.reader.offset > before else {
-                throw WireDecodingError(.emptyElement, path: (path + [ArrayIndexKey(index)]).wirePath)
+                throw WireDecodingError(.emptyElement, path: indexName(index))
             }
         }
         return elements
@@ -191,14 +195,14 @@ private struct KeyedBodyEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol 
     mutating func encodeNil(forKey key: Key) throws { storage.writer.writeUInt8(0) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try writeValue(value, to: storage, path: codingPath + [key])
+        try writeValue(value, to: storage, path: codingPath)
     }
 
     /// Absent optionals still take their marker byte: positions must not shift.
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
         guard let value else { return storage.writer.writeUInt8(0) }
         storage.writer.writeUInt8(1)
-        try writeValue(value, to: storage, path: codingPath + [key])
+        try writeValue(value, to: storage, path: codingPath)
     }
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeOptional(value, key) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeOptional(value, key) }
@@ -222,16 +226,16 @@ private struct KeyedBodyEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol 
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: storage, codingPath: codingPath + [key]))
+        KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: storage, codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        UnkeyedBodyEncoder(storage: storage, codingPath: codingPath + [key])
+        UnkeyedBodyEncoder(storage: storage, codingPath: codingPath)
     }
 
     mutating func superEncoder() -> any Encoder { BodyEncoder(storage: storage, codingPath: codingPath) }
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        BodyEncoder(storage: storage, codingPath: codingPath + [key])
+        BodyEncoder(storage: storage, codingPath: codingPath)
     }
 }
 
@@ -312,69 +316,98 @@ private final class DecoderStorage {
     init(reader: WireReader) { self.reader = reader }
 }
 
+/// Decoders and containers report an empty `codingPath`: the path of an error is put together as
+/// it leaves the containers (see `named`), which costs nothing while decoding succeeds.
 private struct BodyDecoder: Decoder {
     let storage: DecoderStorage
-    var codingPath: [any CodingKey] = []
+    var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     init(reader: WireReader) { storage = DecoderStorage(reader: reader) }
-    init(storage: DecoderStorage, codingPath: [any CodingKey]) {
-        self.storage = storage
-        self.codingPath = codingPath
-    }
+    init(storage: DecoderStorage) { self.storage = storage }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(KeyedBodyDecoder<Key>(storage: storage, codingPath: codingPath))
+        KeyedDecodingContainer(KeyedBodyDecoder<Key>(storage: storage))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try UnkeyedBodyDecoder(storage: storage, codingPath: codingPath)
+        try UnkeyedBodyDecoder(storage: storage)
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer {
-        SingleBodyDecoder(storage: storage, codingPath: codingPath)
+        SingleBodyDecoder(storage: storage)
     }
 }
 
-/// Reads one value of any supported type; shared by the three container kinds. Errors carry the
-/// field path so a bad frame says which field was wrong.
-private func readValue<T: Decodable>(_ type: T.Type, from storage: DecoderStorage, path: [any CodingKey]) throws -> T {
-    do {
-        switch type {
-        case is Bool.Type:
-            switch try storage.reader.readUInt8() {
-            case 0: return false as! T
-            case 1: return true as! T
-            default: throw WireDecodingError(.invalidBool)
-            }
-        case is String.Type: return try storage.reader.readString() as! T
-        case is Int.Type: return try narrow(storage.reader.readVarInt(), Int.self) as! T
-        case is Int8.Type: return try narrow(storage.reader.readVarInt(), Int8.self) as! T
-        case is Int16.Type: return try narrow(storage.reader.readVarInt(), Int16.self) as! T
-        case is Int32.Type: return try narrow(storage.reader.readVarInt(), Int32.self) as! T
-        case is Int64.Type: return try storage.reader.readVarInt() as! T
-        case is UInt.Type: return try narrow(storage.reader.readVarUInt(), UInt.self) as! T
-        case is UInt8.Type: return try narrow(storage.reader.readVarUInt(), UInt8.self) as! T
-        case is UInt16.Type: return try narrow(storage.reader.readVarUInt(), UInt16.self) as! T
-        case is UInt32.Type: return try narrow(storage.reader.readVarUInt(), UInt32.self) as! T
-        case is UInt64.Type: return try storage.reader.readVarUInt() as! T
-        case is Double.Type: return Double(bitPattern: try storage.reader.readBigEndian(UInt64.self)) as! T
-        case is Float.Type: return Float(bitPattern: try storage.reader.readBigEndian(UInt32.self)) as! T
-        case is [UInt8].Type: return try storage.reader.readBytes() as! T
-        case let optional as any _WireOptionalDecodable.Type:
-            return try optional._wireDecode(from: storage, path: path) as! T
-        case let array as any _WireArrayDecodable.Type:
-            return try array._wireDecode(from: storage, path: path) as! T
-        case is any _WireDictionary.Type:
-            throw WireDecodingError(.unsupportedType, detail: "dictionaries are not part of the wire format")
-        default:
-            return try T(from: BodyDecoder(storage: storage, codingPath: path))
+/// Reads one value of any supported type; shared by the three container kinds.
+///
+/// No field path is built while decoding succeeds (it would cost an allocation per field); an error
+/// collects its path on the way out instead, each container adding its own key (see `named`).
+/// Primitive types are told apart by comparing metatypes, which costs a pointer comparison, before
+/// any protocol conformance is looked up.
+private func readValue<T: Decodable>(_ type: T.Type, from storage: DecoderStorage) throws -> T {
+    if type == String.self { return try storage.reader.readString() as! T }
+    if type == Int64.self { return try storage.reader.readVarInt() as! T }
+    if type == Int32.self { return try narrow(storage.reader.readVarInt(), Int32.self) as! T }
+    if type == Bool.self {
+        switch try storage.reader.readUInt8() {
+        case 0: return false as! T
+        case 1: return true as! T
+        default: throw WireDecodingError(.invalidBool)
         }
-    } catch var error as WireDecodingError {
-        if error.path.isEmpty { error.path = path.wirePath }
-        throw error
+    }
+    if type == Int.self { return try narrow(storage.reader.readVarInt(), Int.self) as! T }
+    if type == UInt16.self { return try narrow(storage.reader.readVarUInt(), UInt16.self) as! T }
+    if type == UInt64.self { return try storage.reader.readVarUInt() as! T }
+    if type == Int8.self { return try narrow(storage.reader.readVarInt(), Int8.self) as! T }
+    if type == Int16.self { return try narrow(storage.reader.readVarInt(), Int16.self) as! T }
+    if type == UInt.self { return try narrow(storage.reader.readVarUInt(), UInt.self) as! T }
+    if type == UInt8.self { return try narrow(storage.reader.readVarUInt(), UInt8.self) as! T }
+    if type == UInt32.self { return try narrow(storage.reader.readVarUInt(), UInt32.self) as! T }
+    if type == Double.self { return Double(bitPattern: try storage.reader.readBigEndian(UInt64.self)) as! T }
+    if type == Float.self { return Float(bitPattern: try storage.reader.readBigEndian(UInt32.self)) as! T }
+    if type == [UInt8].self { return try storage.reader.readBytes() as! T }
+    switch type {
+    case let optional as any _WireOptionalDecodable.Type:
+        return try optional._wireDecode(from: storage) as! T
+    case let array as any _WireArrayDecodable.Type:
+        return try array._wireDecode(from: storage) as! T
+    case is any _WireDictionary.Type:
+        throw WireDecodingError(.unsupportedType, detail: "dictionaries are not part of the wire format")
+    default:
+        do {
+            return try T(from: BodyDecoder(storage: storage))
+        } catch let error as WireDecodingError {
+            throw error
+        } catch let error as DecodingError {
+            // A type's own validation (an unknown enum raw value): its path starts here.
+            throw WireDecodingError(error)
+        }
     }
 }
+
+/// Runs `body`; an error thrown from inside gets `component` (a field name, or `[index]`) put in
+/// front of its path, so the outermost container ends up with the whole path.
+private func named<T>(_ component: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch var error as WireDecodingError {
+        error.path = joinedPath(component, error.path)
+        throw error
+    } catch let error as DecodingError {
+        var converted = WireDecodingError(error)
+        converted.path = joinedPath(component, converted.path)
+        throw converted
+    }
+}
+
+private func joinedPath(_ component: String, _ rest: String) -> String {
+    if rest.isEmpty { return component }
+    return rest.hasPrefix("[") ? component + rest : component + "." + rest
+}
+
+private func keyName(_ key: some CodingKey) -> String { key.stringValue }
+private func indexName(_ index: Int) -> String { "[\(index)]" }
 
 private func narrow<Source: BinaryInteger, Target: FixedWidthInteger>(
     _ value: Source, _: Target.Type
@@ -385,33 +418,35 @@ private func narrow<Source: BinaryInteger, Target: FixedWidthInteger>(
     return narrowed
 }
 
-private func readPresence(_ storage: DecoderStorage, path: [any CodingKey]) throws -> Bool {
+private func readPresence(_ storage: DecoderStorage) throws -> Bool {
     switch try storage.reader.readUInt8() {
     case 0: return false
     case 1: return true
-    default: throw WireDecodingError(.invalidPresence, path: path.wirePath)
+    default: throw WireDecodingError(.invalidPresence)
     }
 }
 
 private struct KeyedBodyDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let storage: DecoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     /// Positional: there are no keys on the wire, so every key the type asks for is "there".
     var allKeys: [Key] { [] }
     func contains(_ key: Key) -> Bool { true }
 
     func decodeNil(forKey key: Key) throws -> Bool {
-        !(try readPresence(storage, path: codingPath + [key]))
+        !(try named(keyName(key)) { try readPresence(storage) })
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try readValue(type, from: storage, path: codingPath + [key])
+        try named(keyName(key)) { try readValue(type, from: storage) }
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard try readPresence(storage, path: codingPath + [key]) else { return nil }
-        return try decode(type, forKey: key)
+        try named(keyName(key)) {
+            guard try readPresence(storage) else { return nil }
+            return try readValue(type, from: storage)
+        }
     }
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try optional(type, key) }
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try optional(type, key) }
@@ -435,57 +470,41 @@ private struct KeyedBodyDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol 
     func nestedContainer<NestedKey: CodingKey>(
         keyedBy type: NestedKey.Type, forKey key: Key
     ) throws -> KeyedDecodingContainer<NestedKey> {
-        KeyedDecodingContainer(KeyedBodyDecoder<NestedKey>(storage: storage, codingPath: codingPath + [key]))
+        KeyedDecodingContainer(KeyedBodyDecoder<NestedKey>(storage: storage))
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try UnkeyedBodyDecoder(storage: storage, codingPath: codingPath + [key])
+        try named(keyName(key)) { try UnkeyedBodyDecoder(storage: storage) }
     }
 
-    func superDecoder() throws -> any Decoder { BodyDecoder(storage: storage, codingPath: codingPath) }
-    func superDecoder(forKey key: Key) throws -> any Decoder {
-        BodyDecoder(storage: storage, codingPath: codingPath + [key])
-    }
+    func superDecoder() throws -> any Decoder { BodyDecoder(storage: storage) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { BodyDecoder(storage: storage) }
 }
 
 /// Marks dictionary types so both sides refuse them before writing or reading anything.
 private protocol _WireDictionary {}
 extension Dictionary: _WireDictionary {}
 
-private struct ArrayIndexKey: CodingKey {
-    let intValue: Int?
-    var stringValue: String { "\(intValue ?? 0)" }
-    init(_ index: Int) { intValue = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.intValue = intValue }
-}
-
 private struct UnkeyedBodyDecoder: UnkeyedDecodingContainer {
     let storage: DecoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
     let count: Int?
     private(set) var currentIndex = 0
     var isAtEnd: Bool { currentIndex >= (count ?? 0) }
 
     /// Custom `init(from:)` code only; arrays of Codable types take `_WireArrayDecodable`. Same bound.
-    init(storage: DecoderStorage, codingPath: [any CodingKey]) throws {
+    init(storage: DecoderStorage) throws {
         self.storage = storage
-        self.codingPath = codingPath
-        do {
-            self.count = try storage.reader.readLength()
-        } catch var error {
-            error.path = codingPath.wirePath
-            throw error
-        }
+        self.count = try storage.reader.readLength()
     }
 
-    private mutating func element<T>(_ body: (DecoderStorage, [any CodingKey]) throws -> T) throws -> T {
-        let path = codingPath + [ArrayIndexKey(currentIndex)]
-        guard !isAtEnd else { throw WireDecodingError(.truncated, path: path.wirePath, detail: "past the last element") }
+    private mutating func element<T>(_ body: (DecoderStorage) throws -> T) throws -> T {
+        let index = currentIndex
+        guard !isAtEnd else { throw WireDecodingError(.truncated, path: indexName(index), detail: "past the last element") }
         let before = storage.reader.offset
-        let value = try body(storage, path)
+        let value = try named(indexName(index)) { try body(storage) }
         guard storage.reader.offset > before else {
-            throw WireDecodingError(.emptyElement, path: path.wirePath)
+            throw WireDecodingError(.emptyElement, path: indexName(index))
         }
         currentIndex += 1
         return value
@@ -493,34 +512,34 @@ private struct UnkeyedBodyDecoder: UnkeyedDecodingContainer {
 
     mutating func decodeNil() throws -> Bool {
         // Only called for arrays of optionals; consume the marker only when it says "absent".
-        try element { storage, path in !(try readPresence(storage, path: path)) }
+        try element { storage in !(try readPresence(storage)) }
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try element { storage, path in try readValue(type, from: storage, path: path) }
+        try element { storage in try readValue(type, from: storage) }
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         currentIndex += 1
-        return KeyedDecodingContainer(KeyedBodyDecoder<NestedKey>(storage: storage, codingPath: codingPath))
+        return KeyedDecodingContainer(KeyedBodyDecoder<NestedKey>(storage: storage))
     }
 
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
         currentIndex += 1
-        return try UnkeyedBodyDecoder(storage: storage, codingPath: codingPath)
+        return try UnkeyedBodyDecoder(storage: storage)
     }
 
     mutating func superDecoder() throws -> any Decoder {
         currentIndex += 1
-        return BodyDecoder(storage: storage, codingPath: codingPath)
+        return BodyDecoder(storage: storage)
     }
 }
 
 private struct SingleBodyDecoder: SingleValueDecodingContainer {
     let storage: DecoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     func decodeNil() -> Bool {
         // A single value container is never optional on the wire; optionals go through keyed
@@ -529,6 +548,6 @@ private struct SingleBodyDecoder: SingleValueDecodingContainer {
     }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try readValue(type, from: storage, path: codingPath)
+        try readValue(type, from: storage)
     }
 }

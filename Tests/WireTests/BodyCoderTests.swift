@@ -128,6 +128,39 @@ let sample = Sample(
         #expect(error?.path == "color")
     }
 
+    @Test func errorsDeepInsideNameTheWholePath() throws {
+        struct Line: Codable { var sku: String; var flag: Bool; var color: Sample.Color? }
+        struct Order: Codable { var id: String; var lines: [Line] }
+        struct Envelope: Codable { var order: Order; var tags: [[Int8]] }
+        var good = Envelope(order: Order(id: "o", lines: [Line(sku: "a", flag: true, color: nil), Line(sku: "b", flag: false, color: .red)]), tags: [[1], [2, 3]])
+        #expect(try WireBody.decode(Envelope.self, from: try WireBody.encode(good)).order.lines[1].color == .red)
+
+        var badFlag = try WireBody.encode(good)
+        // order.id "o" (2 bytes), line count, line 0: "a" (2 bytes), flag at offset 5.
+        badFlag[5] = 9
+        let flagError = #expect(throws: WireDecodingError.self) { try WireBody.decode(Envelope.self, from: badFlag) }
+        #expect(flagError?.reason == .invalidBool)
+        #expect(flagError?.path == "order.lines[0].flag")
+
+        good.tags = [[1], [2, 100]]
+        var badTag = try WireBody.encode(good)
+        badTag[badTag.count - 1] = 0x80  // 100 → a truncated varint at the very end
+        badTag.append(0x02)  // ... that reads as 256, out of Int8's range
+        let tagError = #expect(throws: WireDecodingError.self) { try WireBody.decode(Envelope.self, from: badTag) }
+        #expect(tagError?.reason == .valueOutOfRange)
+        #expect(tagError?.path == "tags[1][1]")
+
+        // The same layout with the enum as text: an unknown value inside an optional in an array.
+        struct LineText: Codable { var sku: String; var flag: Bool; var color: String? }
+        struct OrderText: Codable { var id: String; var lines: [LineText] }
+        struct EnvelopeText: Codable { var order: OrderText; var tags: [[Int8]] }
+        let purple = try WireBody.encode(
+            EnvelopeText(order: OrderText(id: "o", lines: [LineText(sku: "a", flag: true, color: "RED"), LineText(sku: "b", flag: true, color: "PURPLE")]), tags: []))
+        let colorError = #expect(throws: WireDecodingError.self) { try WireBody.decode(Envelope.self, from: purple) }
+        #expect(colorError?.reason == .invalidValue)
+        #expect(colorError?.path == "order.lines[1].color")
+    }
+
     @Test func dictionariesAreNotPartOfTheFormat() {
         struct Mapping: Codable { var map: [String: Int] }
         #expect(throws: (any Error).self) { try WireBody.encode(Mapping(map: ["a": 1])) }
