@@ -131,8 +131,20 @@ struct CouponService: Sendable {
         var finalRecord = record
         finalRecord.response = Self.storedJSON(response)
 
-        return try await reserveAndWrite(finalRecord, response: response, spec: view.spec, operation: operation, payload: payload)
+        do {
+            return try await reserveAndWrite(finalRecord, response: response, spec: view.spec, operation: operation, payload: payload)
+        } catch let refusal as ServiceError where requestId != nil && Self.limitCodes.contains(refusal.code) {
+            // A retry that raced its first attempt (both passed the check above) finds the limits
+            // taken by that attempt: it still gets the first answer.
+            if let requestId, let answer = try await previousAnswer(operation: operation, requestId: requestId, payload: payload) {
+                return answer
+            }
+            throw refusal
+        }
     }
+
+    /// Refusals a retry can meet because its own first attempt succeeded meanwhile.
+    static let limitCodes: Set<ErrorCode> = [.soldOut, .perUserLimitReached, .dailyLimitReached, .budgetExhausted, .rateLimited, .insufficientPoints]
 
     /// Reserve in Redis under the user's claim lock (one user's claims on one template go one at a
     /// time; the lock expires by itself if we die), write in PostgreSQL, then free the lock, giving

@@ -4,16 +4,36 @@
 -- decides the whole batch in one statement (window functions count the batch's claims per user,
 -- template and day on top of the stored counters) and writes it with one statement per table.
 --
--- Same arguments, same answer rows. The per-claim version stays as claim_coupons_each: the batch
--- falls back to it when a write breaks a constraint (a request id stored meanwhile by another
+-- Same arguments, same answer rows. The per-claim version stays, renamed claim_coupon_steps, behind
+-- claim_coupons_each, which first answers DUPLICATE_REQUEST for a request id already stored (so a
+-- retry gets its first answer even when the limits are reached by now). The batch falls back to
+-- claim_coupons_each when a write breaks a constraint (a request id stored meanwhile by another
 -- process, or any limit this statement got wrong), so the constraints stay the final guard and each
--- claim still gets its own exact answer.
+-- claim still gets its own exact answer. A request id twice in one batch: the first occurrences are
+-- decided first, then the rest, which then find the first's record.
 --
 -- Decisions follow the batch's order (idx). Within one batch the running totals are conservative:
 -- a claim refused late (say for the daily limit) still counts against the stock of the claims after
 -- it in the same batch, so a batch may refuse a claim that a later batch would accept, never the
 -- other way round.
-ALTER FUNCTION claim_coupons(jsonb) RENAME TO claim_coupons_each;
+ALTER FUNCTION claim_coupons(jsonb) RENAME TO claim_coupon_steps;
+
+CREATE FUNCTION claim_coupons_each(claims jsonb)
+RETURNS TABLE (idx integer, outcome text, coupon_id text, points_left bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c jsonb;
+BEGIN
+    FOR c IN SELECT value FROM jsonb_array_elements(claims) LOOP
+        IF c->>'requestId' IS NOT NULL AND EXISTS (
+               SELECT 1 FROM idempotency_record r WHERE r.operation = c->>'operation' AND r.request_id = c->>'requestId') THEN
+            RETURN QUERY SELECT (c->>'idx')::integer, 'DUPLICATE_REQUEST'::text, NULL::text, NULL::bigint;
+        ELSE
+            RETURN QUERY SELECT * FROM claim_coupon_steps(jsonb_build_array(c));
+        END IF;
+    END LOOP;
+END;
+$$;
 
 CREATE FUNCTION claim_coupons(claims jsonb)
 RETURNS TABLE (idx integer, outcome text, coupon_id text, points_left bigint)
@@ -33,10 +53,22 @@ BEGIN
       ORDER BY user_id FOR UPDATE;
 
     -- One request id twice in a batch: whether the second is a duplicate depends on whether the
-    -- first is written, which only the claim-by-claim version can tell.
+    -- first is written. Decide the first occurrences, then the rest (which then see the first's
+    -- record, or try again if it was refused).
     IF EXISTS (SELECT 1 FROM jsonb_array_elements(claims) e WHERE e.value->>'requestId' IS NOT NULL
                 GROUP BY e.value->>'operation', e.value->>'requestId' HAVING count(*) > 1) THEN
-        RETURN QUERY SELECT * FROM claim_coupons_each(claims);
+        RETURN QUERY SELECT * FROM claim_coupons((
+            SELECT jsonb_agg(value ORDER BY ordinality) FROM (
+                SELECT value, ordinality, row_number() OVER (
+                           PARTITION BY value->>'operation', value->>'requestId' ORDER BY ordinality) AS n
+                  FROM jsonb_array_elements(claims) WITH ORDINALITY) e
+             WHERE value->>'requestId' IS NULL OR n = 1));
+        RETURN QUERY SELECT * FROM claim_coupons((
+            SELECT jsonb_agg(value ORDER BY ordinality) FROM (
+                SELECT value, ordinality, row_number() OVER (
+                           PARTITION BY value->>'operation', value->>'requestId' ORDER BY ordinality) AS n
+                  FROM jsonb_array_elements(claims) WITH ORDINALITY) e
+             WHERE value->>'requestId' IS NOT NULL AND n > 1));
         RETURN;
     END IF;
 
