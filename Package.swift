@@ -54,7 +54,7 @@ let package = Package(
             name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient"],
             path: "Services/CouponCtl"),
         .executableTarget(
-            name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging"],
+            name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging", "Domain"],
             path: "Services/CouponLoad"),
 
         // Test-only helpers: servers and executables started on free ports, fresh databases.

@@ -41,6 +41,7 @@ struct CouponLoad {
                 return result!
             }
             report.invariant = try await scenario.verify(report.succeeded)
+            report.figures = scenario.figures()
             print(settings.json ? report.json().serialized() : report.text())
             ProcessEnvironment.exit(report.succeeded > 0 ? 0 : 3)
         } catch {
@@ -93,8 +94,10 @@ struct Scenario: Sendable {
     /// Runs beside the load for scenarios that bring their own server (the echo baseline).
     var serve: @Sendable () async -> Void = {}
     var stop: @Sendable () -> Void = {}
+    /// Figures a scenario measures besides the load (name, value), printed with the summary.
+    var figures: @Sendable () -> [(String, Int64)] = { [] }
 
-    static let names = ["ping", "claim", "redeem", "mixed", "best", "risk", "echo"]
+    static let names = ["ping", "claim", "redeem", "mixed", "best", "best-engine", "risk", "echo"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
@@ -227,6 +230,13 @@ struct Scenario: Sendable {
             let order = BestRequest(
                 userId: userId, amountCents: 100_000, items: [OrderItem(sku: "phone", category: "digital", shopId: "S1", amountCents: 100_000)])
             return Scenario(name: "best", send: { _ in await outcome { _ = try await client.call(order) } })
+        case "best-engine":
+            // best_combination straight to rule-engine (--url is its address) for the fixed
+            // 50-coupon wallet of BenchWallet; also times the same computation in this process.
+            let request = BenchWallet.request(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            return Scenario(
+                name: "best-engine", send: { _ in await outcome { _ = try await client.call(request) } },
+                figures: { [("computeMicrosecondsPerBest", BenchWallet.computeMicroseconds(request))] })
         case "risk":
             // Decisions for a legitimate-looking population against risk-control (--url is its address).
             return Scenario(
@@ -272,6 +282,7 @@ struct LoadReport: Sendable {
     var errors: [ErrorCode: Int64]
     var histogram: LatencyHistogram
     var invariant: [String] = []
+    var figures: [(String, Int64)] = []
 
     var throughput: Double { elapsedSeconds > 0 ? Double(succeeded) / elapsedSeconds : 0 }
 
@@ -284,7 +295,7 @@ struct LoadReport: Sendable {
         for (code, count) in errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             lines.append("  error \(code.rawValue) \(code.name): \(count)")
         }
-        return (lines + invariant).joined(separator: "\n")
+        return (lines + figures.map { "\($0.0): \($0.1)" } + invariant).joined(separator: "\n")
     }
 
     func json() -> JSONValue {
@@ -297,6 +308,7 @@ struct LoadReport: Sendable {
             ("maxMicroseconds", .integer(histogram.maxMicroseconds)),
             ("errors", .object(errors.sorted(by: { $0.key.rawValue < $1.key.rawValue }).map { ($0.key.name, .integer($0.value)) })),
             ("invariant", .array(invariant.map { .string($0) })),
+            ("figures", .object(figures.map { ($0.0, .integer($0.1)) })),
         ])
     }
 }

@@ -214,43 +214,6 @@ private let oneThousandYuan = Fixture.order([Fixture.item("laptop", shop: "S1", 
         #expect(stacked > 300)
         #expect(exclusiveWins > 100)
     }
-
-    @Test func printsBestCombinationSpeed() {
-        var random = DiscountRandom(seed: 50)
-        let order = Fixture.order([
-            Fixture.item("a", shop: "S1", category: "digital", 120_000), Fixture.item("b", shop: "S1", category: "food", 8_800),
-            Fixture.item("c", shop: "S2", category: "digital", 45_000), Fixture.item("d", shop: "S2", category: "books", 6_600),
-            Fixture.item("e", shop: "S1", category: "books", 3_300), Fixture.item("f", shop: "S2", category: "food", 12_000),
-        ])
-        var wallet: [CouponTerms] = []
-        for index in 0..<50 {
-            let level = ScopeLevel.allCases[index % 3]
-            let type: CouponType = [.cash, .cash, .discount, .free, .exchange].randomElement(using: &random)!
-            wallet.append(
-                Fixture.coupon(
-                    "w\(index)", type, threshold: [0, 19_900, 50_000, 100_000, 150_000].randomElement(using: &random)!,
-                    discount: Int64.random(in: 500...30_000, using: &random), rate: Int32.random(in: 7_000...9_500, using: &random),
-                    cap: type == .cash ? nil : Int64.random(in: 2_000...20_000, using: &random), level: level,
-                    shop: ["S1", "S2"].randomElement(using: &random)!,
-                    categories: [["digital"], ["food", "books"], ["books"]].randomElement(using: &random)!,
-                    stacking: index % 9 == 4 ? .exclusive : .stackable, onDiscounted: index % 4 == 1,
-                    expires: Fixture.expiry + Int64(index % 5) * Fixture.hourMs))
-        }
-        let request = BestCombinationRequest(coupons: wallet, order: order, nowMilliseconds: Fixture.now)
-        var checksum: Int64 = 0
-        for _ in 0..<200 { checksum &+= BestCombinations.choose(request).discountCents }
-        let rounds = 2_000
-        let clock = ContinuousClock()
-        let elapsed = clock.measure {
-            for _ in 0..<rounds { checksum &+= BestCombinations.choose(request).discountCents }
-        }
-        let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
-        let best = BestCombinations.choose(request)
-        let candidates = best.explain.filter { ["APPLIED", "NOT_CHOSEN", "STACKING_CONFLICT"].contains($0.reason) }.count
-        print(
-            "best_combination, 50-coupon wallet: \(Int((micros / Double(rounds)).rounded())) µs per choose (mean of \(rounds)); "
-                + "\(candidates) usable; chose \(best.couponIds) for \(Money(cents: best.discountCents).yuanText) [checksum \(checksum)]")
-    }
 }
 
 /// One random wallet (0…8 coupons over shops S1/S2 and categories digital/food/books) and order.
