@@ -71,10 +71,10 @@ struct ClaimWriter: Sendable {
         let order = batch.indices.sorted { (batch[$0].templateId, batch[$0].userId) < (batch[$1].templateId, batch[$1].userId) }
         let claims = JSONValue.array(order.enumerated().map { position, index in batch[index].json(index: position) })
         do {
-            let rows = try await database.transaction { transaction in
-                try await transaction.query(
-                    "SELECT idx, outcome, points_left FROM claim_coupons($1::jsonb)", [claims.serialized()])
-            }
+            // One statement, committed by the server as it ends: the template rows it locks are
+            // released there, not after a round trip back to this process.
+            let rows = try await database.autocommitQuery(
+                "SELECT idx, outcome, points_left FROM claim_coupons($1::jsonb)", [claims.serialized()])
             var outcomes: [Int: ClaimOutcome] = [:]
             for row in rows {
                 let position: Int = try row.decode(0)

@@ -76,7 +76,15 @@ struct CouponService: Sendable {
     /// A request's fields as one text, escaped so different field lists never give the same text:
     /// what a request id is compared against when it comes back.
     static func canonicalPayload(_ fields: [String]) -> String {
-        fields.map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|") }.joined(separator: "|")
+        var out: [UInt8] = []
+        for (index, field) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "|")) }
+            for byte in field.utf8 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "|") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private func validateClaimant(userId: String, templateId: String, deviceId: String?, ip: String?) throws(ServiceError) {
@@ -105,16 +113,15 @@ struct CouponService: Sendable {
         if action == .claim && view.spec.type == .exchange {
             throw ServiceError(.notExchangeable, "template \(templateId) is bought with points: use /api/coupon/exchange")
         }
-        let profile = try await stages.profiles.submit(userId)
         let now = unixMilliseconds()
-
+        // Risk-control is asked while the profile is read and the rules are checked.
         async let riskAnswer = decideRisk(
             RiskDecisionRequest(
                 action: action, userId: userId, deviceId: deviceId, ip: ip, templateId: templateId, couponType: view.spec.type,
                 amountCents: view.spec.discountCents))
-        async let ruleAnswer = stages.ruleChecks.submit(
+        let profile = try await stages.profiles.submit(userId)
+        let check = try await stages.ruleChecks.submit(
             ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: profile.segments, nowMilliseconds: now))
-        let check = try await ruleAnswer
         try await riskAnswer
         if let refusal = check.refusal { throw refusal }
 
@@ -184,7 +191,8 @@ struct CouponService: Sendable {
         }
         switch outcome {
         case .issued(let pointsLeft):
-            await unlock(givingBack: false)
+            // The coupon is written: answer now and free the lock on the side (it expires anyway).
+            Task { await unlock(givingBack: false) }
             var answer = response
             answer.pointsLeft = pointsLeft
             metrics.increment("coupons_issued_total", [("operation", operation)])

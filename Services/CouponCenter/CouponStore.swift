@@ -311,15 +311,26 @@ struct CouponStore: Sendable {
 
 /// Unguessable ids: `bytes` random bytes from the system generator, in Crockford base32.
 enum RandomIdentifier {
-    static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
+    /// `prefix` then `bytes` random bytes in Crockford base 32. The bytes come eight at a time from
+    /// the system's generator (one call each, not one per byte).
     static func make(prefix: String, bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
+        var text = Array(prefix.utf8)
+        text.reserveCapacity(text.count + (bytes * 8 + 4) / 5)
+        var pool: UInt64 = 0
+        var poolBytes = 0
         var bits: UInt64 = 0
         var count = 0
-        var text = prefix
         for _ in 0..<bytes {
-            bits = (bits << 8) | UInt64(UInt8.random(in: 0...255, using: &generator))
+            if poolBytes == 0 {
+                pool = generator.next()
+                poolBytes = 8
+            }
+            bits = (bits << 8) | (pool & 0xFF)
+            pool >>= 8
+            poolBytes -= 1
             count += 8
             while count >= 5 {
                 count -= 5
@@ -327,6 +338,6 @@ enum RandomIdentifier {
             }
         }
         if count > 0 { text.append(alphabet[Int((bits << UInt64(5 - count)) & 31)]) }
-        return text
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -29,18 +29,10 @@ struct Redemptions: Sendable {
         self.riskControl = riskControl
         self.dependencyTimeoutMilliseconds = dependencyTimeoutMilliseconds
         self.metrics = metrics
-        couponReads = Batcher(
-            name: "coupon_read", lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics,
-            process: Batcher.everyItem { ids in try await Self.couponTerms(ids, database: database) })
-        quotes = Batcher(
-            name: "discount_quote", lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics,
-            process: Batcher.everyItem { quotes in
-                let answer = try await ruleEngine.call(DiscountQuoteBatchRequest(quotes: quotes), timeoutMilliseconds: dependencyTimeoutMilliseconds)
-                guard answer.results.count == quotes.count else {
-                    throw ServiceError(.internalError, "rule-engine answered \(answer.results.count) of \(quotes.count) quotes")
-                }
-                return answer.results
-            })
+        couponReads = RemoteStages.batcher("coupon_read", metrics) { ids in try await Self.couponTerms(ids, database: database) }
+        quotes = RemoteStages.batcher("discount_quote", metrics) { quotes in
+            try await ruleEngine.call(DiscountQuoteBatchRequest(quotes: quotes), timeoutMilliseconds: dependencyTimeoutMilliseconds).results
+        }
         writes = Batcher(name: "use_write", lanes: writers, maxBatch: maxBatch, metrics: metrics) { uses in
             await Self.write(uses, database: database)
         }
@@ -158,21 +150,12 @@ struct Redemptions: Sendable {
     /// the batch (a request id another process stored meanwhile), each redemption is written alone.
     private static func write(_ uses: [UseWrite], database: PostgresPool) async -> [Result<Bool, any Error>] {
         do {
-            let batch = JSONValue.array(uses.enumerated().map { index, use in use.json(index: index) }).serialized()
-            let rows = try await database.transaction { transaction in
-                try await transaction.query("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
-            }
-            var used = Array(repeating: false, count: uses.count)
-            for row in rows {
-                let index: Int = try row.decode(0)
-                if used.indices.contains(index) { used[index] = try row.decode(1) }
-            }
-            return used.map { .success($0) }
+            return try await redeem(uses, database: database).map { .success($0) }
         } catch let error as PostgresError where [.uniqueViolation, .checkViolation, .foreignKeyViolation].contains(error.code) && uses.count > 1 {
             var results: [Result<Bool, any Error>] = []
             for use in uses {
                 do {
-                    results.append(.success(try await writeAlone(use, database: database)))
+                    results.append(.success(try await redeem([use], database: database)[0]))
                 } catch {
                     results.append(.failure(error))
                 }
@@ -183,13 +166,17 @@ struct Redemptions: Sendable {
         }
     }
 
-    /// A batch of one, so a broken constraint fails only this redemption.
-    private static func writeAlone(_ use: UseWrite, database: PostgresPool) async throws -> Bool {
-        let batch = JSONValue.array([use.json(index: 0)]).serialized()
-        let rows = try await database.transaction { transaction in
-            try await transaction.query("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
+    /// `redeem_coupons` as one statement that PostgreSQL commits as it ends, so the coupon rows it
+    /// locks are free again without a round trip back to this process.
+    private static func redeem(_ uses: [UseWrite], database: PostgresPool) async throws -> [Bool] {
+        let batch = JSONValue.array(uses.enumerated().map { index, use in use.json(index: index) }).serialized()
+        let rows = try await database.autocommitQuery("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
+        var used = Array(repeating: false, count: uses.count)
+        for row in rows {
+            let index: Int = try row.decode(0)
+            if used.indices.contains(index) { used[index] = try row.decode(1) }
         }
-        return try rows.first?.decode(1) ?? false
+        return used
     }
 
     static func order(amountCents: Int64, items: [OrderItem]) throws(ServiceError) -> OrderSummary {

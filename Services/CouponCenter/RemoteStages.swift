@@ -15,23 +15,15 @@ struct RemoteStages: Sendable {
 
     /// Items per batch at most; well under the limits of the batch messages.
     static let maxBatch = 256
-    /// Batches in flight per stage: two, so one is on the wire while the next one gathers.
+    /// Batches in flight per stage: one, so the claims arriving meanwhile gather into the next.
     static let lanes = 1
 
     init(store: CouponStore, ruleEngine: ServiceClient, riskControl: ServiceClient, timeoutMilliseconds: Int, metrics: Metrics) {
         self.riskControl = riskControl
-        profiles = Batcher(
-            name: "profiles", lanes: Self.lanes, maxBatch: Self.maxBatch, metrics: metrics,
-            process: Batcher.everyItem { userIds in try await store.profiles(userIds) })
-        ruleChecks = Batcher(
-            name: "claim_check", lanes: Self.lanes, maxBatch: Self.maxBatch, metrics: metrics,
-            process: Batcher.everyItem { checks in
-                let answer = try await ruleEngine.call(ClaimCheckBatchRequest(checks: checks), timeoutMilliseconds: timeoutMilliseconds)
-                guard answer.results.count == checks.count else {
-                    throw ServiceError(.internalError, "rule-engine answered \(answer.results.count) of \(checks.count) claim checks")
-                }
-                return answer.results
-            })
+        profiles = Self.batcher("profiles", metrics) { userIds in try await store.profiles(userIds) }
+        ruleChecks = Self.batcher("claim_check", metrics) { checks in
+            try await ruleEngine.call(ClaimCheckBatchRequest(checks: checks), timeoutMilliseconds: timeoutMilliseconds).results
+        }
         riskDecisions = Batcher(name: "risk_decide", lanes: Self.lanes, maxBatch: Self.maxBatch, metrics: metrics) { requests in
             do {
                 let answer = try await riskControl.call(RiskDecisionBatchRequest(decisions: requests), timeoutMilliseconds: timeoutMilliseconds)
@@ -46,6 +38,22 @@ struct RemoteStages: Sendable {
                 return requests.map { _ in .failure(error) }
             }
         }
+    }
+
+    /// A stage whose batch call answers every item or fails as a whole (a query, a batch message):
+    /// `call` must answer as many items as it was given, in order.
+    static func batcher<Item: Sendable, Output: Sendable>(
+        _ name: String, _ metrics: Metrics, call: @escaping @Sendable ([Item]) async throws -> [Output]
+    ) -> Batcher<Item, Output> {
+        Batcher(
+            name: name, lanes: lanes, maxBatch: maxBatch, metrics: metrics,
+            process: Batcher.everyItem { items in
+                let answers = try await call(items)
+                guard answers.count == items.count else {
+                    throw ServiceError(.internalError, "\(name): \(answers.count) answers for \(items.count) items")
+                }
+                return answers
+            })
     }
 
     /// Closes every stage and waits for what they hold (shutdown).

@@ -31,7 +31,7 @@ struct StockCounters: Sendable {
     }
 
     private static func scriptBatcher(_ name: String, _ script: RedisScript, redis: RedisPool, metrics: Metrics?) -> Batcher<ScriptCall, RedisValue> {
-        Batcher(name: name, lanes: 1, maxBatch: 256, metrics: metrics) { calls in
+        Batcher(name: name, lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics) { calls in
             do {
                 return try await redis.evaluateMany(script, calls.map { (keys: $0.keys, args: $0.args) }).map { result in
                     result.mapError { $0 as any Error }

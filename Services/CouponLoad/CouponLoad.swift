@@ -159,7 +159,7 @@ struct Scenario: Sendable {
                         for index in stride(from: worker, to: count, by: workers) {
                             ids.append(
                                 try await client.call(
-                                    ClaimRequest(userId: "redeemer-\(index % 1000)", templateId: template.templateId, channel: "load")
+                                    ClaimRequest(userId: "redeemer-\(now)-\(index % 10_000)", templateId: template.templateId, channel: "load")
                                 ).couponId)
                         }
                         return ids

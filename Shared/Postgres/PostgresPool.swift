@@ -77,6 +77,25 @@ public final class PostgresPool: PostgresQueryable {
         return try await lease.run(sql, parameters)
     }
 
+    /// One statement that is a transaction of its own: PostgreSQL commits it as it finishes, so it
+    /// costs one round trip and the row locks it takes are held only inside the server, never
+    /// across a hop back to the caller (group-commit batches lock a hot template row). Retried like
+    /// `transaction` after a serialization failure or deadlock; the statement must be safe to run
+    /// again, which a statement that failed and was rolled back is.
+    public func autocommitQuery(_ sql: String, _ parameters: [(any PostgresBindable)?], maxAttempts: Int = 5) async throws
+        -> PostgresRows
+    {
+        var attempt = 1
+        while true {
+            do {
+                return try await query(sql, parameters)
+            } catch let error as PostgresError where error.isTransientTransactionFailure && attempt < maxAttempts {
+                try await Task.sleep(for: Self.retryDelay(afterAttempt: attempt))
+                attempt += 1
+            }
+        }
+    }
+
     /// Trusted SQL from the binary only; see `PostgresConnection.runScript`.
     public func runScript(_ sql: String) async throws {
         let lease = try await lease()

@@ -34,7 +34,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private let metrics: Metrics?
     private let state = Mutex(State())
 
-    /// `name` labels the `batch_size` histogram in `metrics`.
+    /// `name` labels the `batch_size` and `batch_duration_seconds` histograms in `metrics`.
     public init(name: String, lanes: Int, maxBatch: Int, metrics: Metrics? = nil, process: @escaping Process) {
         precondition(lanes > 0 && maxBatch > 0, "a batcher needs at least one lane and one item per batch")
         self.name = name
@@ -49,18 +49,18 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Queues one item and waits for its answer.
     public func submit(_ item: Item) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
-            let start: [Waiting]? = state.withLock { state in
+            let startLane: Bool = state.withLock { state in
                 guard !state.closed else {
                     continuation.resume(throwing: ServiceError(.shuttingDown, "\(name): shutting down"))
-                    return nil
+                    return false
                 }
                 state.waiting.append(Waiting(item: item, continuation: continuation))
-                guard state.running < lanes else { return nil }
+                guard state.running < lanes else { return false }
                 state.running += 1
-                return Self.take(&state, maxBatch)
+                return true
             }
-            if let start {
-                Task { await self.runLane(startingWith: start) }
+            if startLane {
+                Task { await self.runLane() }
             }
         }
     }
@@ -93,9 +93,8 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// One lane: processes batches until nothing is waiting.
-    private func runLane(startingWith first: [Waiting]) async {
-        var batch = first
-        while true {
+    private func runLane() async {
+        while let batch = nextBatchOrStop() {
             metrics?.observe("batch_size", [("stage", name)], microseconds: Int64(batch.count))
             let started = ContinuousClock.now
             let results = await process(batch.map(\.item))
@@ -107,19 +106,23 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                     waiting.continuation.resume(throwing: ServiceError(.internalError, "\(name): no answer for item \(index) of its batch"))
                 }
             }
-            let (next, drained): ([Waiting]?, [CheckedContinuation<Void, Never>]) = state.withLock { state in
-                if state.waiting.isEmpty {
-                    state.running -= 1
-                    guard state.running == 0 else { return (nil, []) }
-                    defer { state.drained.removeAll() }
-                    return (nil, state.drained)
-                }
-                return (Self.take(&state, maxBatch), [])
-            }
-            for waiter in drained { waiter.resume() }
-            guard let next else { return }
-            batch = next
         }
+    }
+
+    /// The next batch, or nil after this lane has stopped (nothing was waiting); the last lane to
+    /// stop wakes whoever waits in `drain`.
+    private func nextBatchOrStop() -> [Waiting]? {
+        let (next, drained): ([Waiting]?, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+            if state.waiting.isEmpty {
+                state.running -= 1
+                guard state.running == 0 else { return (nil, []) }
+                defer { state.drained.removeAll() }
+                return (nil, state.drained)
+            }
+            return (Self.take(&state, maxBatch), [])
+        }
+        for waiter in drained { waiter.resume() }
+        return next
     }
 }
 
