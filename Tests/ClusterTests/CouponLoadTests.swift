@@ -6,9 +6,9 @@ import Wire
 /// coupon-load as the bench runs it: a process against a real cluster, its JSON summary and its
 /// invariant check.
 @Suite(.serialized) struct CouponLoadTests {
-    func load(_ cluster: TestCluster, _ arguments: [String]) async throws -> JSONValue {
+    func load(_ cluster: TestCluster, _ arguments: [String], url: String? = nil) async throws -> JSONValue {
         let result = try await runTool(
-            "coupon-load", arguments + ["--url", cluster.couponCenterURLs[0], "--json", "--progress=false"])
+            "coupon-load", arguments + ["--url", url ?? cluster.couponCenterURLs[0], "--json", "--progress=false"])
         #expect(result.status == 0, "\(arguments): \(result.output)")
         guard let line = result.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
             throw TestFailure("no JSON summary from coupon-load \(arguments): \(result.output)")
@@ -42,6 +42,14 @@ import Wire
 
             let best = try await load(cluster, ["--scenario", "best", "--requests", "100", "--concurrency", "8"])
             #expect(best["ok"] == .number("100"))
+
+            // Straight to rule-engine, with the computation timed in process as well.
+            let engine = try await load(cluster, ["--scenario", "best-engine", "--requests", "100", "--concurrency", "4"], url: cluster.ruleEngineURL)
+            #expect(engine["ok"] == .number("100"), "\(engine.serialized())")
+            guard case .number(let compute)? = engine["figures"]?["computeMicrosecondsPerBest"], let micros = Int(compute) else {
+                throw TestFailure("no compute figure: \(engine.serialized())")
+            }
+            #expect(micros > 0 && micros < 100_000)
 
             let bad = try await runTool("coupon-load", ["--scenario", "nope"])
             #expect(bad.status == 2)
