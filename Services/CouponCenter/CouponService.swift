@@ -119,9 +119,10 @@ struct CouponService: Sendable {
             RiskDecisionRequest(
                 action: action, userId: userId, deviceId: deviceId, ip: ip, templateId: templateId, couponType: view.spec.type,
                 amountCents: view.spec.discountCents))
-        let profile = try await stages.profiles.submit(userId)
+        // The profile is read only when the template's rules look at segments.
+        let segments = ClaimRules.needsSegments(view.spec) ? try await stages.profiles.submit(userId).segments : []
         let check = try await stages.ruleChecks.submit(
-            ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: profile.segments, nowMilliseconds: now))
+            ClaimCheckRequest(spec: view.spec, status: view.status, channel: channel, userSegments: segments, nowMilliseconds: now))
         try await riskAnswer
         if let refusal = check.refusal { throw refusal }
 

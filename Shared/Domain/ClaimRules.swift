@@ -3,6 +3,12 @@ import Wire
 /// Who may claim a template, when, and with which face value. Pure: the rule engine answers
 /// `claim_check` with it, and the tests check it without any server.
 public enum ClaimRules {
+    /// Whether `check` looks at the user's segments for this template (a segment restriction, or
+    /// tiered face values); when not, a claim need not read the user's profile at all.
+    public static func needsSegments(_ spec: TemplateSpec) -> Bool {
+        !spec.segments.isEmpty || !spec.tiers.isEmpty
+    }
+
     /// `claim_check_batch`: every check of the batch, in order.
     public static func check(_ batch: ClaimCheckBatchRequest) throws(ServiceError) -> ClaimCheckBatchResponse {
         guard batch.checks.count <= ClaimCheckBatchRequest.maxChecks else {

@@ -243,3 +243,17 @@ func check(
         #expect(check(meituanTiers(), segments: newcomer).thresholdCents == 2_500)
     }
 }
+
+@Suite struct ClaimRulesSegmentNeedTests {
+    /// A claim skips the profile read exactly when the answer cannot depend on the segments.
+    @Test func segmentsMatterOnlyForRestrictionsAndTiers() {
+        let plain = cash200Minus30()
+        #expect(!ClaimRules.needsSegments(plain))
+        #expect(ClaimRules.needsSegments(meituanTiers()))
+        #expect(ClaimRules.needsSegments(with(plain) { $0.segments = ["VIP"] }))
+        // Where it says no, any segments give the same answer as none.
+        for segments in [[], ["NEW"], ["RETURNING", "HIGH_FREQ"], ["VIP"]] {
+            #expect(check(plain, segments: segments) == check(plain, segments: []))
+        }
+    }
+}
