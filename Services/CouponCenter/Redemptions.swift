@@ -102,10 +102,21 @@ struct Redemptions: Sendable {
 
         let response = UseResponse(
             orderId: request.orderId, couponId: request.couponId, discountCents: quote.discountCents, payableCents: quote.payableCents)
-        let used = try await writes.submit(
-            UseWrite(
-                couponId: request.couponId, orderId: request.orderId, amountCents: request.amountCents, appliedCents: quote.discountCents,
-                requestId: request.requestId, payload: payload, response: Self.storedJSON(response)))
+        let used: Bool
+        do {
+            used = try await writes.submit(
+                UseWrite(
+                    couponId: request.couponId, orderId: request.orderId, amountCents: request.amountCents, appliedCents: quote.discountCents,
+                    requestId: request.requestId, payload: payload, response: Self.storedJSON(response)))
+        } catch let error as PostgresError where error.code == .uniqueViolation {
+            // The same request id was written meanwhile (a retry racing its first attempt): answer
+            // as that first attempt was answered, or refuse a different payload.
+            guard let requestId = request.requestId, let stored = try await storedUse(requestId: requestId) else { throw error }
+            guard stored.payload == payload else {
+                throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request")
+            }
+            return stored.response
+        }
         let outcome: UseOutcome = used ? .used : .lost
         switch outcome {
         case .used:
