@@ -1,5 +1,6 @@
 import CouponClient
 import Foundation
+import Postgres
 import ServiceKit
 import Wire
 
@@ -10,7 +11,7 @@ import Wire
 /// The real executables started on free ports, with a database and a Redis of their own:
 /// rule-engine, risk-control and one or more coupon-center processes sharing them.
 public final class TestCluster: @unchecked Sendable {
-    public let database: TestDatabase
+    public let database: ClusterDatabase
     public let redis: RedisTestServer
     public private(set) var ruleEngineURL: String
     public private(set) var riskControlURL: String
@@ -26,24 +27,38 @@ public final class TestCluster: @unchecked Sendable {
         couponCenters: Int = 1, environment: [String: String] = [:], _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         let database = try await TestDatabase.create(prefix: "cluster")
-        return try await RedisTestServer.with { redis in
-            let cluster = try TestCluster(database: database, redis: redis, couponCenters: couponCenters, environment: environment)
+        do {
+            let result = try await with(couponCenters: couponCenters, environment: environment, databaseURL: database.url, body)
+            await database.drop()
+            return result
+        } catch {
+            await database.drop()
+            throw error
+        }
+    }
+
+    /// The same on an existing database, e.g. one on a `PostgresTestServer` the test restarts;
+    /// the caller owns the database and removes it.
+    public static func with<T>(
+        couponCenters: Int = 1, environment: [String: String] = [:], databaseURL: String, _ body: (TestCluster) async throws -> T
+    ) async throws -> T {
+        try await RedisTestServer.with { redis in
+            let cluster = try TestCluster(
+                database: ClusterDatabase(url: databaseURL), redis: redis, couponCenters: couponCenters, environment: environment)
             do {
                 try await cluster.start()
                 let result = try await body(cluster)
                 await cluster.stop()
-                await database.drop()
                 return result
             } catch {
                 cluster.printLogs()
                 await cluster.stop()
-                await database.drop()
                 throw error
             }
         }
     }
 
-    private init(database: TestDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String]) throws {
+    private init(database: ClusterDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String]) throws {
         self.database = database
         self.redis = redis
         ruleEngineURL = "tcp://127.0.0.1:\(try freeLocalPort())"
@@ -168,6 +183,16 @@ public final class TestCluster: @unchecked Sendable {
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         return HTTPAnswer(status: status, body: Array(data))
+    }
+}
+
+/// The database a cluster's services use: a fresh one on the shared server (`TestDatabase`) or
+/// one the test brought.
+public struct ClusterDatabase: Sendable {
+    public let url: String
+
+    public func pool(size: Int = 4) throws -> PostgresPool {
+        PostgresPool(config: try PostgresConfig(url: url, poolSize: size))
     }
 }
 
