@@ -316,8 +316,27 @@ enum RandomIdentifier {
     /// `prefix` then `bytes` random bytes in Crockford base 32. The bytes come eight at a time from
     /// the system's generator (one call each, not one per byte).
     static func make(prefix: String, bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
         var text = Array(prefix.utf8)
+        appendRandom(bytes, to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `prefix`, the current Unix millisecond in 10 base-32 digits, then `randomBytes` random bytes:
+    /// ids that sort by creation time, so a table keyed by them grows at the end of its index (as a
+    /// sequence would) instead of touching a random page of a large index on every insert. With 10
+    /// random bytes (80 bits) per millisecond they stay unguessable and do not collide.
+    static func timeOrdered(prefix: String, randomBytes: Int = 10, nowMilliseconds: Int64 = unixMilliseconds()) -> String {
+        var text = Array(prefix.utf8)
+        let time = UInt64(max(0, nowMilliseconds))
+        for shift in stride(from: 45, through: 0, by: -5) {
+            text.append(alphabet[Int((time >> UInt64(shift)) & 31)])
+        }
+        appendRandom(randomBytes, to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func appendRandom(_ bytes: Int, to text: inout [UInt8]) {
+        var generator = SystemRandomNumberGenerator()
         text.reserveCapacity(text.count + (bytes * 8 + 4) / 5)
         var pool: UInt64 = 0
         var poolBytes = 0
@@ -338,6 +357,5 @@ enum RandomIdentifier {
             }
         }
         if count > 0 { text.append(alphabet[Int((bits << UInt64(5 - count)) & 31)]) }
-        return String(decoding: text, as: UTF8.self)
     }
 }
