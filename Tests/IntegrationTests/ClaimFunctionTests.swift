@@ -507,15 +507,7 @@ extension ClaimFunctionTests {
 
         /// Migrations 0001–0004 as they are in the source tree (coupon-center compiles the same files in).
         static func migrations() throws -> [Migration] {
-            let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("Services/CouponCenter/Migrations")
-            let files = [
-                (1, "core_schema", "0001_core_schema.sql"), (2, "claim_function", "0002_claim_function.sql"),
-                (3, "exposures", "0003_exposures.sql"), (4, "claim_function_set_based", "0004_claim_function_set_based.sql"),
-            ]
-            return try files.map { version, name, file in
-                Migration(version: version, name: name, sql: try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8))
-            }
+            try SourceMigrations.couponCenter(through: 4)
         }
 
         /// Creates the database, migrates it, runs `body` and drops it, whether or not `body` throws.
