@@ -46,10 +46,7 @@ struct CouponCenterMain {
             // then the batched stages, so claims already queued are still written.
             let batches = BatchStagesService([
                 { await stages.drain() }, { await counters.drain() }, { await redemptions.drain() },
-                {
-                    writer.batcher.close()
-                    await writer.batcher.drain()
-                },
+                { await writer.batcher.shutdown() },
             ])
             return ServiceParts(
                 services: [batches, expiry, http], dependencies: { await dependencies.health() })

@@ -128,7 +128,7 @@ struct CouponService: Sendable {
 
         let day = Timestamp.day(now, in: store.timeZone)
         let record = ClaimRecord(
-            couponId: RandomIdentifier.timeOrdered(prefix: "C"), userId: userId, templateId: templateId, channel: channel,
+            couponId: RandomIdentifier.timeOrdered(prefix: "C", nowMilliseconds: now), userId: userId, templateId: templateId, channel: channel,
             day: day, type: view.spec.type, thresholdCents: check.thresholdCents, discountCents: check.discountCents,
             rateBasisPoints: view.spec.rateBasisPoints, maxDiscountCents: view.spec.maxDiscountCents, segment: check.segment,
             budgetCostCents: check.budgetCostCents, claimedMilliseconds: now, expiresMilliseconds: check.expiresMilliseconds, pointsCost: Int64(view.spec.pointsCost),

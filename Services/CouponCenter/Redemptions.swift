@@ -40,12 +40,9 @@ struct Redemptions: Sendable {
 
     /// Closes the batched stages and waits for what they hold (shutdown).
     func drain() async {
-        couponReads.close()
-        quotes.close()
-        writes.close()
-        await couponReads.drain()
-        await quotes.drain()
-        await writes.drain()
+        await couponReads.shutdown()
+        await quotes.shutdown()
+        await writes.shutdown()
     }
 
     // MARK: Use
@@ -241,28 +238,8 @@ struct Redemptions: Sendable {
     func refund(_ request: RefundRequest) async throws -> RefundResponse {
         try TemplateRules.identifier(request.orderId, field: "orderId")
         try TemplateRules.identifier(request.couponId, field: "couponId")
-        let status: CouponStatus? = try await database.transaction { transaction in
-            let rows = try await transaction.query(
-                """
-                WITH old AS (
-                    SELECT id, applied_cents, user_id, template_id FROM user_coupon
-                     WHERE id = $1 AND status = 'USED' AND order_id = $2 FOR UPDATE)
-                UPDATE user_coupon c
-                   SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
-                       order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
-                  FROM old WHERE c.id = old.id
-                RETURNING c.status, old.applied_cents, old.user_id, old.template_id
-                """, [request.couponId, request.orderId])
-            guard let row = rows.first else { return nil }
-            let status: String = try row.decode(0)
-            try await transaction.execute(
-                """
-                INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
-                VALUES ($1, $2, $3, 'REFUNDED', 'USED', $4, $5, $6::bigint)
-                """, [request.couponId, try row.decode(3, as: String.self), try row.decode(2, as: String.self), status, request.orderId,
-                      try row.decode(1, as: Int64.self)])
-            return CouponStatus(rawValue: status)
-        }
+        let refunded = try await database.autocommitQuery("SELECT refund_coupon($1, $2)", [request.couponId, request.orderId])
+        let status = try refunded.first?.decode(0, as: String?.self).flatMap(CouponStatus.init(rawValue:))
         if let status {
             metrics.increment("coupons_refunded_total")
             return RefundResponse(couponId: request.couponId, status: status)

@@ -58,11 +58,8 @@ struct RemoteStages: Sendable {
 
     /// Closes every stage and waits for what they hold (shutdown).
     func drain() async {
-        profiles.close()
-        ruleChecks.close()
-        riskDecisions.close()
-        await profiles.drain()
-        await ruleChecks.drain()
-        await riskDecisions.drain()
+        await profiles.shutdown()
+        await ruleChecks.shutdown()
+        await riskDecisions.shutdown()
     }
 }

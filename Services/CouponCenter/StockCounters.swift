@@ -1,3 +1,4 @@
+import Domain
 import Redis
 import ServiceKit
 import Wire
@@ -44,10 +45,8 @@ struct StockCounters: Sendable {
 
     /// Closes both batchers and waits for what they hold (shutdown).
     func drain() async {
-        for batcher in [reservations, releases] {
-            batcher.close()
-            await batcher.drain()
-        }
+        await reservations.shutdown()
+        await releases.shutdown()
     }
 
     enum Reservation: Equatable {

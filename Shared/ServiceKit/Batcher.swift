@@ -73,6 +73,12 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         state.withLock { $0.closed = true }
     }
 
+    /// `close()`, then `drain()`: for a process shutting down.
+    public func shutdown() async {
+        close()
+        await drain()
+    }
+
     /// Waits until no batch is in flight and nothing is queued.
     public func drain() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -77,34 +77,32 @@ private final class EncoderStorage {
     var writer = WireWriter()
 }
 
+/// Encoders and containers report an empty `codingPath`: positions, not keys, go on the wire, and
+/// the only encoding error (a dictionary) names its type.
 private struct BodyEncoder: Encoder {
     let storage: EncoderStorage
-    var codingPath: [any CodingKey] = []
+    var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(storage: EncoderStorage = EncoderStorage(), codingPath: [any CodingKey] = []) {
-        self.storage = storage
-        self.codingPath = codingPath
-    }
+    init(storage: EncoderStorage = EncoderStorage()) { self.storage = storage }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(KeyedBodyEncoder<Key>(storage: storage, codingPath: codingPath))
+        KeyedEncodingContainer(KeyedBodyEncoder<Key>(storage: storage))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        UnkeyedBodyEncoder(storage: storage, codingPath: codingPath)
+        UnkeyedBodyEncoder(storage: storage)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        SingleBodyEncoder(storage: storage, codingPath: codingPath)
+        SingleBodyEncoder(storage: storage)
     }
 }
 
-/// Writes one value of any supported type; shared by the three container kinds.
 /// Writes one value of any supported type; shared by the three container kinds. Primitive types
 /// are told apart by comparing metatypes (a pointer comparison) before any dynamic cast; the value
 /// is then reinterpreted as the type it was just found to be.
-private func writeValue<T: Encodable>(_ value: T, to storage: EncoderStorage, path: [any CodingKey]) throws {
+private func writeValue<T: Encodable>(_ value: T, to storage: EncoderStorage) throws {
     if T.self == String.self { return storage.writer.writeString(unsafeBitCast(value, to: String.self)) }
     if T.self == Int64.self { return storage.writer.writeVarInt(unsafeBitCast(value, to: Int64.self)) }
     if T.self == Int32.self { return storage.writer.writeVarInt(Int64(unsafeBitCast(value, to: Int32.self))) }
@@ -124,14 +122,14 @@ private func writeValue<T: Encodable>(_ value: T, to storage: EncoderStorage, pa
     case let v as any _WireOptionalEncodable:
         guard let wrapped = v._wireWrapped else { return storage.writer.writeUInt8(0) }
         storage.writer.writeUInt8(1)
-        try writeValue(wrapped, to: storage, path: path)
+        try writeValue(wrapped, to: storage)
     case let v as any _WireArrayEncodable:
-        try v._wireEncode(to: storage, path: path)
+        try v._wireEncode(to: storage)
     case is any _WireDictionary:
         throw EncodingError.invalidValue(
-            value, .init(codingPath: path, debugDescription: "dictionaries are not part of the wire format"))
+            value, .init(codingPath: [], debugDescription: "dictionaries are not part of the wire format"))
     default:
-        try value.encode(to: BodyEncoder(storage: storage, codingPath: path))
+        try value.encode(to: BodyEncoder(storage: storage))
     }
 }
 
@@ -156,13 +154,13 @@ extension Optional: _WireOptionalDecodable where Wrapped: Decodable {
 /// Arrays are written as "count, elements" directly rather than through an unkeyed container, so
 /// the count can be written first without buffering.
 private protocol _WireArrayEncodable {
-    func _wireEncode(to storage: EncoderStorage, path: [any CodingKey]) throws
+    func _wireEncode(to storage: EncoderStorage) throws
 }
 extension Array: _WireArrayEncodable where Element: Encodable {
-    fileprivate func _wireEncode(to storage: EncoderStorage, path: [any CodingKey]) throws {
+    fileprivate func _wireEncode(to storage: EncoderStorage) throws {
         storage.writer.writeVarUInt(UInt64(count))
         for element in self {
-            try writeValue(element, to: storage, path: path)
+            try writeValue(element, to: storage)
         }
     }
 }
@@ -190,19 +188,19 @@ extension Array: _WireArrayDecodable where Element: Decodable {
 
 private struct KeyedBodyEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let storage: EncoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil(forKey key: Key) throws { storage.writer.writeUInt8(0) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try writeValue(value, to: storage, path: codingPath)
+        try writeValue(value, to: storage)
     }
 
     /// Absent optionals still take their marker byte: positions must not shift.
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
         guard let value else { return storage.writer.writeUInt8(0) }
         storage.writer.writeUInt8(1)
-        try writeValue(value, to: storage, path: codingPath)
+        try writeValue(value, to: storage)
     }
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeOptional(value, key) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeOptional(value, key) }
@@ -226,16 +224,16 @@ private struct KeyedBodyEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol 
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: storage, codingPath: codingPath))
+        KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: storage))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        UnkeyedBodyEncoder(storage: storage, codingPath: codingPath)
+        UnkeyedBodyEncoder(storage: storage)
     }
 
-    mutating func superEncoder() -> any Encoder { BodyEncoder(storage: storage, codingPath: codingPath) }
+    mutating func superEncoder() -> any Encoder { BodyEncoder(storage: storage) }
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        BodyEncoder(storage: storage, codingPath: codingPath)
+        BodyEncoder(storage: storage)
     }
 }
 
@@ -244,14 +242,13 @@ private struct KeyedBodyEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol 
 /// every element through one unkeyed container, which we mirror by encoding arrays directly below.
 private struct UnkeyedBodyEncoder: UnkeyedEncodingContainer {
     let storage: EncoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
     private(set) var count: Int = 0
     private let elements = EncoderStorage()
     private let finisher: Finisher
 
-    init(storage: EncoderStorage, codingPath: [any CodingKey]) {
+    init(storage: EncoderStorage) {
         self.storage = storage
-        self.codingPath = codingPath
         self.finisher = Finisher(target: storage, elements: elements)
     }
 
@@ -262,7 +259,7 @@ private struct UnkeyedBodyEncoder: UnkeyedEncodingContainer {
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try writeValue(value, to: elements, path: codingPath)
+        try writeValue(value, to: elements)
         count += 1
         finisher.count = count
     }
@@ -272,16 +269,16 @@ private struct UnkeyedBodyEncoder: UnkeyedEncodingContainer {
     {
         count += 1
         finisher.count = count
-        return KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: elements, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedBodyEncoder<NestedKey>(storage: elements))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         count += 1
         finisher.count = count
-        return UnkeyedBodyEncoder(storage: elements, codingPath: codingPath)
+        return UnkeyedBodyEncoder(storage: elements)
     }
 
-    mutating func superEncoder() -> any Encoder { BodyEncoder(storage: elements, codingPath: codingPath) }
+    mutating func superEncoder() -> any Encoder { BodyEncoder(storage: elements) }
 
     /// Writes "count, elements" into the parent when the container goes away.
     private final class Finisher {
@@ -301,11 +298,11 @@ private struct UnkeyedBodyEncoder: UnkeyedEncodingContainer {
 
 private struct SingleBodyEncoder: SingleValueEncodingContainer {
     let storage: EncoderStorage
-    var codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil() throws { storage.writer.writeUInt8(0) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try writeValue(value, to: storage, path: codingPath)
+        try writeValue(value, to: storage)
     }
 }
 

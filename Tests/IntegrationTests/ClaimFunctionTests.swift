@@ -505,30 +505,11 @@ extension ClaimFunctionTests {
     struct ClaimDatabase: Sendable {
         let pool: PostgresPool
 
-        /// Migrations 0001–0004 as they are in the source tree (coupon-center compiles the same files in).
-        static func migrations() throws -> [Migration] {
-            try SourceMigrations.couponCenter(through: 4)
-        }
-
-        /// Creates the database, migrates it, runs `body` and drops it, whether or not `body` throws.
+        /// A fresh database with migrations 0001–0004 for `body`, dropped afterwards.
         static func with<Result>(_ body: (ClaimDatabase) async throws -> Result) async throws -> Result {
-            let database = try await TestDatabase.create(prefix: "claimfn")
-            let outcome: Swift.Result<Result, any Error>
-            do {
-                let pool = try database.pool(size: 2)
-                do {
-                    let applied = try await PostgresMigrator.apply(try migrations(), to: pool)
-                    try #require(applied == [1, 2, 3, 4])
-                    outcome = .success(try await body(ClaimDatabase(pool: pool)))
-                } catch {
-                    outcome = .failure(error)
-                }
-                await pool.close()
-            } catch {
-                outcome = .failure(error)
+            try await SourceMigrations.withCouponCenterDatabase(through: 4, prefix: "claimfn") { pool in
+                try await body(ClaimDatabase(pool: pool))
             }
-            await database.drop()
-            return try outcome.get()
         }
 
         func addTemplate(_ template: TemplateSetup) async throws {

@@ -425,35 +425,16 @@ extension RedeemFunctionTests {
     struct RedeemDatabase: Sendable {
         let pool: PostgresPool
 
-        /// Migrations 0001–0005 as they are in the source tree (coupon-center compiles the same files in).
-        static func migrations() throws -> [Migration] {
-            try SourceMigrations.couponCenter(through: 5)
-        }
-
-        /// Creates the database, migrates it, runs `body` and drops it, whether or not `body` throws.
+        /// A fresh database with migrations 0001–0005 and template t1 for `body`, dropped afterwards.
         static func with<Result>(poolSize: Int = 2, _ body: (RedeemDatabase) async throws -> Result) async throws -> Result {
-            let database = try await TestDatabase.create(prefix: "redeemfn")
-            let outcome: Swift.Result<Result, any Error>
-            do {
-                let pool = try database.pool(size: poolSize)
-                do {
-                    let applied = try await PostgresMigrator.apply(try migrations(), to: pool)
-                    try #require(applied == [1, 2, 3, 4, 5])
-                    try await pool.execute(
-                        """
-                        INSERT INTO coupon_template (id, name, type, discount_cents, start_time, end_time, total_stock)
-                        VALUES ('t1', 't1', 'CASH', 500, now() - interval '30 days', now() + interval '30 days', 100000)
-                        """)
-                    outcome = .success(try await body(RedeemDatabase(pool: pool)))
-                } catch {
-                    outcome = .failure(error)
-                }
-                await pool.close()
-            } catch {
-                outcome = .failure(error)
+            try await SourceMigrations.withCouponCenterDatabase(through: 5, prefix: "redeemfn", poolSize: poolSize) { pool in
+                try await pool.execute(
+                    """
+                    INSERT INTO coupon_template (id, name, type, discount_cents, start_time, end_time, total_stock)
+                    VALUES ('t1', 't1', 'CASH', 500, now() - interval '30 days', now() + interval '30 days', 100000)
+                    """)
+                return try await body(RedeemDatabase(pool: pool))
             }
-            await database.drop()
-            return try outcome.get()
         }
 
         /// Coupons of template t1 claimed a day ago, each with its ISSUED ledger row (and its
@@ -513,33 +494,10 @@ extension RedeemFunctionTests {
             return answers.map(\.1)
         }
 
-        /// A refund as coupon-center makes one: back to UNUSED while valid, else EXPIRED, with its
-        /// REFUNDED ledger row; the new status, or nil when that order does not hold the coupon.
+        /// A refund as coupon-center makes one (`refund_coupon`, migration 5): the new status, or nil
+        /// when that order does not hold the coupon.
         func refund(coupon: String, order: String) async throws -> String? {
-            try await pool.transaction { tx in
-                let rows = try await tx.query(
-                    """
-                    WITH old AS (
-                        SELECT id, applied_cents FROM user_coupon WHERE id = $1 AND status = 'USED' AND order_id = $2 FOR UPDATE)
-                    UPDATE user_coupon c
-                       SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
-                           order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
-                      FROM old WHERE c.id = old.id
-                    RETURNING c.status, old.applied_cents, c.user_id, c.template_id
-                    """, [coupon, order])
-                guard let row = rows.first else { return nil }
-                let status: String = try row.decode(0)
-                try await tx.execute(
-                    """
-                    INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
-                    VALUES ($1, $2, $3, 'REFUNDED', 'USED', $4, $5, $6::bigint)
-                    """,
-                    [
-                        coupon, try row.decode(3, as: String.self), try row.decode(2, as: String.self), status, order,
-                        try row.decode(1, as: Int64.self),
-                    ])
-                return status
-            }
+            try await pool.query("SELECT refund_coupon($1, $2)", [coupon, order]).first?.decode(0, as: String?.self)
         }
 
         // MARK: Reading what is stored

@@ -20,3 +20,31 @@ public enum SourceMigrations {
         return migrations
     }
 }
+
+extension SourceMigrations {
+    /// A fresh database on the shared test server with coupon-center's migrations up to `version`
+    /// applied, for `body`; closed and dropped afterwards whether or not `body` throws.
+    public static func withCouponCenterDatabase<Result>(
+        through version: Int, prefix: String, poolSize: Int = 2, _ body: (PostgresPool) async throws -> Result
+    ) async throws -> Result {
+        let database = try await TestDatabase.create(prefix: prefix)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            let pool = try database.pool(size: poolSize)
+            do {
+                let applied = try await PostgresMigrator.apply(try couponCenter(through: version), to: pool)
+                guard applied == Array(1...version) else {
+                    throw TestFailure("migrations applied: \(applied), expected 1...\(version)")
+                }
+                outcome = .success(try await body(pool))
+            } catch {
+                outcome = .failure(error)
+            }
+            await pool.close()
+        } catch {
+            outcome = .failure(error)
+        }
+        await database.drop()
+        return try outcome.get()
+    }
+}

@@ -60,3 +60,26 @@ BEGIN
     SELECT r.idx, d.idx IS NOT NULL FROM r LEFT JOIN done d ON d.idx = r.idx ORDER BY r.idx;
 END;
 $$;
+
+-- Returns a coupon used by `order_id`: back to UNUSED while still valid, else EXPIRED, with its
+-- REFUNDED ledger row, in one statement. Answers the new status, or NULL when that order does not
+-- hold the coupon (never used, used by another order, or refunded already).
+CREATE FUNCTION refund_coupon(coupon text, order_ref text)
+RETURNS text
+LANGUAGE sql AS $$
+    WITH old AS (
+        SELECT id, applied_cents FROM user_coupon WHERE id = coupon AND status = 'USED' AND order_id = order_ref FOR UPDATE
+    ),
+    back AS (
+        UPDATE user_coupon c
+           SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
+               order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
+          FROM old WHERE c.id = old.id
+        RETURNING c.id, c.status, c.user_id, c.template_id, old.applied_cents
+    ),
+    logged AS (
+        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
+        SELECT id, template_id, user_id, 'REFUNDED', 'USED', status, order_ref, applied_cents FROM back
+    )
+    SELECT status FROM back;
+$$;
