@@ -213,7 +213,9 @@ struct CouponService: Sendable {
 
     /// The first answer to a request id, or a 409 when the id came with another payload.
     private func previousAnswer(operation: String, requestId: String, payload: String) async throws -> ClaimResponse? {
-        guard let stored = try await store.storedAnswer(operation: operation, requestId: requestId) else { return nil }
+        guard let stored = try await stages.storedAnswers.submit(CouponStore.AnswerKey(operation: operation, requestId: requestId)) else {
+            return nil
+        }
         guard stored.payload == payload else {
             throw ServiceError(.idempotencyKeyReused, "requestId \(requestId) was used before with a different request")
         }

@@ -231,16 +231,33 @@ struct CouponStore: Sendable {
 
     // MARK: Idempotency
 
-    struct StoredAnswer {
+    struct StoredAnswer: Sendable {
         var payload: String
         var response: String
     }
 
-    func storedAnswer(operation: String, requestId: String) async throws -> StoredAnswer? {
+    /// Which stored answer: the operation and the caller's request id.
+    struct AnswerKey: Sendable, Hashable {
+        var operation: String
+        var requestId: String
+    }
+
+    /// The stored answers of several request ids in one query, in the order asked (nil: none).
+    /// Claims and redemptions carrying request ids look theirs up through this in batches.
+    func storedAnswers(_ keys: [AnswerKey]) async throws -> [StoredAnswer?] {
+        let wanted = JSONValue.array(keys.map { .object([("operation", .string($0.operation)), ("requestId", .string($0.requestId))]) })
         let rows = try await database.query(
-            "SELECT payload, response::text FROM idempotency_record WHERE operation = $1 AND request_id = $2", [operation, requestId])
-        guard let row = rows.first else { return nil }
-        return StoredAnswer(payload: try row.decode(0), response: try row.decode(1))
+            """
+            SELECT r.operation, r.request_id, r.payload, r.response::text FROM idempotency_record r
+              JOIN jsonb_to_recordset($1::jsonb) AS k(operation text, "requestId" text)
+                ON r.operation = k.operation AND r.request_id = k."requestId"
+            """, [wanted.serialized()])
+        var found: [AnswerKey: StoredAnswer] = [:]
+        for row in rows {
+            found[AnswerKey(operation: try row.decode(0), requestId: try row.decode(1))] =
+                StoredAnswer(payload: try row.decode(2), response: try row.decode(3))
+        }
+        return keys.map { found[$0] }
     }
 
     // MARK: Exposures and stats

@@ -213,16 +213,15 @@ struct Redemptions: Sendable {
     }
 
     private func storedUse(requestId: String) async throws -> StoredUse? {
-        let rows = try await database.query(
-            "SELECT payload, response::text FROM idempotency_record WHERE operation = 'use' AND request_id = $1", [requestId])
-        guard let row = rows.first else { return nil }
-        let value = try JSONParser.parse(Array(try row.decode(1, as: String.self).utf8))
+        guard let stored = try await riskControl.stages.storedAnswers.submit(CouponStore.AnswerKey(operation: "use", requestId: requestId))
+        else { return nil }
+        let value = try JSONParser.parse(Array(stored.response.utf8))
         guard case .string(let orderId)? = value["orderId"], case .string(let couponId)? = value["couponId"],
             case .number(let discount)? = value["discount"], let discountCents = Int64(discount),
             case .number(let payable)? = value["payable"], let payableCents = Int64(payable)
         else { throw ServiceError(.internalError, "stored answer is unreadable") }
         return StoredUse(
-            payload: try row.decode(0),
+            payload: stored.payload,
             response: UseResponse(orderId: orderId, couponId: couponId, discountCents: discountCents, payableCents: payableCents))
     }
 

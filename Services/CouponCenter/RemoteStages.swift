@@ -2,12 +2,14 @@ import CouponClient
 import ServiceKit
 import Wire
 
-/// The per-claim calls to other processes, batched: profiles from PostgreSQL, eligibility from
-/// rule-engine, decisions from risk-control. Claims that arrive while a call is in flight share the
-/// next one, so under load a claim costs a fraction of a round trip at each stage (DESIGN section 7:
-/// the whole cluster has to keep up with `pgbench -N` on two cores).
+/// The per-claim calls to other processes, batched: profiles and stored answers to request ids
+/// from PostgreSQL, eligibility from rule-engine, decisions from risk-control. Claims that arrive
+/// while a call is in flight share the next one, so under load a claim costs a fraction of a round
+/// trip at each stage (DESIGN section 7: the whole cluster has to keep up with `pgbench -N` on two
+/// cores).
 struct RemoteStages: Sendable {
     let profiles: Batcher<String, UserProfileView>
+    let storedAnswers: Batcher<CouponStore.AnswerKey, CouponStore.StoredAnswer?>
     let ruleChecks: Batcher<ClaimCheckRequest, ClaimCheckResponse>
     let riskDecisions: Batcher<RiskDecisionRequest, RiskDecision>
     /// For the calls that are not batched (reports after a redemption).
@@ -21,6 +23,7 @@ struct RemoteStages: Sendable {
     init(store: CouponStore, ruleEngine: ServiceClient, riskControl: ServiceClient, timeoutMilliseconds: Int, metrics: Metrics) {
         self.riskControl = riskControl
         profiles = Self.batcher("profiles", metrics) { userIds in try await store.profiles(userIds) }
+        storedAnswers = Self.batcher("stored_answers", metrics) { keys in try await store.storedAnswers(keys) }
         ruleChecks = Self.batcher("claim_check", metrics) { checks in
             try await ruleEngine.call(ClaimCheckBatchRequest(checks: checks), timeoutMilliseconds: timeoutMilliseconds).results
         }
@@ -59,6 +62,7 @@ struct RemoteStages: Sendable {
     /// Closes every stage and waits for what they hold (shutdown).
     func drain() async {
         await profiles.shutdown()
+        await storedAnswers.shutdown()
         await ruleChecks.shutdown()
         await riskDecisions.shutdown()
     }
