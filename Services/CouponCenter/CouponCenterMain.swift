@@ -1,11 +1,12 @@
 import Domain
-import Postgres
 import Redis
 import ServiceKit
 import Wire
 
 /// coupon-center: the front door. Serves the binary protocol to internal services and the HTTP/JSON
 /// API to clients and operators; owns every PostgreSQL table and the Redis counters and locks.
+/// Each flow is a folder (Templates, Claims, Redemptions, Wallet, Analytics, Risk, Jobs); this file
+/// only wires them.
 @main
 struct CouponCenterMain {
     static func main() async {
@@ -15,58 +16,48 @@ struct CouponCenterMain {
             options: CouponCenterConfiguration.options, build: CouponCenterConfiguration.init)
         await ServiceMain.run(service: "coupon-center", settings: configuration.rpc) { router, logger, metrics in
             let dependencies = try await Dependencies.connect(configuration, logger: logger)
-            let store = CouponStore(
-                database: dependencies.database, timeZone: configuration.timeZone, highFrequencyOrders: configuration.highFrequencyOrders)
+            let database = dependencies.database
+            let timeout = configuration.dependencyTimeoutMilliseconds
+            let templateStore = TemplateStore(database: database, timeZone: configuration.timeZone)
+            let wallets = WalletStore(database: database, highFrequencyOrders: configuration.highFrequencyOrders)
+            let counters = StockCounters(redis: dependencies.redis, store: templateStore, metrics: metrics)
+            let answers = StoredAnswers(database: database, metrics: metrics)
+            let risk = RiskGate(
+                riskControl: dependencies.riskControl, policy: configuration.riskPolicy, timeoutMilliseconds: timeout, logger: logger,
+                metrics: metrics)
+            let templates = TemplateService(store: templateStore, cache: TemplateCache(), counters: counters, logger: logger)
             let writer = ClaimWriter(
-                database: dependencies.database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, metrics: metrics)
-            let stages = RemoteStages(
-                store: store, ruleEngine: dependencies.ruleEngine, riskControl: dependencies.riskControl,
-                timeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, metrics: metrics)
-            let counters = StockCounters(redis: dependencies.redis, store: store, metrics: metrics)
-            let service = CouponService(
-                store: store, templates: TemplateCache(), counters: counters, writer: writer, stages: stages,
-                policy: configuration.riskPolicy, dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds,
-                logger: logger, metrics: metrics)
+                database: database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+            let claims = ClaimService(
+                templates: templates, answers: answers, risk: risk, wallets: wallets, ruleEngine: dependencies.ruleEngine, counters: counters,
+                writer: writer, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout, metrics: metrics)
             let redemptions = Redemptions(
-                database: dependencies.database, ruleEngine: dependencies.ruleEngine, riskControl: service,
-                dependencyTimeoutMilliseconds: configuration.dependencyTimeoutMilliseconds, writers: configuration.claimWriterLanes,
-                maxBatch: configuration.claimBatchSize, metrics: metrics)
+                database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, dependencyTimeoutMilliseconds: timeout,
+                writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+            let operations = Operations(
+                templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
+                best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
+                wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)))
             let expiry = ExpiryJob(
-                database: dependencies.database, locks: RedisLock(pool: dependencies.redis),
-                intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
+                database: database, locks: RedisLock(pool: dependencies.redis), intervalSeconds: configuration.expiryIntervalSeconds,
+                logger: logger, metrics: metrics)
             router.translateError = translateDependencyError
-            CouponHandlers.register(on: &router, service: service, redemptions: redemptions)
-            let routes = SystemRoutes(dependencies: dependencies, metrics: metrics).routes
-                + CouponRoutes(service: service, redemptions: redemptions, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            CouponHandlers.register(on: &router, operations)
+            let routes =
+                SystemRoutes(dependencies: dependencies, metrics: metrics).routes
+                + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: routes, metrics: metrics,
                 logger: logger, translateError: translateDependencyError)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse: the RPC listener (added last by ServiceMain), HTTP, the expiry job,
-            // then the batched stages, so claims already queued are still written.
+            // then the batched stages, in the order a claim passes them, so claims already queued
+            // are still written.
             let batches = BatchStagesService([
-                { await stages.drain() }, { await counters.drain() }, { await redemptions.drain() },
-                { await writer.batcher.shutdown() },
+                { await answers.drain() }, { await claims.drain() }, { await risk.drain() }, { await redemptions.drain() },
+                { await counters.drain() }, { await writer.batcher.shutdown() },
             ])
-            return ServiceParts(
-                services: [batches, expiry, http], dependencies: { await dependencies.health() })
+            return ServiceParts(services: [batches, expiry, http], dependencies: { await dependencies.health() })
         }
-    }
-}
-
-/// PostgreSQL or Redis failing is a dependency being down (503), not a bug of ours (500).
-@Sendable func translateDependencyError(_ error: any Error) -> ServiceError? {
-    switch error {
-    case let error as PostgresError:
-        switch error.code {
-        case .connectionFailed, .poolClosed, .timeout, .connectionReleased:
-            return ServiceError(.dependencyUnavailable, "PostgreSQL is unavailable: \(error.code)")
-        default:
-            return nil
-        }
-    case let error as RedisError:
-        return ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error.code)")
-    default:
-        return nil
     }
 }

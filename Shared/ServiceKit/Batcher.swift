@@ -17,7 +17,8 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     private struct Waiting {
         var item: Item
-        var continuation: CheckedContinuation<Output, any Error>
+        /// Nil for an item handed in with `post`, whose answer nobody waits for.
+        var continuation: CheckedContinuation<Output, any Error>?
     }
 
     private struct State {
@@ -49,20 +50,31 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Queues one item and waits for its answer.
     public func submit(_ item: Item) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
-            let startLane: Bool = state.withLock { state in
-                guard !state.closed else {
-                    continuation.resume(throwing: ServiceError(.shuttingDown, "\(name): shutting down"))
-                    return false
-                }
-                state.waiting.append(Waiting(item: item, continuation: continuation))
-                guard state.running < lanes else { return false }
-                state.running += 1
-                return true
-            }
-            if startLane {
-                Task { await self.runLane() }
+            if !enqueue(Waiting(item: item, continuation: continuation)) {
+                continuation.resume(throwing: ServiceError(.shuttingDown, "\(name): shutting down"))
             }
         }
+    }
+
+    /// Queues one item whose answer nobody waits for (a release after the reply has gone): it is
+    /// processed with the others and its result dropped. False when the batcher is closed.
+    @discardableResult
+    public func post(_ item: Item) -> Bool {
+        enqueue(Waiting(item: item, continuation: nil))
+    }
+
+    private func enqueue(_ waiting: Waiting) -> Bool {
+        let (accepted, startLane): (Bool, Bool) = state.withLock { state in
+            guard !state.closed else { return (false, false) }
+            state.waiting.append(waiting)
+            guard state.running < lanes else { return (true, false) }
+            state.running += 1
+            return (true, true)
+        }
+        if startLane {
+            Task { await self.runLane() }
+        }
+        return accepted
     }
 
     /// Items queued and not yet in a batch.
@@ -107,9 +119,9 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             metrics?.observe("batch_duration_seconds", [("stage", name)], microseconds: (ContinuousClock.now - started).wholeMicroseconds)
             for (index, waiting) in batch.enumerated() {
                 if index < results.count {
-                    waiting.continuation.resume(with: results[index])
+                    waiting.continuation?.resume(with: results[index])
                 } else {
-                    waiting.continuation.resume(throwing: ServiceError(.internalError, "\(name): no answer for item \(index) of its batch"))
+                    waiting.continuation?.resume(throwing: ServiceError(.internalError, "\(name): no answer for item \(index) of its batch"))
                 }
             }
         }

@@ -36,9 +36,12 @@ struct HTTPCall: Sendable {
     var query: [String: String] {
         var result: [String: String] = [:]
         for pair in request.query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            let key = percentDecoded(parts[0].replacingOccurrences(of: "+", with: " ")[...])
-            let value = parts.count > 1 ? percentDecoded(parts[1].replacingOccurrences(of: "+", with: " ")[...]) : ""
+            // `=value` has no key: split drops the empty piece, so read the key and value by position.
+            let (keyText, valueText): (Substring, Substring?) =
+                if let equals = pair.firstIndex(of: "=") { (pair[..<equals], pair[pair.index(after: equals)...]) } else { (pair, nil) }
+            guard !keyText.isEmpty else { continue }
+            let key = percentDecoded(keyText.replacingOccurrences(of: "+", with: " ")[...])
+            let value = valueText.map { percentDecoded($0.replacingOccurrences(of: "+", with: " ")[...]) } ?? ""
             result[key] = value
         }
         return result

@@ -3,32 +3,31 @@ import Foundation
 import ServiceKit
 import Wire
 
-/// The HTTP/JSON API of DESIGN section 4, translated to the same messages the binary protocol
-/// carries and answered by the same `CouponService` methods. Money goes out in yuan as a JSON number
+/// The HTTP/JSON API of Shared/DESIGN.md §4, translated to the same messages the binary protocol
+/// carries and answered by the same `Operations`. Money goes out in yuan as a JSON number
 /// with two decimals; times as ISO 8601 in the configured time zone.
 struct CouponRoutes {
-    let service: CouponService
-    let redemptions: Redemptions
+    let operations: Operations
     let json: CouponJSON
 
     var routes: [HTTPRoute] {
         [
             HTTPRoute("POST", "/api/coupon/template") { call in
-                let view = try await service.createTemplate(CreateTemplateRequest(spec: try CouponJSON.templateSpec(try call.jsonObject())))
+                let view = try await operations.templates.create(CreateTemplateRequest(spec: try CouponJSON.templateSpec(try call.jsonObject())))
                 return .json([("templateId", .string(view.templateId))] + json.template(view))
             },
             HTTPRoute("GET", "/api/coupon/template") { _ in
-                let list = try await service.listTemplates(ListTemplatesRequest())
+                let list = try await operations.templates.list(ListTemplatesRequest())
                 return .json([("templates", .array(list.templates.map { .object(json.template($0)) }))])
             },
             HTTPRoute("GET", "/api/coupon/template/{id}") { call in
-                .json(json.template(try await service.template(call.pathParameters["id"] ?? "")))
+                .json(json.template(try await operations.templates.template(call.pathParameters["id"] ?? "")))
             },
             HTTPRoute("POST", "/api/coupon/template/{id}/pause") { call in
-                .json(json.template(try await service.setStatus(call.pathParameters["id"] ?? "", .paused)))
+                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .paused)))
             },
             HTTPRoute("POST", "/api/coupon/template/{id}/resume") { call in
-                .json(json.template(try await service.setStatus(call.pathParameters["id"] ?? "", .active)))
+                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .active)))
             },
             HTTPRoute("POST", "/api/coupon/issue") { call in
                 let fields = try JSONFields(
@@ -41,7 +40,7 @@ struct CouponRoutes {
                 case (nil, let id?): templateId = id
                 case (nil, nil): throw ServiceError(.invalidArgument, "couponType: required (the template id)")
                 }
-                let response = try await service.claim(
+                let response = try await operations.claims.claim(
                     ClaimRequest(
                         userId: try fields.string("userId"), templateId: templateId, channel: try fields.string("channel"),
                         deviceId: try fields.optionalString("deviceId"), ip: try fields.optionalString("ip"),
@@ -50,7 +49,7 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/coupon/exchange") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "templateId", "requestId", "deviceId", "ip"])
-                let response = try await service.exchange(
+                let response = try await operations.claims.exchange(
                     ExchangeRequest(
                         userId: try fields.string("userId"), templateId: try fields.string("templateId"),
                         requestId: try fields.string("requestId"), deviceId: try fields.optionalString("deviceId"),
@@ -59,7 +58,7 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/points/grant") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "points", "requestId"])
-                let balance = try await service.grantPoints(
+                let balance = try await operations.wallets.grantPoints(
                     GrantPointsRequest(
                         userId: try fields.string("userId"), points: try fields.integer("points"),
                         requestId: try fields.optionalString("requestId")))
@@ -67,13 +66,13 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/user/profile") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "tags"])
-                let profile = try await service.setProfile(SetProfileRequest(userId: try fields.string("userId"), tags: try fields.strings("tags")))
+                let profile = try await operations.wallets.setProfile(SetProfileRequest(userId: try fields.string("userId"), tags: try fields.strings("tags")))
                 return .json(json.profile(profile))
             },
             HTTPRoute("POST", "/api/coupon/use") { call in
                 let fields = try JSONFields(
                     try call.jsonObject(), allowed: ["orderId", "couponId", "amount", "userId", "items", "requestId", "deviceId", "ip"])
-                let response = try await redemptions.use(
+                let response = try await operations.redemptions.use(
                     UseRequest(
                         orderId: try fields.string("orderId"), couponId: try fields.string("couponId"), amountCents: try fields.money("amount"),
                         userId: try fields.optionalString("userId"), items: try CouponJSON.orderItems(try fields.array("items")),
@@ -83,13 +82,13 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/coupon/refund") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["orderId", "couponId"])
-                let response = try await redemptions.refund(
+                let response = try await operations.refunds.refund(
                     RefundRequest(orderId: try fields.string("orderId"), couponId: try fields.string("couponId")))
                 return .json([("couponId", .string(response.couponId)), ("status", .string(response.status.rawValue))])
             },
             HTTPRoute("POST", "/api/coupon/best") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "amount", "items"])
-                let best = try await redemptions.best(
+                let best = try await operations.best.best(
                     BestRequest(
                         userId: try fields.string("userId"), amountCents: try fields.money("amount"),
                         items: try CouponJSON.orderItems(try fields.array("items"))))
@@ -97,7 +96,7 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/coupon/exposure") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "templateId"])
-                _ = try await service.recordExposure(
+                _ = try await operations.analytics.recordExposure(
                     ExposureRequest(userId: try fields.string("userId"), templateId: try fields.string("templateId")))
                 return .json([("recorded", .bool(true))])
             },
@@ -105,7 +104,7 @@ struct CouponRoutes {
                 guard let templateId = call.query["templateId"], !templateId.isEmpty else {
                     throw ServiceError(.invalidArgument, "templateId: required")
                 }
-                return .json(json.stats(try await service.stats(StatsRequest(templateId: templateId))))
+                return .json(json.stats(try await operations.analytics.stats(StatsRequest(templateId: templateId))))
             },
             HTTPRoute("GET", "/api/coupon/list") { call in
                 let query = call.query
@@ -117,31 +116,10 @@ struct CouponRoutes {
                     }
                     status = parsed
                 }
-                let wallet = try await service.wallet(WalletRequest(userId: userId, status: status))
+                let wallet = try await operations.wallets.wallet(WalletRequest(userId: userId, status: status))
                 return .json([("userId", .string(wallet.userId)), ("coupons", .array(wallet.coupons.map { .object(json.coupon($0)) }))])
             },
         ]
     }
 
-}
-
-/// The binary protocol: every operation of the HTTP API, same service methods.
-enum CouponHandlers {
-    static func register(on router: inout RPCRouter, service: CouponService, redemptions: Redemptions) {
-        router.register(UseRequest.self) { request, _ in try await redemptions.use(request) }
-        router.register(RefundRequest.self) { request, _ in try await redemptions.refund(request) }
-        router.register(BestRequest.self) { request, _ in try await redemptions.best(request) }
-        router.register(CreateTemplateRequest.self) { request, _ in try await service.createTemplate(request) }
-        router.register(GetTemplateRequest.self) { request, _ in try await service.template(request.templateId) }
-        router.register(PauseTemplateRequest.self) { request, _ in try await service.setStatus(request.templateId, .paused) }
-        router.register(ResumeTemplateRequest.self) { request, _ in try await service.setStatus(request.templateId, .active) }
-        router.register(ListTemplatesRequest.self) { request, _ in try await service.listTemplates(request) }
-        router.register(ClaimRequest.self) { request, _ in try await service.claim(request) }
-        router.register(ExchangeRequest.self) { request, _ in try await service.exchange(request) }
-        router.register(GrantPointsRequest.self) { request, _ in try await service.grantPoints(request) }
-        router.register(WalletRequest.self) { request, _ in try await service.wallet(request) }
-        router.register(SetProfileRequest.self) { request, _ in try await service.setProfile(request) }
-        router.register(ExposureRequest.self) { request, _ in try await service.recordExposure(request) }
-        router.register(StatsRequest.self) { request, _ in try await service.stats(request) }
-    }
 }

@@ -20,8 +20,8 @@ struct ClaimRecord: Sendable {
     var expiresMilliseconds: Int64
     var pointsCost: Int64
     var requestId: String?
-    var operation: String
-    var payload: String
+    var operation: IdempotentOperation
+    var fingerprint: RequestFingerprint
     var response: JSONValue
 
     func json(index: Int) -> JSONValue {
@@ -32,7 +32,7 @@ struct ClaimRecord: Sendable {
             ("discount", .integer(discountCents)), ("rate", optional(rateBasisPoints)), ("maxDiscount", optional(maxDiscountCents)),
             ("segment", segment.map { .string($0) } ?? .null), ("budgetCost", .integer(budgetCostCents)),
             ("claimedAt", .integer(claimedMilliseconds)), ("expiresAt", .integer(expiresMilliseconds)), ("pointsCost", .integer(pointsCost)),
-            ("requestId", requestId.map { .string($0) } ?? .null), ("operation", .string(operation)), ("payload", .string(payload)),
+            ("requestId", requestId.map { .string($0) } ?? .null), ("operation", .string(operation.rawValue)), ("payload", .string(fingerprint.text)),
             ("response", response),
         ])
     }
@@ -51,13 +51,11 @@ enum ClaimOutcome: Sendable, Equatable {
 /// in parallel; a claim that arrives while every lane is busy joins the next batch. One fsync then
 /// covers a whole batch, which is how durable claims per second can exceed one transaction per claim.
 struct ClaimWriter: Sendable {
-    private let database: PostgresPool
     let batcher: Batcher<ClaimRecord, ClaimOutcome>
 
-    init(database: PostgresPool, lanes: Int, maxBatch: Int, metrics: Metrics) {
-        self.database = database
+    init(database: PostgresPool, lanes: Int, maxBatch: Int, logger: Logger, metrics: Metrics) {
         batcher = Batcher(name: "claim_write", lanes: lanes, maxBatch: maxBatch, metrics: metrics) { records in
-            await Self.commit(records, database: database)
+            await ItemIsolation.write(records, what: "claim", logger: logger) { batch in try await Self.commit(batch, database: database) }
         }
     }
 
@@ -66,37 +64,32 @@ struct ClaimWriter: Sendable {
         try await batcher.submit(record)
     }
 
-    private static func commit(_ batch: [ClaimRecord], database: PostgresPool) async -> [Result<ClaimOutcome, any Error>] {
+    /// `claim_coupons` over one batch: an outcome per claim, in the order given.
+    private static func commit(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
         // One lock order for every batch: template, then user.
         let order = batch.indices.sorted { (batch[$0].templateId, batch[$0].userId) < (batch[$1].templateId, batch[$1].userId) }
         let claims = JSONValue.array(order.enumerated().map { position, index in batch[index].json(index: position) })
-        do {
-            // One statement, committed by the server as it ends: the template rows it locks are
-            // released there, not after a round trip back to this process.
-            let rows = try await database.autocommitQuery(
-                "SELECT idx, outcome, points_left FROM claim_coupons($1::jsonb)", [claims.serialized()])
-            var outcomes: [Int: ClaimOutcome] = [:]
-            for row in rows {
-                let position: Int = try row.decode(0)
-                let outcome: String = try row.decode(1)
-                guard order.indices.contains(position) else { continue }
-                switch outcome {
-                case "OK": outcomes[order[position]] = .issued(pointsLeft: try row.decode(2))
-                case "DUPLICATE_REQUEST": outcomes[order[position]] = .duplicateRequest
-                default: outcomes[order[position]] = .refused(Self.code(forOutcome: outcome))
-                }
+        // One statement, committed by the server as it ends: the template rows it locks are
+        // released there, not after a round trip back to this process.
+        let rows = try await database.autocommitQuery("SELECT idx, outcome, points_left FROM claim_coupons($1::jsonb)", [claims.serialized()])
+        var outcomes: [Int: ClaimOutcome] = [:]
+        for row in rows {
+            let position: Int = try row.decode(0)
+            let outcome: String = try row.decode(1)
+            guard order.indices.contains(position) else { continue }
+            switch outcome {
+            case "OK": outcomes[order[position]] = .issued(pointsLeft: try row.decode(2))
+            case "DUPLICATE_REQUEST": outcomes[order[position]] = .duplicateRequest
+            default: outcomes[order[position]] = .refused(try Self.code(forOutcome: outcome))
             }
-            return batch.indices.map { index in
-                outcomes[index].map { .success($0) }
-                    ?? .failure(ServiceError(.internalError, "claim \(index) missing from its batch's answer"))
-            }
-        } catch {
-            let failure = ServiceError(.dependencyUnavailable, "PostgreSQL did not take the claim: \(error)")
-            return batch.map { _ in .failure(failure) }
+        }
+        return try batch.indices.map { index in
+            guard let outcome = outcomes[index] else { throw ServiceError(.internalError, "claim \(index) missing from its batch's answer") }
+            return outcome
         }
     }
 
-    static func code(forOutcome outcome: String) -> ErrorCode {
+    static func code(forOutcome outcome: String) throws(ServiceError) -> ErrorCode {
         switch outcome {
         case "SOLD_OUT": .soldOut
         case "BUDGET_EXHAUSTED": .budgetExhausted
@@ -105,26 +98,7 @@ struct ClaimWriter: Sendable {
         case "PER_USER_LIMIT": .perUserLimitReached
         case "DAILY_LIMIT": .dailyLimitReached
         case "INSUFFICIENT_POINTS": .insufficientPoints
-        default: .internalError
+        default: throw ServiceError(.internalError, "claim_coupons answered an unknown outcome '\(outcome)'")
         }
-    }
-}
-
-/// The batched stages as a part of the process: started with the others, closed (after the front
-/// doors) on shutdown; what they already hold is still processed before the process ends.
-struct BatchStagesService: LifecycleService {
-    let name = "batch-stages"
-    let drains: [@Sendable () async -> Void]
-    private let stop = StopSignal()
-
-    init(_ drains: [@Sendable () async -> Void]) { self.drains = drains }
-
-    func run() async throws {
-        while await stop.sleep(for: .seconds(3600)) {}
-    }
-
-    func shutdown() async {
-        stop.fire()
-        for drain in drains { await drain() }
     }
 }

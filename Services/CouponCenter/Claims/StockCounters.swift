@@ -14,12 +14,12 @@ import Wire
 /// letting a claim through to PostgreSQL, whose checks refuse what is over a limit.
 struct StockCounters: Sendable {
     let redis: RedisPool
-    let store: CouponStore
+    let store: TemplateStore
     /// Concurrent reservations and releases each go to Redis as one pipeline per batch.
     private let reservations: Batcher<ScriptCall, RedisValue>
     private let releases: Batcher<ScriptCall, RedisValue>
 
-    init(redis: RedisPool, store: CouponStore, metrics: Metrics? = nil) {
+    init(redis: RedisPool, store: TemplateStore, metrics: Metrics? = nil) {
         self.redis = redis
         self.store = store
         reservations = Self.scriptBatcher("redis_reserve", Self.reserveScript, redis: redis, metrics: metrics)
@@ -32,7 +32,7 @@ struct StockCounters: Sendable {
     }
 
     private static func scriptBatcher(_ name: String, _ script: RedisScript, redis: RedisPool, metrics: Metrics?) -> Batcher<ScriptCall, RedisValue> {
-        Batcher(name: name, lanes: RemoteStages.lanes, maxBatch: RemoteStages.maxBatch, metrics: metrics) { calls in
+        Batcher(name: name, lanes: BatchedStages.lanes, maxBatch: BatchedStages.maxBatch, metrics: metrics) { calls in
             do {
                 return try await redis.evaluateMany(script, calls.map { (keys: $0.keys, args: $0.args) }).map { result in
                     result.mapError { $0 as any Error }
@@ -179,9 +179,21 @@ struct StockCounters: Sendable {
     func release(
         templateId: String, day: String, userId: String, token: String, giveBack generation: String?, cost: Int64, hasDailyLimit: Bool
     ) async {
-        let keys = Keys(templateId: templateId, day: day, userId: userId)
         _ = try? await releases.submit(
-            ScriptCall(keys: keys.all, args: [token, generation == nil ? "0" : "1", generation ?? "", String(cost), hasDailyLimit ? "1" : "0"]))
+            Self.releaseCall(templateId: templateId, day: day, userId: userId, token: token, giveBack: generation, cost: cost, hasDailyLimit: hasDailyLimit))
+    }
+
+    /// Frees the user's claim lock after a written claim without making the reply wait for it (the
+    /// lock expires by itself if this is lost).
+    func unlockLater(templateId: String, day: String, userId: String, token: String) {
+        releases.post(Self.releaseCall(templateId: templateId, day: day, userId: userId, token: token, giveBack: nil, cost: 0, hasDailyLimit: false))
+    }
+
+    private static func releaseCall(
+        templateId: String, day: String, userId: String, token: String, giveBack generation: String?, cost: Int64, hasDailyLimit: Bool
+    ) -> ScriptCall {
+        let keys = Keys(templateId: templateId, day: day, userId: userId)
+        return ScriptCall(keys: keys.all, args: [token, generation == nil ? "0" : "1", generation ?? "", String(cost), hasDailyLimit ? "1" : "0"])
     }
 
     /// PostgreSQL refused what Redis allowed, so Redis counted too little: drop the counters
