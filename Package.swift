@@ -71,6 +71,10 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests", dependencies: ["Postgres", "Redis", "Messaging", "Wire", "TestSupport", "Risk", "ServiceKit"],
             path: "Tests/IntegrationTests"),
+        // coupon-center's routes in process, over the test PostgreSQL and Redis (no process spawned).
+        .testTarget(
+            name: "CouponCenterTests", dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient"],
+            path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.

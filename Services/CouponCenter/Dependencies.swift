@@ -2,6 +2,7 @@ import CouponClient
 import Postgres
 import Redis
 import ServiceKit
+import Synchronization
 import Wire
 
 /// The connections coupon-center holds: PostgreSQL (the truth), Redis (the fast path) and the two
@@ -60,7 +61,7 @@ struct Dependencies: Sendable {
     private func check(_ name: String, _ probe: @escaping @Sendable () async throws -> Void) async -> DependencyStatus {
         let started = ContinuousClock.now
         do {
-            try await withTimeout(milliseconds: timeoutMilliseconds, probe)
+            try await answerByDeadline(milliseconds: timeoutMilliseconds, probe)
             let elapsed = ContinuousClock.now - started
             return DependencyStatus(name: name, healthy: true, detail: "answered in \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
         } catch {
@@ -76,15 +77,38 @@ struct Dependencies: Sendable {
     }
 }
 
-/// Runs `body`, giving up with `deadlineExceeded` after `milliseconds` (the body is cancelled).
-func withTimeout<T: Sendable>(milliseconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(milliseconds))
-            throw ServiceError(.deadlineExceeded, "no answer within \(milliseconds) ms")
+/// Runs `body` and answers by the deadline, whichever comes first: its result, or
+/// `deadlineExceeded` after `milliseconds`. A probe blocked in a C call that ignores cancellation
+/// (libpq waiting on a dead server) cannot hold the health answer back: it is cancelled and left
+/// to finish on its own, and its late result is dropped. For health probes only, never for work
+/// whose outcome matters.
+func answerByDeadline<T: Sendable>(milliseconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let pending = PendingAnswer<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        pending.set(continuation)
+        let probe = Task {
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body())
+            } catch {
+                result = .failure(error)
+            }
+            pending.take()?.resume(with: result)
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+        Task {
+            try? await Task.sleep(for: .milliseconds(milliseconds))
+            guard let waiting = pending.take() else { return }
+            probe.cancel()
+            waiting.resume(throwing: ServiceError(.deadlineExceeded, "no answer within \(milliseconds) ms"))
+        }
     }
+}
+
+/// The continuation of `answerByDeadline`, taken by whichever of the probe and the deadline comes
+/// first, so it is resumed exactly once.
+private final class PendingAnswer<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ waiting: CheckedContinuation<T, any Error>) { continuation.withLock { $0 = waiting } }
+    func take() -> CheckedContinuation<T, any Error>? { continuation.withLock { $0.take() } }
 }

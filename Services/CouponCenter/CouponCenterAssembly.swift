@@ -1,0 +1,51 @@
+import Domain
+import Redis
+import ServiceKit
+import Wire
+
+/// coupon-center's flows wired together over its dependencies: what `main` serves, and what the
+/// in-process tests (Tests/CouponCenterTests) drive without spawning a process.
+struct CouponCenterAssembly: Sendable {
+    let operations: Operations
+    /// Every HTTP route: `/health`, `/metrics` and the API.
+    let routes: [HTTPRoute]
+    /// The batched stages, stopped after the front doors so what they hold is still written.
+    let stages: BatchStagesService
+    let expiry: ExpiryJob
+
+    init(_ configuration: CouponCenterConfiguration, _ dependencies: Dependencies, logger: Logger, metrics: Metrics) {
+        let database = dependencies.database
+        let timeout = configuration.dependencyTimeoutMilliseconds
+        let templateStore = TemplateStore(database: database, timeZone: configuration.timeZone)
+        let wallets = WalletStore(database: database, highFrequencyOrders: configuration.highFrequencyOrders)
+        let counters = StockCounters(redis: dependencies.redis, store: templateStore, metrics: metrics)
+        let answers = StoredAnswers(database: database, metrics: metrics)
+        let risk = RiskGate(
+            riskControl: dependencies.riskControl, policy: configuration.riskPolicy, timeoutMilliseconds: timeout, logger: logger,
+            metrics: metrics)
+        let templates = TemplateService(store: templateStore, cache: TemplateCache(), counters: counters, logger: logger)
+        let writer = ClaimWriter(
+            database: database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+        let claims = ClaimService(
+            templates: templates, answers: answers, risk: risk, wallets: wallets, ruleEngine: dependencies.ruleEngine, counters: counters,
+            writer: writer, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout, metrics: metrics)
+        let redemptions = Redemptions(
+            database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, dependencyTimeoutMilliseconds: timeout,
+            writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+        operations = Operations(
+            templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
+            best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
+            wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)))
+        routes =
+            SystemRoutes(dependencies: dependencies, metrics: metrics).routes
+            + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
+        expiry = ExpiryJob(
+            database: database, locks: RedisLock(pool: dependencies.redis), intervalSeconds: configuration.expiryIntervalSeconds,
+            logger: logger, metrics: metrics)
+        // In the order a claim passes them.
+        stages = BatchStagesService([
+            { await answers.drain() }, { await claims.drain() }, { await risk.drain() }, { await redemptions.drain() },
+            { await counters.drain() }, { await writer.batcher.shutdown() },
+        ])
+    }
+}
