@@ -9,8 +9,10 @@ struct CouponCenterAssembly: Sendable {
     let operations: Operations
     /// Every HTTP route: `/health`, `/metrics` and the API.
     let routes: [HTTPRoute]
-    /// The batched stages, stopped after the front doors so what they hold is still written.
-    let stages: BatchStagesService
+    /// The batched stages, in the order a claim or a redemption passes them (upstream first). They
+    /// are stopped after the front doors and upstream first, so what they hold still flows down
+    /// and is written.
+    let stages: [any LifecycleService]
     let expiry: ExpiryJob
 
     init(_ configuration: CouponCenterConfiguration, _ dependencies: Dependencies, logger: Logger, metrics: Metrics) {
@@ -42,10 +44,6 @@ struct CouponCenterAssembly: Sendable {
         expiry = ExpiryJob(
             database: database, locks: RedisLock(pool: dependencies.redis), intervalSeconds: configuration.expiryIntervalSeconds,
             logger: logger, metrics: metrics)
-        // In the order a claim passes them.
-        stages = BatchStagesService([
-            { await answers.drain() }, { await claims.drain() }, { await risk.drain() }, { await redemptions.drain() },
-            { await counters.drain() }, { await writer.batcher.shutdown() },
-        ])
+        stages = answers.stages + claims.stages + risk.stages + redemptions.stages + counters.stages + [writer.batcher]
     }
 }

@@ -20,9 +20,9 @@ struct CouponCenterMain {
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: parts.routes, metrics: metrics,
                 logger: logger, translateError: translateDependencyError)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
-            // Stopped in reverse: the RPC listener (added last by ServiceMain), HTTP, the expiry
-            // job, then the batched stages.
-            return ServiceParts(services: [parts.stages, parts.expiry, http], dependencies: { await dependencies.health() })
+            // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
+            // the expiry job, then the batched stages upstream first.
+            return ServiceParts(services: parts.stages.reversed() + [parts.expiry, http], dependencies: { await dependencies.health() })
         }
     }
 }

@@ -12,7 +12,11 @@ import Wire
 /// `process` answers every item of a batch, in order, with a result of its own; answering with
 /// fewer results fails the items left over. After `close()` new items are refused with
 /// `shuttingDown`; batches already in flight and items already waiting are still processed.
-public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
+///
+/// A batcher is a service of its process: its lanes are child tasks of `run()`, which the
+/// process's `ServiceGroup` runs with the others, and `shutdown()` lets `run()` return once what
+/// it holds is processed. Items handed in before `run()` starts wait for it.
+public final class Batcher<Item: Sendable, Output: Sendable>: LifecycleService {
     public typealias Process = @Sendable ([Item]) async -> [Result<Output, any Error>]
 
     private struct Waiting {
@@ -34,6 +38,9 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private let process: Process
     private let metrics: Metrics?
     private let state = Mutex(State())
+    /// One element per lane to start; `run()` starts each as its child.
+    private let laneStarts: AsyncStream<Void>
+    private let laneStarter: AsyncStream<Void>.Continuation
 
     /// `name` labels the `batch_size` and `batch_duration_seconds` histograms in `metrics`.
     public init(name: String, lanes: Int, maxBatch: Int, metrics: Metrics? = nil, process: @escaping Process) {
@@ -43,6 +50,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         self.maxBatch = maxBatch
         self.process = process
         self.metrics = metrics
+        (laneStarts, laneStarter) = AsyncStream.makeStream(of: Void.self)
         metrics?.describe("batch_size", type: "histogram", help: "Items per batch of each batched stage (bucket bounds read as counts)")
         metrics?.describe("batch_duration_seconds", type: "histogram", help: "Time to process one batch, per batched stage")
     }
@@ -71,10 +79,17 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             state.running += 1
             return (true, true)
         }
-        if startLane {
-            Task { await self.runLane() }
-        }
+        if startLane { laneStarter.yield() }
         return accepted
+    }
+
+    /// Runs the lanes until `shutdown()` has drained the batcher.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for await _ in laneStarts {
+                group.addTask { await self.runLane() }
+            }
+        }
     }
 
     /// Items queued and not yet in a batch.
@@ -85,10 +100,11 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         state.withLock { $0.closed = true }
     }
 
-    /// `close()`, then `drain()`: for a process shutting down.
+    /// `close()`, then `drain()`, then lets `run()` return: for a process shutting down.
     public func shutdown() async {
         close()
         await drain()
+        laneStarter.finish()
     }
 
     /// Waits until no batch is in flight and nothing is queued.

@@ -35,17 +35,21 @@ struct InProcessCouponCenter {
         let metrics = Metrics()
         let parts = CouponCenterAssembly(configuration, dependencies, logger: logger, metrics: metrics)
         let front = try HTTPFront(url: "http://127.0.0.1:0", maxBodyBytes: 65_536, routes: parts.routes, metrics: metrics, logger: logger)
-        do {
-            try await body(InProcessCouponCenter(front: front, database: pool))
-        } catch {
-            await parts.stages.shutdown()
+        // The batched stages run as the process runs them, beside the body.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for stage in parts.stages { group.addTask { try await stage.run() } }
+            var failure: (any Error)?
+            do {
+                try await body(InProcessCouponCenter(front: front, database: pool))
+            } catch {
+                failure = error
+            }
+            for stage in parts.stages { await stage.shutdown() }
+            try await group.waitForAll()
             await dependencies.close()
             await testDatabase.drop()
-            throw error
+            if let failure { throw failure }
         }
-        await parts.stages.shutdown()
-        await dependencies.close()
-        await testDatabase.drop()
     }
 
     /// One request through the routes; the answer's status and its JSON body.

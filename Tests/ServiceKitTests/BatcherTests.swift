@@ -32,10 +32,28 @@ private final class Gate: Sendable {
     }
 }
 
-/// Polls until `condition` holds (at most ~5 s): for states another task reaches.
+/// Polls until `condition` holds: for states another task reaches. The limit (a minute) is only
+/// there so a broken batcher fails the test instead of hanging it; the assertions that follow say
+/// what was expected.
 private func eventually(_ condition: () -> Bool) async throws {
-    for _ in 0..<500 where !condition() {
+    for _ in 0..<6_000 where !condition() {
         try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Runs `batcher` as its process would (its `run()` beside the body), then shuts it down and
+/// waits for `run()` to return.
+private func running(_ batchers: [any LifecycleService], _ body: () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for batcher in batchers { group.addTask { try await batcher.run() } }
+        do {
+            try await body()
+        } catch {
+            for batcher in batchers { await batcher.shutdown() }
+            throw error
+        }
+        for batcher in batchers { await batcher.shutdown() }
+        try await group.waitForAll()
     }
 }
 
@@ -46,8 +64,10 @@ private func eventually(_ condition: () -> Bool) async throws {
             gate.record(items)
             return items.map { .success($0 * 2) }
         }
-        #expect(try await batcher.submit(21) == 42)
-        #expect(try await batcher.submit(5) == 10)
+        try await running([batcher]) { () async throws in
+            #expect(try await batcher.submit(21) == 42)
+            #expect(try await batcher.submit(5) == 10)
+        }
         #expect(gate.batches == [[21], [5]])
     }
 
@@ -58,6 +78,7 @@ private func eventually(_ condition: () -> Bool) async throws {
             await gate.wait()
             return items.map { .success($0 + 100) }
         }
+        try await running([batcher]) { () async throws in
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             group.addTask { (0, try await batcher.submit(0)) }
             try await eventually { gate.batches.count == 1 }
@@ -71,6 +92,7 @@ private func eventually(_ condition: () -> Bool) async throws {
             var answers: [Int: Int] = [:]
             for try await (item, answer) in group { answers[item] = answer }
             #expect(answers == Dictionary(uniqueKeysWithValues: (0...9).map { ($0, $0 + 100) }))
+        }
         }
         let batches = gate.batches
         #expect(batches.first == [0])
@@ -87,15 +109,16 @@ private func eventually(_ condition: () -> Bool) async throws {
             }
             return items.count == 3 ? Array(answers.prefix(2)) : answers
         }
-        #expect(try await batcher.submit(4) == 4)
-        await #expect(throws: ServiceError(.invalidArgument, "odd 3")) { try await batcher.submit(3) }
-
         let gate = Gate()
         let held = Batcher<Int, Int>(name: "held", lanes: 1, maxBatch: 3) { items in
             gate.record(items)
             if items.count < 3 { await gate.wait() }
             return Array(items.prefix(2).map { .success($0) })
         }
+        try await running([batcher, held]) { () async throws in
+        #expect(try await batcher.submit(4) == 4)
+        await #expect(throws: ServiceError(.invalidArgument, "odd 3")) { try await batcher.submit(3) }
+
         try await withThrowingTaskGroup(of: Result<Int, ServiceError>.self) { group in
             group.addTask { .success(try await held.submit(0)) }
             try await eventually { gate.batches.count == 1 }
@@ -113,6 +136,7 @@ private func eventually(_ condition: () -> Bool) async throws {
             #expect(failures.count == 1)
             #expect(failures.first?.code == .internalError)
         }
+        }
     }
 
     @Test func closeRefusesNewItemsButFinishesWhatItHolds() async throws {
@@ -122,11 +146,14 @@ private func eventually(_ condition: () -> Bool) async throws {
             await gate.wait()
             return items.map { .success($0) }
         }
+        try await running([batcher]) { () async throws in
         try await withThrowingTaskGroup(of: Int.self) { group in
             for item in 0..<5 {
                 group.addTask { try await batcher.submit(item) }
             }
-            try await eventually { gate.batches.count == 2 }
+            // Every item is in a batch held in flight (how many batches depends on how the lanes
+            // were scheduled).
+            try await eventually { gate.batches.flatMap { $0 }.count == 5 }
             batcher.close()
             await #expect(throws: ServiceError.self) { try await batcher.submit(99) }
             let drained = Gate()
@@ -143,6 +170,27 @@ private func eventually(_ condition: () -> Bool) async throws {
             for try await answer in group { answers.append(answer) }
             #expect(answers.sorted() == [0, 1, 2, 3, 4])
         }
+        }
         #expect(!gate.batches.flatMap { $0 }.contains(99))
+    }
+
+    @Test func itemsHandedInBeforeRunWaitForItAndPostedItemsAreProcessed() async throws {
+        let gate = Gate()
+        let batcher = Batcher<Int, Int>(name: "t", lanes: 1, maxBatch: 8) { items in
+            gate.record(items)
+            return items.map { .success($0) }
+        }
+        #expect(batcher.post(7))
+        let early = Task { try await batcher.submit(8) }
+        try await eventually { batcher.waitingCount == 2 }
+        #expect(gate.batches.isEmpty, "processed before run() started")
+        try await running([batcher]) { () async throws in
+            #expect(try await early.value == 8)
+            try await eventually { gate.batches.flatMap { $0 }.sorted() == [7, 8] }
+        }
+        #expect(gate.batches.flatMap { $0 }.sorted() == [7, 8])
+        // After shutdown, run() has returned and new items are refused.
+        #expect(!batcher.post(9))
+        await #expect(throws: ServiceError.self) { try await batcher.submit(10) }
     }
 }

@@ -50,11 +50,8 @@ struct ClaimService: Sendable {
         }
     }
 
-    /// The stages this service owns, closed on shutdown after the front doors.
-    func drain() async {
-        await profiles.shutdown()
-        await ruleChecks.shutdown()
-    }
+    /// The batched stages this service owns, in the order a claim passes them.
+    var stages: [any LifecycleService] { [profiles, ruleChecks] }
 
     func claim(_ request: ClaimRequest) async throws -> ClaimResponse {
         try Self.validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)

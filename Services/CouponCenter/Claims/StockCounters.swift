@@ -43,11 +43,8 @@ struct StockCounters: Sendable {
         }
     }
 
-    /// Closes both batchers and waits for what they hold (shutdown).
-    func drain() async {
-        await reservations.shutdown()
-        await releases.shutdown()
-    }
+    /// The two batched stages (reserve, then release), services of the process.
+    var stages: [any LifecycleService] { [reservations, releases] }
 
     enum Reservation: Equatable {
         /// Reserved, and the user's claim lock on the template is held with the caller's token.

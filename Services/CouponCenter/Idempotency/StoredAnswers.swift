@@ -110,7 +110,8 @@ struct StoredAnswers: Sendable {
         return keys.map { found[$0] }
     }
 
-    func drain() async { await lookups.shutdown() }
+    /// Its batched stage, a service of the process.
+    var stages: [any LifecycleService] { [lookups] }
 }
 
 /// Reads the integer members of a stored answer; a missing or non-integer member is an internal

@@ -41,12 +41,8 @@ struct Redemptions: Sendable {
         }
     }
 
-    /// Closes the batched stages and waits for what they hold (shutdown).
-    func drain() async {
-        await couponReads.shutdown()
-        await quotes.shutdown()
-        await writer.batcher.shutdown()
-    }
+    /// The batched stages, in the order a redemption passes them.
+    var stages: [any LifecycleService] { [couponReads, quotes, writer.batcher] }
 
     /// Outcomes that look like someone trying coupon ids: risk-control counts them per user and IP.
     static let probingCodes: Set<ErrorCode> = [.couponNotFound, .couponAlreadyUsed, .couponExpired, .notOwner]

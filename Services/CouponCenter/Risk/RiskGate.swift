@@ -74,7 +74,8 @@ struct RiskGate: Sendable {
         }
     }
 
-    func drain() async { await decisions.shutdown() }
+    /// Its batched stage, a service of the process.
+    var stages: [any LifecycleService] { [decisions] }
 }
 
 /// What coupon-center does when risk-control says REVIEW or does not answer (Shared/DESIGN.md §1:

@@ -26,22 +26,3 @@ enum BatchedStages {
             })
     }
 }
-
-/// The batched stages as a part of the process: started with the others, closed (after the front
-/// doors) on shutdown; what they already hold is still processed before the process ends.
-struct BatchStagesService: LifecycleService {
-    let name = "batch-stages"
-    let drains: [@Sendable () async -> Void]
-    private let stop = StopSignal()
-
-    init(_ drains: [@Sendable () async -> Void]) { self.drains = drains }
-
-    func run() async throws {
-        while await stop.sleep(for: .seconds(3600)) {}
-    }
-
-    func shutdown() async {
-        stop.fire()
-        for drain in drains { await drain() }
-    }
-}
