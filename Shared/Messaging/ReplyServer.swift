@@ -1,6 +1,34 @@
 internal import CNNG
 import Synchronization
 
+/// How a frame limit becomes nng's receive limit, for servers and clients alike.
+///
+/// NNG_OPT_RECVMAXSZ counts what the transport carries: the message and nng's own req/rep header
+/// (4 bytes per hop: the request id, plus a pipe id per device in between; 4 bytes on a direct
+/// connection). A message over it is never delivered: nng closes the connection it came on. Set to
+/// the frame limit alone, a frame of exactly the limit would be dropped and no peer would ever see
+/// FRAME_TOO_LARGE. So the socket limit is the frame limit plus `answerableOverrunBytes`: on a
+/// direct connection every message up to `maxFrameBytes + answerableOverrunBytes − 4` bytes reaches
+/// the application, which answers the oversized ones; only larger ones are dropped by nng.
+public enum ReceiveLimit {
+    public static let answerableOverrunBytes = 65_536
+    /// nng's req/rep header on a direct connection (no device in between).
+    public static let directHeaderBytes = 4
+
+    /// The NNG_OPT_RECVMAXSZ value for a frame limit, without overflow for any `maxFrameBytes`.
+    public static func socketLimit(maxFrameBytes: Int) -> Int {
+        let (sum, overflow) = maxFrameBytes.addingReportingOverflow(answerableOverrunBytes)
+        return overflow ? Int.max : sum
+    }
+
+    static func apply(maxFrameBytes: Int, to socket: nng_socket) throws(MessagingError) {
+        guard maxFrameBytes > 0 else {
+            throw MessagingError(code: .other, operation: "set receive limit", text: "maxFrameBytes \(maxFrameBytes) is not positive")
+        }
+        try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, socketLimit(maxFrameBytes: maxFrameBytes)), "set receive limit")
+    }
+}
+
 /// An NNG rep0 server that serves many requests at once: `concurrency` contexts, each with its own
 /// aio, each looping receive → handle → send in a child task. No thread is blocked per request.
 ///
@@ -9,6 +37,9 @@ import Synchronization
 public final class ReplyServer: Sendable {
     public struct Configuration: Sendable {
         public var urls: [String]
+        /// The largest message the handler is meant to accept. Messages up to
+        /// `ReceiveLimit.answerableOverrunBytes` larger still reach it, so it can refuse them with
+        /// an answer; beyond that nng drops them (see `ReceiveLimit`).
         public var maxFrameBytes: Int
         public var concurrency: Int
         public var drainTimeoutMilliseconds: Int
@@ -48,8 +79,7 @@ public final class ReplyServer: Sendable {
         try nngCheck(nng_rep0_open(&socket), "open rep0 socket")
         var bound: [String] = []
         do {
-            // Larger frames are dropped by nng before they reach us.
-            try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, configuration.maxFrameBytes), "set receive limit")
+            try ReceiveLimit.apply(maxFrameBytes: configuration.maxFrameBytes, to: socket)
             for url in configuration.urls {
                 var listener = nng_listener()
                 try nngCheck(nng_listen(socket, url, &listener, 0), "listen \(url)")

@@ -7,6 +7,8 @@ import Synchronization
 public final class RequestClient: Sendable {
     public struct Configuration: Sendable {
         public var urls: [String]
+        /// The largest reply the caller accepts; replies a little larger still arrive (to be refused
+        /// by the caller's decoder), much larger ones are dropped by nng (see `ReceiveLimit`).
         public var maxFrameBytes: Int
         /// Used when a call gives no timeout of its own.
         public var defaultTimeoutMilliseconds: Int
@@ -42,7 +44,7 @@ public final class RequestClient: Sendable {
         var socket = nng_socket()
         try nngCheck(nng_req0_open(&socket), "open req0 socket")
         do {
-            try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, configuration.maxFrameBytes), "set receive limit")
+            try ReceiveLimit.apply(maxFrameBytes: configuration.maxFrameBytes, to: socket)
             // No silent resend of a request whose reply is slow: the caller owns retries, because
             // a mutating call may only be repeated with its request id.
             try nngCheck(nng_socket_set_ms(socket, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE), "set resend time")
@@ -72,20 +74,22 @@ public final class RequestClient: Sendable {
     }
 
     /// Sends one request and waits for its reply, for at most `timeoutMilliseconds` in all
-    /// (waiting for a connection, sending and receiving).
+    /// (waiting for a connection, sending and receiving), clamped to 1…Int32.max (nng's timeouts
+    /// are Int32 milliseconds) before any arithmetic.
     public func call(_ request: [UInt8], timeoutMilliseconds: Int? = nil) async throws(MessagingError) -> [UInt8] {
         guard !isClosed.load(ordering: .acquiring) else {
             throw MessagingError(code: .closed, operation: "call", text: "client is closed")
         }
-        let timeout = max(1, timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds)
+        let timeout = min(max(1, timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds), Int(Int32.max))
         let deadline = ContinuousClock.now + .milliseconds(timeout)
         // A context whose call failed may still hold the request: only a successful one goes back
         // to the idle list; a failed one is dropped (and closed) with its slot.
         let slot = try takeSlot()
-        slot.aio.setTimeout(milliseconds: Int32(clamping: timeout))
+        slot.aio.setTimeout(milliseconds: Int32(timeout))
         try await slot.aio.send(request, on: slot.context)
+        // At most `timeout` (≤ Int32.max ms) is left, so the sum cannot overflow.
         let left = deadline - ContinuousClock.now
-        let leftMilliseconds = max(1, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        let leftMilliseconds = max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
         slot.aio.setTimeout(milliseconds: Int32(clamping: leftMilliseconds))
         let reply = try await slot.aio.receive(on: slot.context)
         idle.withLock { $0.append(slot) }

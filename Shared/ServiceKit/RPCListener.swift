@@ -38,7 +38,7 @@ public enum CommonOptions {
     }
     public static let maxFrameBytes = ConfigOption(
         "max-frame-bytes", env: "COUPON_MAX_FRAME_BYTES", default: String(FrameHeader.defaultMaxFrameBytes),
-        "largest binary frame accepted; larger ones are dropped")
+        "largest binary frame accepted; up to 64 KiB more gets FRAME_TOO_LARGE, beyond that nng drops the connection")
 }
 
 /// Parses options for an executable, printing `--help` or a configuration error and exiting.

@@ -7,22 +7,50 @@ public struct RequestContext: Sendable {
     public var logger: Logger
     public var receivedAt: ContinuousClock.Instant
 
-    /// Milliseconds the caller is still waiting, nil when it sent no deadline. Handlers pass the
-    /// smaller of this and their own budget to downstream calls.
+    /// Milliseconds the caller is still waiting, nil when it sent no deadline, 0 when it has passed.
+    /// Handlers pass the smaller of this and their own budget to downstream calls.
     public var remainingMilliseconds: Int? {
-        guard header.deadlineMilliseconds > 0 else { return nil }
-        return Int(Int64(bitPattern: header.deadlineMilliseconds) - unixMilliseconds())
+        Self.remainingMilliseconds(deadline: header.deadlineMilliseconds, now: unixMilliseconds())
+    }
+
+    /// The most a deadline can leave: nng's timeouts are Int32 milliseconds (about 24.8 days), so a
+    /// deadline further ahead, up to 2^64 − 1, is treated as this far ahead.
+    public static let maximumRemainingMilliseconds = Int(Int32.max)
+
+    /// The deadline is an unsigned count of Unix milliseconds from the caller: any of its 2^64 values
+    /// gives an answer in 0…`maximumRemainingMilliseconds` (0: passed, deadline ≤ now), or nil for 0
+    /// (no deadline). Computed in UInt64 after checking the order, so no value can overflow.
+    public static func remainingMilliseconds(deadline: UInt64, now: Int64) -> Int? {
+        guard deadline > 0 else { return nil }
+        let nowMilliseconds = UInt64(clamping: now)
+        guard deadline > nowMilliseconds else { return 0 }
+        return Int(min(deadline - nowMilliseconds, UInt64(maximumRemainingMilliseconds)))
     }
 }
 
+/// The wall clock in Unix milliseconds, clamped to Int64 (a clock that reads NaN counts as 0).
 public func unixMilliseconds() -> Int64 {
-    Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    let milliseconds = (Date().timeIntervalSince1970 * 1000).rounded(.down)
+    guard milliseconds.isFinite else { return 0 }
+    if milliseconds >= 0x1p63 { return Int64.max }
+    if milliseconds < -0x1p63 { return Int64.min }
+    return Int64(milliseconds)
 }
 
 /// Maps each message kind to its typed handler. Built once before serving, then immutable.
 /// Turns any incoming byte string into exactly one reply frame: the handler's answer, or an error
-/// reply whose code says what was wrong (bad frame, unknown kind, malformed body, deadline passed,
-/// a `ServiceError` from the handler, or `internalError` for anything unexpected).
+/// reply whose code says what was wrong. The checks run in this order (PROTOCOL.md, "Refused frames"):
+/// 1. larger than `maxFrameBytes` → FRAME_TOO_LARGE;
+/// 2. shorter than the header, bad magic → BAD_FRAME; version ≠ 1 → UNSUPPORTED_VERSION; flags not
+///    0, 1 or 3, reserved bytes ≠ 0, bodyLength ≠ the bytes after the header → BAD_FRAME;
+/// 3. a reply (flags 1 or 3) sent as a request → BAD_FRAME;
+/// 4. a kind this service does not serve → UNKNOWN_MESSAGE_KIND;
+/// 5. a deadline at or before the server's clock → DEADLINE_EXCEEDED;
+/// 6. a body that does not decode as the kind's request → MALFORMED_BODY;
+/// 7. the handler's `ServiceError`, a translated library error, or INTERNAL for anything else.
+/// Every error reply echoes the caller's kind and requestId when the 28 header bytes are there and
+/// start with the magic (`FrameCodec.echoedHeader`), else kind 0 and requestId 0. A reply larger
+/// than `maxFrameBytes` is never sent: the caller gets INTERNAL instead.
 public struct RPCRouter: Sendable {
     public typealias RawHandler = @Sendable (FrameHeader, [UInt8], RequestContext) async throws -> [UInt8]
 
@@ -70,10 +98,9 @@ public struct RPCRouter: Sendable {
             frame = try FrameCodec.decode(bytes, maxFrameBytes: maxFrameBytes)
             header = frame.header
         } catch {
-            let readable = try? FrameCodec.decodeHeader(bytes)
             record("invalid_frame", error.errorCode, started)
             logger.warning("refused frame", [("error", error.description), ("frame.bytes", String(bytes.count))])
-            return Envelope.errorReply(to: readable, ServiceError(error.errorCode, error.description))
+            return Envelope.errorReply(to: FrameCodec.echoedHeader(bytes), ServiceError(error.errorCode, error.description))
         }
         let call = header.kind.name
         guard !frame.isReply else {
@@ -88,14 +115,23 @@ public struct RPCRouter: Sendable {
         let context = RequestContext(
             header: header, logger: logger.with([("request.id", String(header.requestId)), ("call", call)]),
             receivedAt: started)
-        if let remaining = context.remainingMilliseconds, remaining <= 0 {
+        if context.remainingMilliseconds == 0 {
             record(call, .deadlineExceeded, started)
             return Envelope.errorReply(to: header, ServiceError(.deadlineExceeded, "deadline passed before \(call) started"))
         }
         do {
             let body = try await route(header, frame.body, context)
+            let reply = Envelope.reply(to: header, body: body)
+            guard reply.count <= maxFrameBytes else {
+                // The caller's receive limit would drop it and close the connection: say why instead.
+                record(call, .internalError, started)
+                context.logger.error("reply too large", [("frame.bytes", String(reply.count))])
+                return Envelope.errorReply(
+                    to: header,
+                    ServiceError(.internalError, "the \(call) reply of \(reply.count) bytes exceeds the \(maxFrameBytes)-byte frame limit"))
+            }
             record(call, .ok, started)
-            return Envelope.reply(to: header, body: body)
+            return reply
         } catch let error as ServiceError {
             record(call, error.code, started)
             if error.code.httpStatus >= 500 {

@@ -4,11 +4,11 @@
 /// offset size field
 ///      0    2 magic        0x43 0x43 ("CC")
 ///      2    1 version      1
-///      3    1 flags        bit 0 reply, bit 1 error reply; other bits must be 0
+///      3    1 flags        0 request, 1 reply, 3 error reply; any other value is refused
 ///      4    2 kind         MessageKind (big-endian)
 ///      6    2 reserved     must be 0
 ///      8    8 requestId    chosen by the caller, echoed in the reply
-///     16    8 deadline     Unix milliseconds after which the caller no longer waits; 0 = none
+///     16    8 deadline     unsigned Unix milliseconds after which the caller no longer waits; 0 = none
 ///     24    4 bodyLength   must equal the bytes that follow
 ///     28    … body
 /// ```
@@ -16,7 +16,8 @@ public struct FrameHeader: Sendable, Equatable {
     public static let magic: UInt16 = 0x4343
     public static let currentVersion: UInt8 = 1
     public static let size = 28
-    /// Receivers refuse larger frames (NNG_OPT_RECVMAXSZ is set from the same figure).
+    /// The largest frame (header and body) a receiver accepts; a larger one is answered with
+    /// FRAME_TOO_LARGE, or dropped by nng when it is too large even for that (PROTOCOL.md, "Size limit").
     public static let defaultMaxFrameBytes = 1 << 20
 
     public var version: UInt8
@@ -44,7 +45,8 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     public static let reply = FrameFlags(rawValue: 1 << 0)
     public static let error = FrameFlags(rawValue: 1 << 1)
-    static let known: FrameFlags = [.reply, .error]
+    /// A request, a reply and an error reply. ERROR without REPLY, and any other bit, is refused.
+    public static let validCombinations: Set<FrameFlags> = [[], [.reply], [.reply, .error]]
 }
 
 public struct Frame: Sendable, Equatable {
@@ -64,7 +66,7 @@ public struct Frame: Sendable, Equatable {
 /// Why a byte string is not a frame. Each maps to an `ErrorCode` for the error reply.
 public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: String, Sendable {
-        case truncated, badMagic, unsupportedVersion, reservedBits, lengthMismatch, tooLarge
+        case truncated, badMagic, unsupportedVersion, invalidFlags, reservedBits, lengthMismatch, tooLarge
     }
     public var reason: Reason
     public var detail: String
@@ -105,11 +107,7 @@ public enum FrameCodec {
         guard bytes.count >= FrameHeader.size else {
             throw FrameError(.truncated, "\(bytes.count) bytes is shorter than the \(FrameHeader.size)-byte header")
         }
-        func field<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-            var value: T = 0
-            for index in offset..<(offset + MemoryLayout<T>.size) { value = (value << 8) | T(bytes[index]) }
-            return value
-        }
+        func field<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T { Self.field(type, of: bytes, at: offset) }
         let magic = field(UInt16.self, at: 0)
         guard magic == FrameHeader.magic else {
             throw FrameError(.badMagic, "magic 0x\(String(magic, radix: 16)) is not 0x4343")
@@ -122,10 +120,30 @@ public enum FrameCodec {
             throw FrameError(
                 .unsupportedVersion, "version \(header.version); this side speaks \(FrameHeader.currentVersion)")
         }
-        guard header.flags.subtracting(.known).isEmpty, field(UInt16.self, at: 6) == 0 else {
-            throw FrameError(.reservedBits, "reserved flag or header bits are set")
+        guard FrameFlags.validCombinations.contains(header.flags) else {
+            throw FrameError(.invalidFlags, "flags 0x\(String(header.flags.rawValue, radix: 16)) are not 0 (request), 1 (reply) or 3 (error reply)")
+        }
+        guard field(UInt16.self, at: 6) == 0 else {
+            throw FrameError(.reservedBits, "the reserved header bytes 6-7 are not 0")
         }
         return header
+    }
+
+    /// The caller's kind and requestId, for the error reply to a frame that is refused: read whenever
+    /// the 28 header bytes are there and start with the magic, whatever else is wrong with them
+    /// (version, flags, reserved bytes, length). Nil otherwise: the error reply then says kind 0,
+    /// requestId 0.
+    public static func echoedHeader(_ bytes: [UInt8]) -> FrameHeader? {
+        guard bytes.count >= FrameHeader.size, field(UInt16.self, of: bytes, at: 0) == FrameHeader.magic else { return nil }
+        return FrameHeader(
+            kind: MessageKind(rawValue: field(UInt16.self, of: bytes, at: 4)), requestId: field(UInt64.self, of: bytes, at: 8))
+    }
+
+    /// A big-endian integer at `offset`; the caller has checked that the header's 28 bytes are there.
+    private static func field<T: FixedWidthInteger>(_: T.Type, of bytes: [UInt8], at offset: Int) -> T {
+        var value: T = 0
+        for index in offset..<(offset + MemoryLayout<T>.size) { value = (value << 8) | T(bytes[index]) }
+        return value
     }
 
     /// Any byte string yields a frame or a `FrameError`; nothing larger than `bytes` is allocated.

@@ -46,10 +46,42 @@ import Testing
         #expect((#expect(throws: FrameError.self) { try FrameCodec.decode(bytes) })?.reason == .badMagic)
         bytes[0] = 0x43
         bytes[3] = 0x80
-        #expect((#expect(throws: FrameError.self) { try FrameCodec.decode(bytes) })?.reason == .reservedBits)
+        #expect((#expect(throws: FrameError.self) { try FrameCodec.decode(bytes) })?.reason == .invalidFlags)
         bytes[3] = 0
         bytes[7] = 1
         #expect((#expect(throws: FrameError.self) { try FrameCodec.decode(bytes) })?.reason == .reservedBits)
+    }
+
+    /// Only 0 (request), 1 (reply) and 3 (error reply) are flags; ERROR without REPLY is not.
+    @Test func everyInvalidFlagCombinationIsRefused() throws {
+        var bytes = FrameCodec.encode(Frame(header: header, body: []))
+        for flags in UInt8(0)...UInt8(255) {
+            bytes[3] = flags
+            if [0, 1, 3].contains(flags) {
+                #expect(try FrameCodec.decode(bytes).header.flags.rawValue == flags)
+            } else {
+                let error = #expect(throws: FrameError.self) { try FrameCodec.decode(bytes) }
+                #expect(error?.reason == .invalidFlags && error?.errorCode == .badFrame, "flags \(flags)")
+            }
+        }
+    }
+
+    @Test func refusedFramesEchoTheCallersIdsWhenTheMagicIsThere() {
+        var bytes = FrameCodec.encode(Frame(header: header, body: [1, 2]))
+        bytes[2] = 7
+        bytes[3] = 0x02
+        bytes[6] = 9
+        #expect(FrameCodec.echoedHeader(bytes) == FrameHeader(kind: .ping, requestId: 0x0102_0304_0506_0708))
+        #expect(FrameCodec.echoedHeader(Array(bytes.prefix(27))) == nil)
+        bytes[0] = 0
+        #expect(FrameCodec.echoedHeader(bytes) == nil)
+    }
+
+    @Test func frameOfExactlyTheLimitDecodes() throws {
+        let bytes = FrameCodec.encode(Frame(header: header, body: [UInt8](repeating: 7, count: 4096 - FrameHeader.size)))
+        #expect(try FrameCodec.decode(bytes, maxFrameBytes: 4096).body.count == 4096 - FrameHeader.size)
+        let error = #expect(throws: FrameError.self) { try FrameCodec.decode(bytes + [], maxFrameBytes: 4095) }
+        #expect(error?.reason == .tooLarge)
     }
 
     @Test func oversizedFramesAreRefusedByTheLimit() {
