@@ -139,6 +139,19 @@ import Testing
         #expect(documented.subtracting(expected).isEmpty, "golden blocks for no known kind (or a wrong number): \(documented.subtracting(expected).sorted())")
     }
 
+    /// The table of kinds under "## Messages" lists every registered kind with its number, and no other.
+    @Test func theKindTableIsComplete() throws {
+        let text = try String(contentsOfFile: Self.protocolPath, encoding: .utf8)
+        var listed: [UInt16: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `0x") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3, let number = UInt16(cells[0].dropFirst(3).dropLast(), radix: 16) else { continue }
+            if cells.count == 5 { listed[number] = cells[1] }
+        }
+        let registered = Dictionary(uniqueKeysWithValues: MessageKind.names.map { ($0.key.rawValue, $0.value) })
+        #expect(listed == registered, "PROTOCOL.md's kind table differs from MessageKind.names")
+    }
+
     @Test func wholeFramesMatchTheDocument() throws {
         let (blocks, _) = try Self.blocks()
         for frame in GoldenSamples.frames {
