@@ -182,6 +182,36 @@ import Wire
         #expect(error.code == .internalError && header.requestId == 2 && header.kind == InflateRequest.kind)
     }
 
+    /// Random header fields (any flags, kind, reserved bytes, requestId, deadline and length) never
+    /// trap the router, and every answer is one well-formed reply frame with deadline 0 that echoes
+    /// the caller's kind and requestId.
+    @Test func randomHeadersAlwaysGetOneWellFormedReply() async throws {
+        let router = Self.makeRouter()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            // SplitMix64: deterministic, so a failure repeats.
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let kinds: [UInt16] = [MessageKind.ping.rawValue, MessageKind.serviceStats.rawValue, EchoBytesRequest.kind.rawValue, 0, 0xFFFF]
+        for round in 0..<3_000 {
+            let flags = round % 3 == 0 ? UInt8(truncatingIfNeeded: next()) : 0
+            let kind = kinds[Int(next() % UInt64(kinds.count))]
+            let requestId = next()
+            let deadline: UInt64 = [0, 1, next(), UInt64.max, 0x8000_0000_0000_0000][Int(next() % 5)]
+            let body = [UInt8](repeating: UInt8(truncatingIfNeeded: next()), count: Int(next() % 8))
+            let bodyLength = round % 5 == 0 ? UInt32(truncatingIfNeeded: next()) : UInt32(body.count)
+            var frame = Self.header(flags: flags, kind: kind, requestId: requestId, deadline: deadline, bodyLength: bodyLength) + body
+            if round % 7 == 0 { frame[6] = UInt8(truncatingIfNeeded: next()) }
+            let reply = try FrameCodec.decode(await router.handle(frame))
+            #expect(reply.isReply && reply.header.deadlineMilliseconds == 0)
+            #expect(reply.header.kind.rawValue == kind && reply.header.requestId == requestId, "round \(round)")
+        }
+    }
+
     /// Each header violation gets its documented code, and the caller's kind and requestId whenever
     /// the 28 header bytes are there with the magic (the table in PROTOCOL.md, "Refused frames").
     @Test func eachHeaderViolationGetsItsCodeAndEchoes() async throws {
