@@ -104,7 +104,8 @@ public struct RPCRouter: Sendable {
         }
         let call = header.kind.name
         guard !frame.isReply else {
-            record(call, .badFrame, started)
+            // Labelled like a refused frame: a hostile kind number must not mint a metrics series.
+            record("invalid_frame", .badFrame, started)
             return Envelope.errorReply(to: header, ServiceError(.badFrame, "a reply frame was sent as a request"))
         }
         guard let route = routes[header.kind] else {
