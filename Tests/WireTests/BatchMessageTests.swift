@@ -79,6 +79,19 @@ import Testing
         try roundTrip(ClaimCheckBatchResponse(results: []))
     }
 
+    /// As PROTOCOL.md says: an unknown enum value in one item is a decoding error of the whole
+    /// batch (answered MALFORMED_BODY), naming the item and the field; there is no per-item answer.
+    @Test func anUnknownEnumValueInOneItemFailsTheWholeBatch() throws {
+        let batch = RiskDecisionBatchRequest(decisions: [Self.decision("alice"), Self.decision("bob")])
+        var bytes = try WireBody.encode(batch)
+        let free = Array("FREE".utf8)
+        let positions = (0...(bytes.count - free.count)).filter { Array(bytes[$0..<($0 + free.count)]) == free }
+        #expect(positions.count == 2)
+        bytes.replaceSubrange(positions[1]..<(positions[1] + free.count), with: Array("FREX".utf8))
+        let error = #expect(throws: WireDecodingError.self) { try WireBody.decode(RiskDecisionBatchRequest.self, from: bytes) }
+        #expect(error?.path == "decisions[1].couponType")
+    }
+
     @Test func aBatchReplyDecodesThroughTheEnvelope() throws {
         let answers = RiskDecisionBatch(results: [.failed(ServiceError(.invalidArgument, "userId: empty"))])
         let header = FrameHeader(kind: .riskDecideBatch, requestId: 7)
