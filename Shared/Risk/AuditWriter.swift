@@ -102,12 +102,14 @@ public final class AuditWriter: Sendable {
 
     /// Whether PostgreSQL refused the statement because of the values in it, so that the same
     /// rows would be refused forever: SQLSTATE class 22 (data exception: an untranslatable
-    /// `\u0000`, a bad encoding, a value too long) or 23 (a broken constraint), or a parameter
-    /// the client could not even send. Connection failures, timeouts and schema errors are not.
+    /// `\u0000`, a bad encoding, a value too long), 23 (a broken constraint) or 54 (a program
+    /// limit: an index row too large), or a parameter the client could not even send. Connection
+    /// failures, timeouts and schema errors are not. (coupon-center's group commit draws the same
+    /// line, `ItemIsolation.isItemFault`.)
     public static func refusesData(_ error: PostgresError) -> Bool {
         if error.code == .invalidParameter { return true }
         guard let state = error.sqlState else { return false }
-        return state.hasPrefix("22") || state.hasPrefix("23")
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
     }
 
     /// The row as JSON, the form it is kept in when PostgreSQL refuses it.

@@ -114,6 +114,26 @@ struct AuditWriterTests {
         }
     }
 
+    @Test func anIndexRowTooLargeIsDeadLetteredToo() async throws {
+        try await withDatabase { pool in
+            let metrics = Metrics()
+            let writer = AuditWriter(database: pool, metrics: metrics, logger: Logger(service: "audit-test", level: .error))
+            // 8,000 random hex digits barely compress: too large for risk_audit's btree index on
+            // user_id (SQLSTATE 54000), a refusal with no NUL in sight.
+            var generator = SystemRandomNumberGenerator()
+            let huge = (0..<500).map { _ in String(generator.next() | 1 << 63, radix: 16) }.joined()
+            writer.record(Self.entry("before"))
+            writer.record(Self.entry(huge))
+            writer.record(Self.entry("after"))
+            #expect(await writer.flush() == 2)
+            #expect(try await Self.users(pool) == ["before", "after"])
+            let letters = try await Self.deadLetters(pool)
+            #expect(letters.map(\.state) == ["54000"])
+            #expect(letters.first?.payload.contains(huge) == true)
+            #expect(metrics.counter("risk_audit_dead_letters_total") == 1)
+        }
+    }
+
     @Test func aFailureThatIsNotAboutTheRowsKeepsThemQueued() async throws {
         // No tables yet: PostgreSQL refuses the statement (undefined table, SQLSTATE 42P01),
         // which says nothing about the rows, so nothing is dead-lettered or lost.
@@ -138,6 +158,7 @@ struct AuditWriterTests {
         #expect(AuditWriter.refusesData(error(.queryFailed, "22001")))
         #expect(AuditWriter.refusesData(error(.checkViolation, "23514")))
         #expect(AuditWriter.refusesData(error(.notNullViolation, "23502")))
+        #expect(AuditWriter.refusesData(error(.queryFailed, "54000")))
         #expect(AuditWriter.refusesData(error(.invalidParameter, nil)))
         #expect(!AuditWriter.refusesData(error(.connectionFailed, nil)))
         #expect(!AuditWriter.refusesData(error(.connectionFailed, "08006")))
