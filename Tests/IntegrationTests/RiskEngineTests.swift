@@ -673,7 +673,8 @@ extension RiskEngineTests {
         let now = unixMilliseconds()
         try await withEngine(rules) { engine, _ async throws in
             #expect(try await engine.decide(request("far", device: "d", ip: "203.0.113.1"), nowMilliseconds: now).verdict == .allow)
-            #expect(try await engine.report(RiskReportRequest(action: .redeem, userId: "far", deviceId: nil, ip: "203.0.113.1", code: .couponNotFound), nowMilliseconds: now))
+            let failure = RiskReportRequest(action: .redeem, userId: "far", deviceId: nil, ip: "203.0.113.1", code: .couponNotFound)
+            #expect(try await engine.report(failure, nowMilliseconds: now))
             // A clock so far back that the window start is below Int64.min: refused, not trapped.
             let refused = await #expect(throws: ServiceError.self) { try await engine.decide(request("far"), nowMilliseconds: .min + 1) }
             #expect(refused?.code == .invalidArgument)
