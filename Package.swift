@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Domain", dependencies: ["Wire"], path: "Shared/Domain"),
 
         // risk-control's rules over Redis: a library so integration tests can drive it directly.
-        .target(name: "Risk", dependencies: ["Wire", "Redis", "ServiceKit"], path: "Shared/Risk"),
+        .target(name: "Risk", dependencies: ["Wire", "Redis", "Postgres", "ServiceKit"], path: "Shared/Risk"),
 
         // What every executable shares: configuration, logs, metrics, lifecycle, RPC plumbing.
         .target(name: "ServiceKit", dependencies: ["Wire", "Messaging"], path: "Shared/ServiceKit"),

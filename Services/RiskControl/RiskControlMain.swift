@@ -38,7 +38,10 @@ struct RiskControlConfiguration: Sendable {
 
 enum RiskMigrations {
     static let all: [Migration] = [
-        Migration(version: 1001, name: "risk_audit", sql: String(decoding: PackageResources._001_risk_audit_sql, as: UTF8.self))
+        Migration(version: 1001, name: "risk_audit", sql: String(decoding: PackageResources._001_risk_audit_sql, as: UTF8.self)),
+        Migration(
+            version: 1002, name: "risk_audit_dead_letter",
+            sql: String(decoding: PackageResources._002_risk_audit_dead_letter_sql, as: UTF8.self)),
     ]
 }
 
@@ -57,30 +60,38 @@ struct RiskControlMain {
             let engine = RiskEngine(redis: redis, rules: rules, metrics: metrics)
             let audit = AuditWriter(database: database, metrics: metrics, logger: logger)
 
-            router.register(RiskDecisionRequest.self) { request, _ in
+            // Every handler is shielded: a caller learns what was wrong with its request, never
+            // what went wrong inside (CallerFacingErrors).
+            router.registerShielded(RiskDecisionRequest.self) { request, _ in
                 let now = unixMilliseconds()
                 let decision = try await engine.decide(request, nowMilliseconds: now)
                 audit.record(request, decision, at: now)
                 return decision
             }
-            router.register(RiskDecisionBatchRequest.self) { batch, _ in
+            router.registerShielded(RiskDecisionBatchRequest.self) { batch, context in
                 let now = unixMilliseconds()
-                let answers = try await engine.decide(batch, nowMilliseconds: now)
-                for (request, outcome) in zip(batch.decisions, answers.results) {
+                var answers = try await engine.decide(batch, nowMilliseconds: now)
+                for (index, (request, outcome)) in zip(batch.decisions, answers.results).enumerated() {
                     if let decision = outcome.decision { audit.record(request, decision, at: now) }
+                    if let error = outcome.error {
+                        answers.results[index] = .failed(
+                            CallerFacingErrors.shield(error, call: "risk_decide_batch[\(index)]", logger: context.logger))
+                    }
                 }
                 return answers
             }
-            router.register(RiskReportRequest.self) { request, _ in
+            router.registerShielded(RiskReportRequest.self) { request, _ in
                 RiskReportAck(counted: try await engine.report(request, nowMilliseconds: unixMilliseconds()))
             }
-            router.register(GetRiskRulesRequest.self) { _, _ in engine.rules }
-            router.register(SetRiskRulesRequest.self) { request, context in
+            router.registerShielded(GetRiskRulesRequest.self) { _, _ in engine.rules }
+            router.registerShielded(SetRiskRulesRequest.self) { request, context in
+                // The rules file's own checks, so a value the file refuses cannot come in this way.
+                try RiskRulesFile.validate(request.rules)
                 engine.replaceRules(request.rules)
                 context.logger.info("risk rules replaced by an admin call")
                 return engine.rules
             }
-            router.register(ReloadRiskRulesRequest.self) { _, context in
+            router.registerShielded(ReloadRiskRulesRequest.self) { _, context in
                 guard !configuration.rulesFile.isEmpty else {
                     throw ServiceError(.invalidArgument, "risk-control was started without --rules-file; nothing to reload")
                 }
@@ -88,33 +99,32 @@ struct RiskControlMain {
                 context.logger.info("risk rules reloaded", [("rules.file", configuration.rulesFile)])
                 return engine.rules
             }
-            router.register(AddRiskListEntryRequest.self) { request, _ in try await engine.add(request, nowMilliseconds: unixMilliseconds()) }
-            router.register(RemoveRiskListEntryRequest.self) { request, _ in RiskListChange(removed: try await engine.remove(request)) }
-            router.register(GetRiskListRequest.self) { request, _ in
-                RiskListView(entries: try await engine.entries(list: request.list, subject: request.subject, nowMilliseconds: unixMilliseconds()))
+            router.registerShielded(AddRiskListEntryRequest.self) { request, _ in
+                try await engine.add(request, nowMilliseconds: unixMilliseconds())
             }
-            router.translateError = { error in
-                switch error {
-                case is RedisError: ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")
-                default: nil
-                }
+            router.registerShielded(RemoveRiskListEntryRequest.self) { request, _ in RiskListChange(removed: try await engine.remove(request)) }
+            router.registerShielded(GetRiskListRequest.self) { request, _ in
+                RiskListView(entries: try await engine.entries(list: request.list, subject: request.subject, nowMilliseconds: unixMilliseconds()))
             }
             logger.info("risk rules", [("rules.source", configuration.rulesFile.isEmpty ? "defaults" : configuration.rulesFile)])
             return ServiceParts(
                 services: [AuditService(writer: audit, intervalMilliseconds: configuration.auditIntervalMilliseconds)],
                 dependencies: {
                     var statuses: [DependencyStatus] = []
+                    // The detail a pinging client sees is generic; the error itself is logged here.
                     do {
                         _ = try await redis.command(["PING"])
                         statuses.append(DependencyStatus(name: "redis", healthy: true, detail: "ok"))
                     } catch {
-                        statuses.append(DependencyStatus(name: "redis", healthy: false, detail: "\(error)"))
+                        logger.warning("redis health check failed", [("error", "\(error)")])
+                        statuses.append(DependencyStatus(name: "redis", healthy: false, detail: "unavailable"))
                     }
                     do {
                         _ = try await database.query("SELECT 1")
                         statuses.append(DependencyStatus(name: "postgres", healthy: true, detail: "ok"))
                     } catch {
-                        statuses.append(DependencyStatus(name: "postgres", healthy: false, detail: "\(error)"))
+                        logger.warning("postgres health check failed", [("error", "\(error)")])
+                        statuses.append(DependencyStatus(name: "postgres", healthy: false, detail: "unavailable"))
                     }
                     return statuses
                 })

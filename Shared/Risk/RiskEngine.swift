@@ -19,8 +19,10 @@ import Wire
 /// - `risk:first:{user}`: when the user was first seen (ms), kept 90 days.
 /// - `risk:fail:{user|ip}:{key}`: sorted set of failed-redemption times, written by `report`.
 ///
-/// An absent or empty `deviceId` / `ip` switches off the rules keyed on it; `/24` rules apply only
-/// to an `ip` that is a dotted-quad IPv4 address. A limit of 0 (or less) switches its rule off.
+/// An absent `deviceId` / `ip` switches off the rules keyed on it; `/24` rules apply only to an
+/// `ip` that is a dotted-quad IPv4 address. A limit of 0 switches its rule off. Every text field is
+/// checked by `RiskInput` first (an empty one is refused, not read as absent), and all arithmetic
+/// on rule and request values is checked: an overflow refuses the call, it never traps.
 public final class RiskEngine: Sendable {
     private let redis: RedisPool
     private let metrics: Metrics
@@ -29,7 +31,9 @@ public final class RiskEngine: Sendable {
     /// Score of a list entry that never expires: 2^53 − 1, the largest integer a Redis score (a
     /// double) holds exactly.
     static let noExpiry: Int64 = 9_007_199_254_740_991
-    static let firstSeenTTLMilliseconds: Int64 = 90 * 86_400_000
+    static let millisecondsPerHour: Int64 = 3_600_000
+    static let millisecondsPerDay: Int64 = 24 * millisecondsPerHour
+    static let firstSeenTTLMilliseconds: Int64 = 90 * millisecondsPerDay
     /// Velocity and failure windows live a little longer than their window in Redis's own clock, so
     /// a caller's clock slightly ahead of Redis's never loses events still inside the window.
     static let expirySlackMilliseconds: Int64 = 60_000
@@ -208,12 +212,12 @@ public final class RiskEngine: Sendable {
     static func decisionCall(
         _ request: RiskDecisionRequest, rules: RiskRules, nowMilliseconds now: Int64
     ) throws(ServiceError) -> DecisionCall {
-        guard !request.userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: empty") }
+        try RiskInput.validate(request)
         let user = request.userId
-        let device = request.deviceId.flatMap { $0.isEmpty ? nil : $0 }
-        let ip = request.ip.flatMap { $0.isEmpty ? nil : $0 }
+        let device = request.deviceId
+        let ip = request.ip
         let subnet = ip.flatMap(Self.subnet24)
-        let day = String(Self.floorDivide(now, 86_400_000))
+        let day = String(Self.floorDivide(now, millisecondsPerDay))
         let action = request.action.rawValue
 
         var operations: [Operation] = []
@@ -238,9 +242,9 @@ public final class RiskEngine: Sendable {
         }
 
         if rules.velocityWindowSeconds > 0 {
-            let window = Int64(rules.velocityWindowSeconds) * 1000
-            let cutoff = String(now - window)
-            let ttl = String(window + Self.expirySlackMilliseconds)
+            let window = try Self.milliseconds(seconds: rules.velocityWindowSeconds, field: "velocityWindowSeconds")
+            let cutoff = String(try Self.checked(now.subtractingReportingOverflow(window), "velocityWindowSeconds"))
+            let ttl = String(try Self.checked(window.addingReportingOverflow(Self.expirySlackMilliseconds), "velocityWindowSeconds"))
             let velocity: [(String, String?, Int32, String)] = [
                 ("user", user, rules.userLimitPerWindow, "USER_VELOCITY"),
                 ("dev", device, rules.deviceLimitPerWindow, "DEVICE_VELOCITY"),
@@ -263,11 +267,13 @@ public final class RiskEngine: Sendable {
             operations.append(
                 Operation(
                     key: "risk:first:\(user)", kind: "new", reason: "NEW_ACCOUNT_HIGH_VALUE",
-                    a: String(Int64(rules.newAccountHours) * 3_600_000), b: valuable ? "1" : "0"))
+                    a: String(try Self.checked(Int64(rules.newAccountHours).multipliedReportingOverflow(by: millisecondsPerHour), "newAccountHours")),
+                    b: valuable ? "1" : "0"))
         }
 
         if rules.failedRedemptionsPerWindow > 0, rules.failedRedemptionWindowSeconds > 0 {
-            let cutoff = String(now - Int64(rules.failedRedemptionWindowSeconds) * 1000)
+            let window = try Self.milliseconds(seconds: rules.failedRedemptionWindowSeconds, field: "failedRedemptionWindowSeconds")
+            let cutoff = String(try Self.checked(now.subtractingReportingOverflow(window), "failedRedemptionWindowSeconds"))
             let limit = String(rules.failedRedemptionsPerWindow)
             operations.append(Operation(key: Self.failureKey("user", user), kind: "probe", reason: "USER_PROBING", a: cutoff, b: limit))
             if let ip {
@@ -331,20 +337,21 @@ public final class RiskEngine: Sendable {
 
     /// Counts a failed redemption against the user and the IP; answers whether it was counted.
     public func report(_ report: RiskReportRequest, nowMilliseconds now: Int64) async throws -> Bool {
+        try RiskInput.validate(report)
         guard report.action == .redeem, Self.probingCodes.contains(report.code) else { return false }
         let rules = self.rules
         guard rules.failedRedemptionWindowSeconds > 0, rules.failedRedemptionsPerWindow > 0 else { return false }
         var keys: [String] = []
-        if let user = report.userId, !user.isEmpty { keys.append(Self.failureKey("user", user)) }
-        if let ip = report.ip, !ip.isEmpty { keys.append(Self.failureKey("ip", ip)) }
+        if let user = report.userId { keys.append(Self.failureKey("user", user)) }
+        if let ip = report.ip { keys.append(Self.failureKey("ip", ip)) }
         guard !keys.isEmpty else { return false }
-        let window = Int64(rules.failedRedemptionWindowSeconds) * 1000
+        let field = "failedRedemptionWindowSeconds"
+        let window = try Self.milliseconds(seconds: rules.failedRedemptionWindowSeconds, field: field)
+        let cutoff = try Self.checked(now.subtractingReportingOverflow(window), field)
+        let ttl = try Self.checked(window.addingReportingOverflow(Self.expirySlackMilliseconds), field)
         _ = try await redis.evaluate(
             Self.reportScript, keys: keys,
-            args: [
-                String(now), Self.uniqueMember(now), String(now - window), String(window + Self.expirySlackMilliseconds),
-                String(Self.maxFailuresKept),
-            ])
+            args: [String(now), Self.uniqueMember(now), String(cutoff), String(ttl), String(Self.maxFailuresKept)])
         metrics.increment("risk_failures_reported_total")
         return true
     }
@@ -352,15 +359,16 @@ public final class RiskEngine: Sendable {
     // MARK: - Allow and block lists
 
     public func add(_ request: AddRiskListEntryRequest, nowMilliseconds now: Int64) async throws -> RiskListEntry {
-        try Self.validate(value: request.value)
+        try RiskInput.validate(listValue: request.value)
         var expires: Int64?
         if let ttl = request.ttlSeconds {
             guard ttl > 0 else { throw ServiceError(.invalidArgument, "ttlSeconds: must be positive, got \(ttl)") }
             let (milliseconds, overflow) = ttl.multipliedReportingOverflow(by: 1000)
-            guard !overflow, milliseconds < Self.noExpiry - now else {
+            let (expiry, late) = now.addingReportingOverflow(milliseconds)
+            guard !overflow, !late, expiry < Self.noExpiry else {
                 throw ServiceError(.invalidArgument, "ttlSeconds: \(ttl) is too large")
             }
-            expires = now + milliseconds
+            expires = expiry
         }
         _ = try await redis.command([
             "ZADD", Self.listKey(request.list, request.subject), String(expires ?? Self.noExpiry), request.value,
@@ -371,7 +379,7 @@ public final class RiskEngine: Sendable {
 
     /// Whether the entry was there (expired or not).
     public func remove(_ request: RemoveRiskListEntryRequest) async throws -> Bool {
-        try Self.validate(value: request.value)
+        try RiskInput.validate(listValue: request.value)
         let reply = try await redis.command(["ZREM", Self.listKey(request.list, request.subject), request.value])
         let removed = (reply.int ?? 0) > 0
         if removed { metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "remove")]) }
@@ -406,21 +414,17 @@ public final class RiskEngine: Sendable {
 
     static func failureKey(_ kind: String, _ value: String) -> String { "risk:fail:\(kind):\(value)" }
 
-    /// 1…128 printable characters: no control, format, separator-line or unassigned code points.
-    static func validate(value: String) throws(ServiceError) {
-        let scalars = value.unicodeScalars
-        guard !scalars.isEmpty else { throw ServiceError(.invalidArgument, "value: empty") }
-        guard scalars.count <= 128 else {
-            throw ServiceError(.invalidArgument, "value: \(scalars.count) characters, at most 128")
-        }
-        for scalar in scalars {
-            switch scalar.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned:
-                throw ServiceError(.invalidArgument, "value: contains the unprintable character U+\(String(scalar.value, radix: 16, uppercase: true))")
-            default:
-                continue
-            }
-        }
+    /// A rule's window in milliseconds. Cannot overflow for an Int32 of seconds; checked anyway so
+    /// that widening the field's type later cannot make it trap.
+    static func milliseconds(seconds: Int32, field: String) throws(ServiceError) -> Int64 {
+        try checked(Int64(seconds).multipliedReportingOverflow(by: 1000), field)
+    }
+
+    /// The value of an arithmetic step on rule or request values, or `invalidArgument` naming the
+    /// field whose value made it overflow.
+    static func checked(_ result: (partialValue: Int64, overflow: Bool), _ field: String) throws(ServiceError) -> Int64 {
+        guard !result.overflow else { throw ServiceError(.invalidArgument, "\(field): out of range for the time of this call") }
+        return result.partialValue
     }
 
     /// "a.b.c" of a dotted-quad IPv4 address, nil for anything else (IPv6, host names, junk).

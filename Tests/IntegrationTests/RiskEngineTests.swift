@@ -69,9 +69,9 @@ struct RiskEngineTests {
             #expect(try await engine.decide(request(outsider, device: "farm-phone"), nowMilliseconds: Self.t0 + 1000).reasons == ["DEVICE_ACCOUNTS"])
             // A new UTC day starts a new count.
             #expect(try await engine.decide(request(outsider, device: "farm-phone"), nowMilliseconds: Self.t0 + 24 * Self.hour).verdict == .allow)
-            // An empty device id is no device: its rules do not apply.
-            let empty = try await decideAll(engine, (0..<10).map { request("blank-\($0)", device: "") }, at: Self.t0)
-            #expect(empty.allSatisfy { $0.verdict == .allow })
+            // An empty device id is refused, not read as "no device".
+            let empty = await #expect(throws: ServiceError.self) { try await engine.decide(request("blank", device: ""), nowMilliseconds: Self.t0) }
+            #expect(empty == ServiceError(.invalidArgument, "deviceId: empty"))
         }
     }
 
@@ -235,7 +235,8 @@ struct RiskEngineTests {
 
             let invalid: [AddRiskListEntryRequest] = [
                 AddRiskListEntryRequest(list: .block, subject: .user, value: ""),
-                AddRiskListEntryRequest(list: .block, subject: .user, value: String(repeating: "x", count: 129)),
+                AddRiskListEntryRequest(list: .block, subject: .user, value: String(repeating: "x", count: 65)),
+                AddRiskListEntryRequest(list: .block, subject: .user, value: "nul\u{0}"),
                 AddRiskListEntryRequest(list: .block, subject: .user, value: "two\nlines"),
                 AddRiskListEntryRequest(list: .block, subject: .user, value: "ok", ttlSeconds: 0),
                 AddRiskListEntryRequest(list: .block, subject: .user, value: "ok", ttlSeconds: -5),
@@ -246,7 +247,7 @@ struct RiskEngineTests {
                 #expect(error?.code == .invalidArgument)
                 #expect(error?.message.hasPrefix(bad.ttlSeconds == nil ? "value:" : "ttlSeconds:") == true)
             }
-            _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: String(repeating: "y", count: 128)), nowMilliseconds: Self.t0)
+            _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: String(repeating: "y", count: 64)), nowMilliseconds: Self.t0)
             #expect(try await engine.entries(list: .block, subject: .device, nowMilliseconds: Self.t0).count == 1)
         }
     }
@@ -524,5 +525,164 @@ struct RiskEngineTests {
         let error = #expect(throws: ServiceError.self) { try RiskRulesFile.parse(Array(text.utf8)) }
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.hasPrefix(field + ":") == true, "\(error?.message ?? "")")
+    }
+}
+
+// MARK: - Hostile input
+
+extension RiskEngineTests {
+    /// Texts no field may hold, and what the refusal starts with (after the field's name).
+    static let hostileTexts: [(text: String, refusal: String)] = [
+        ("nul\u{0}device", "contains the control character U+0000"),
+        (String(repeating: "d", count: 10_000), "more than 64 characters"),
+        ("", "empty"),
+        ("line\nbreak", "contains the control character U+000A"),
+        ("del\u{7F}", "contains the control character U+007F"),
+        ("c1\u{85}", "contains the control character U+0085"),
+        // 33 graphemes but 66 code points: the limit counts code points, as PostgreSQL does.
+        (String(repeating: "e\u{301}", count: 33), "more than 64 characters"),
+    ]
+
+    @Test func everyTextFieldOfADecisionRefusesHostileText() async throws {
+        try await withEngine(Self.quiet) { engine, metrics async throws in
+            for (text, refusal) in Self.hostileTexts {
+                var requests: [(String, RiskDecisionRequest)] = []
+                for field in ["userId", "deviceId", "ip", "templateId"] {
+                    var hostile = request("u", device: "d", ip: "203.0.113.1")
+                    switch field {
+                    case "userId": hostile.userId = text
+                    case "deviceId": hostile.deviceId = text
+                    case "ip": hostile.ip = text
+                    default: hostile.templateId = text
+                    }
+                    requests.append((field, hostile))
+                }
+                for (field, hostile) in requests {
+                    let error = await #expect(throws: ServiceError.self) { try await engine.decide(hostile, nowMilliseconds: Self.t0) }
+                    #expect(error == ServiceError(.invalidArgument, "\(field): \(refusal)"))
+                }
+            }
+            var negative = request("u")
+            negative.amountCents = -1
+            let error = await #expect(throws: ServiceError.self) { try await engine.decide(negative, nowMilliseconds: Self.t0) }
+            #expect(error?.message.hasPrefix("amountCents:") == true)
+            #expect(metrics.counter("risk_decisions_total", [("action", "CLAIM"), ("verdict", "ALLOW")]) == 0, "nothing decided")
+
+            // At the limit: 64 code points (32 graphemes of two), and non-ASCII text.
+            let longest = String(repeating: "e\u{301}", count: 32)
+            #expect(try await engine.decide(request(longest, device: longest, ip: "2001:db8::1"), nowMilliseconds: Self.t0).verdict == .allow)
+            #expect(try await engine.decide(request("用户-Ünïcode", device: "设备"), nowMilliseconds: Self.t0).verdict == .allow)
+        }
+    }
+
+    @Test func oneHostileDecisionAmongFortyFailsAloneEveryRound() async throws {
+        var rules = Self.quiet
+        rules.accountsPerIPPerDay = 100_000
+        try await withEngine(rules) { engine, metrics in
+            for round in 0..<24 {
+                let (text, refusal) = Self.hostileTexts[round % Self.hostileTexts.count]
+                let position = (round * 7) % 41
+                var decisions = (0..<40).map { request("r\(round)-\($0)", device: "dev-\(round)-\($0)", ip: "203.0.113.\($0 + 1)") }
+                decisions.insert(request("hostile-\(round)", device: text), at: position)
+                let answers = try await engine.decide(RiskDecisionBatchRequest(decisions: decisions), nowMilliseconds: Self.t0 + Int64(round))
+                try #require(answers.results.count == 41)
+                #expect(answers.results[position] == .failed(ServiceError(.invalidArgument, "deviceId: \(refusal)")), "round \(round)")
+                var others = answers.results
+                others.remove(at: position)
+                #expect(others.allSatisfy { $0 == .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])) }, "round \(round)")
+            }
+            #expect(metrics.counter("risk_decisions_total", [("action", "CLAIM"), ("verdict", "ALLOW")]) == 24 * 40)
+        }
+    }
+
+    @Test func reportsAndListValuesRefuseHostileText() async throws {
+        try await withEngine(RiskRules()) { engine, metrics async throws in
+            for (text, refusal) in Self.hostileTexts {
+                let reports = [
+                    ("userId", RiskReportRequest(action: .redeem, userId: text, deviceId: nil, ip: nil, code: .couponNotFound)),
+                    ("deviceId", RiskReportRequest(action: .redeem, userId: "u", deviceId: text, ip: nil, code: .couponNotFound)),
+                    ("ip", RiskReportRequest(action: .redeem, userId: "u", deviceId: nil, ip: text, code: .couponNotFound)),
+                ]
+                for (field, report) in reports {
+                    let error = await #expect(throws: ServiceError.self) { try await engine.report(report, nowMilliseconds: Self.t0) }
+                    #expect(error == ServiceError(.invalidArgument, "\(field): \(refusal)"))
+                }
+                let added = await #expect(throws: ServiceError.self) {
+                    try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: text), nowMilliseconds: Self.t0)
+                }
+                #expect(added == ServiceError(.invalidArgument, "value: \(refusal)"))
+                let removed = await #expect(throws: ServiceError.self) {
+                    try await engine.remove(RemoveRiskListEntryRequest(list: .block, subject: .device, value: text))
+                }
+                #expect(removed == ServiceError(.invalidArgument, "value: \(refusal)"))
+            }
+            #expect(metrics.counter("risk_failures_reported_total") == 0)
+            #expect(try await engine.entries(list: .block, subject: .device, nowMilliseconds: Self.t0).isEmpty)
+        }
+    }
+}
+
+// MARK: - Rule limits
+
+extension RiskEngineTests {
+    static var int32Fields: [(String, WritableKeyPath<RiskRules, Int32>)] {
+        [
+        ("velocityWindowSeconds", \.velocityWindowSeconds), ("userLimitPerWindow", \.userLimitPerWindow),
+        ("deviceLimitPerWindow", \.deviceLimitPerWindow), ("ipLimitPerWindow", \.ipLimitPerWindow),
+        ("subnetLimitPerWindow", \.subnetLimitPerWindow), ("accountsPerDevicePerDay", \.accountsPerDevicePerDay),
+        ("accountsPerIPPerDay", \.accountsPerIPPerDay), ("accountsPerSubnetPerDay", \.accountsPerSubnetPerDay),
+        ("newAccountHours", \.newAccountHours), ("failedRedemptionsPerWindow", \.failedRedemptionsPerWindow),
+        ("failedRedemptionWindowSeconds", \.failedRedemptionWindowSeconds),
+        ]
+    }
+
+    @Test func everyNegativeRuleIsRefusedByTheFileAndByValidateAlike() throws {
+        #expect(Set(Self.int32Fields.map(\.0) + ["highValueCents"]) == Set(RiskRulesFile.fieldNames), "every field is tried")
+        for (name, path) in Self.int32Fields {
+            for value in [Int32(-1), .min] {
+                var rules = RiskRules()
+                rules[keyPath: path] = value
+                let refused = #expect(throws: ServiceError.self) { try RiskRulesFile.validate(rules) }
+                #expect(refused == ServiceError(.invalidArgument, "\(name): must not be negative, got \(value)"))
+                let inFile = #expect(throws: ServiceError.self) { try RiskRulesFile.parse(Array(#"{"\#(name)": \#(value)}"#.utf8)) }
+                #expect(inFile == refused, "the file and risk_rules_set say the same")
+            }
+        }
+        for value in [Int64(-1), .min] {
+            var rules = RiskRules()
+            rules.highValueCents = value
+            let refused = #expect(throws: ServiceError.self) { try RiskRulesFile.validate(rules) }
+            #expect(refused == ServiceError(.invalidArgument, "highValueCents: must not be negative, got \(value)"))
+        }
+        // Above the upper bound: the same message both ways.
+        var tooNew = RiskRules()
+        tooNew.newAccountHours = 2161
+        let refused = #expect(throws: ServiceError.self) { try RiskRulesFile.validate(tooNew) }
+        #expect(refused == ServiceError(.invalidArgument, "newAccountHours: expected a whole number from 0 to 2160, got 2161"))
+        #expect(throws: refused!) { try RiskRulesFile.parse(Array(#"{"newAccountHours": 2161}"#.utf8)) }
+        #expect(RiskRulesFile.range(of: "velocityWindowSeconds") == 0...Int64(Int32.max))
+        try RiskRulesFile.validate(RiskRules())
+    }
+
+    @Test func windowsOfInt32MaxSecondsDecideWithoutOverflow() async throws {
+        var rules = RiskRules()
+        for (name, path) in Self.int32Fields where name != "newAccountHours" { rules[keyPath: path] = .max }
+        rules.newAccountHours = 2160
+        rules.highValueCents = .max
+        try RiskRulesFile.validate(rules)
+        let now = unixMilliseconds()
+        try await withEngine(rules) { engine, _ async throws in
+            #expect(try await engine.decide(request("far", device: "d", ip: "203.0.113.1"), nowMilliseconds: now).verdict == .allow)
+            let failure = RiskReportRequest(action: .redeem, userId: "far", deviceId: nil, ip: "203.0.113.1", code: .couponNotFound)
+            #expect(try await engine.report(failure, nowMilliseconds: now))
+            // A clock so far back that the window start is below Int64.min: refused, not trapped.
+            let refused = await #expect(throws: ServiceError.self) { try await engine.decide(request("far"), nowMilliseconds: .min + 1) }
+            #expect(refused?.code == .invalidArgument)
+            #expect(refused?.message.hasPrefix("velocityWindowSeconds:") == true)
+            let late = await #expect(throws: ServiceError.self) {
+                try await engine.add(AddRiskListEntryRequest(list: .block, subject: .user, value: "x", ttlSeconds: 1), nowMilliseconds: .max - 10)
+            }
+            #expect(late?.message.hasPrefix("ttlSeconds:") == true)
+        }
     }
 }
