@@ -14,11 +14,12 @@ struct CouponCenterMain {
         await ServiceMain.run(service: "coupon-center", settings: configuration.rpc) { router, logger, metrics in
             let dependencies = try await Dependencies.connect(configuration, logger: logger)
             let parts = CouponCenterAssembly(configuration, dependencies, logger: logger, metrics: metrics)
-            router.translateError = translateDependencyError
+            let errorPolicy = ErrorPolicy(translate: translateDependencyError)
+            router.errorPolicy = errorPolicy
             CouponHandlers.register(on: &router, parts.operations)
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: parts.routes, metrics: metrics,
-                logger: logger, translateError: translateDependencyError)
+                logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
             // the expiry job, then the batched stages upstream first.

@@ -199,8 +199,8 @@ public final class RiskEngine: Sendable {
                     results.append(.failed(error))
                 }
             case .failure(let error):
-                // What a single decision's caller gets for the same error reply (risk-control's
-                // `translateError`).
+                // What a single decision's caller gets for the same error reply (the router's
+                // `errorPolicy`).
                 results.append(.failed(ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")))
             }
         }

@@ -59,9 +59,8 @@ public struct RPCRouter: Sendable {
     public let metrics: Metrics
     public let logger: Logger
     public let maxFrameBytes: Int
-    /// Turns a library's error (a dropped database connection, say) into the code callers see;
-    /// nil leaves it an internal error.
-    public var translateError: @Sendable (any Error) -> ServiceError? = { _ in nil }
+    /// How a handler's failure is answered and logged (shared with the HTTP front).
+    public var errorPolicy = ErrorPolicy()
 
     public init(service: String, metrics: Metrics, logger: Logger, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes) {
         self.service = service
@@ -133,21 +132,10 @@ public struct RPCRouter: Sendable {
             }
             record(call, .ok, started)
             return reply
-        } catch let error as ServiceError {
-            record(call, error.code, started)
-            if error.code.httpStatus >= 500 {
-                context.logger.warning("call failed", [("error", error.description)])
-            }
-            return Envelope.errorReply(to: header, error)
         } catch {
-            if let translated = translateError(error) {
-                record(call, translated.code, started)
-                context.logger.warning("call failed", [("error", translated.description)])
-                return Envelope.errorReply(to: header, translated)
-            }
-            record(call, .internalError, started)
-            context.logger.error("call failed unexpectedly", [("error", "\(error)")])
-            return Envelope.errorReply(to: header, ServiceError(.internalError, "\(call) failed inside \(service)"))
+            let answer = errorPolicy.answer(for: error, logger: context.logger)
+            record(call, answer.code, started)
+            return Envelope.errorReply(to: header, answer)
         }
     }
 

@@ -75,11 +75,11 @@ struct HTTPFront: LifecycleService {
     private let routes: [HTTPRoute]
     private let metrics: Metrics
     private let logger: Logger
-    private let translateError: @Sendable (any Error) -> ServiceError?
+    private let errorPolicy: ErrorPolicy
 
     init(
         url: String, maxBodyBytes: Int, routes: [HTTPRoute], metrics: Metrics, logger: Logger,
-        translateError: @escaping @Sendable (any Error) -> ServiceError? = { _ in nil }
+        errorPolicy: ErrorPolicy = ErrorPolicy()
     ) throws(ServiceError) {
         do {
             server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes)
@@ -89,7 +89,7 @@ struct HTTPFront: LifecycleService {
         self.routes = routes
         self.metrics = metrics
         self.logger = logger
-        self.translateError = translateError
+        self.errorPolicy = errorPolicy
         metrics.describe("http_requests_total", type: "counter", help: "HTTP requests, by route and result code")
         metrics.describe("http_request_duration_seconds", type: "histogram", help: "HTTP request latency, by route")
     }
@@ -133,21 +133,10 @@ struct HTTPFront: LifecycleService {
             case .text(let text, let contentType):
                 return HTTPResponse(status: 200, contentType: contentType, body: Array(text.utf8))
             }
-        } catch let error as ServiceError {
-            code = error.code
-            if error.code.httpStatus >= 500 {
-                logger.warning("request failed", [("route", label), ("error", error.description)])
-            }
-            return Self.error(error)
         } catch {
-            if let translated = translateError(error) {
-                code = translated.code
-                logger.warning("request failed", [("route", label), ("error", translated.description)])
-                return Self.error(translated)
-            }
-            code = .internalError
-            logger.error("request failed unexpectedly", [("route", label), ("error", "\(error)")])
-            return Self.error(ServiceError(.internalError, "internal error"))
+            let answer = errorPolicy.answer(for: error, logger: logger.with([("route", label)]))
+            code = answer.code
+            return Self.error(answer)
         }
     }
 

@@ -3,9 +3,9 @@ import Redis
 import ServiceKit
 import Wire
 
-/// The one translation of library errors into what callers see, used by both fronts (the RPC
-/// router and the HTTP front): PostgreSQL or Redis failing is a dependency being down (503), not a
-/// bug of ours (500). The library's own text (SQL, addresses) stays in the log.
+/// coupon-center's translation of library errors for the `ErrorPolicy` both fronts share:
+/// PostgreSQL or Redis failing is a dependency being down (503), not a bug of ours (500). The
+/// library's own text (SQL, addresses) stays in the log.
 @Sendable func translateDependencyError(_ error: any Error) -> ServiceError? {
     switch error {
     case let error as PostgresError:
