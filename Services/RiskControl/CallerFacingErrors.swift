@@ -3,37 +3,31 @@ import Redis
 import ServiceKit
 import Wire
 
-/// What a caller of risk-control may see of a failure. A refusal of the request itself (a
-/// `ServiceError` whose code is a 4xx: invalid argument, not found, …) says what was wrong with
-/// the request and goes back as it is. Everything else happened inside risk-control — a Redis
-/// reply, a PostgreSQL error with its SQL, a bug — and stays inside: it is logged with the request
-/// id, and the caller gets only its code and a generic message.
+/// What a caller of risk-control may see of a failure: ServiceKit's `ErrorPolicy` (a refusal of
+/// the request goes back as it is; a library's error becomes a code and a message of ours, its
+/// text logged with the request id), plus one step it leaves to the service: a 5xx `ServiceError`
+/// made inside risk-control can carry internal text (the engine puts Redis's reply into the error
+/// of a failed batch item), so its message is replaced by a generic one and the original logged.
 enum CallerFacingErrors {
+    /// Redis and PostgreSQL are risk-control's dependencies: their failures answer
+    /// DEPENDENCY_UNAVAILABLE. The router applies the same policy to anything not shielded.
+    static let policy = ErrorPolicy { error in
+        switch error {
+        case is RedisError, is PostgresError: ServiceError(.dependencyUnavailable, "a dependency of risk-control is unavailable")
+        default: nil
+        }
+    }
+
     /// The answer for `error`, logging what really happened when the answer hides it.
     static func shield(_ error: any Error, call: String, logger: Logger) -> ServiceError {
-        let answer = answer(for: error, call: call)
-        if answer != error as? ServiceError {
-            logger.error("\(call) failed inside risk-control", [("error", "\(error)"), ("answered.code", answer.code.name)])
+        guard let failure = error as? ServiceError, failure.code.httpStatus >= 500 else {
+            return policy.answer(for: error, logger: logger.with([("call.part", call)]))
         }
-        return answer
-    }
-
-    static func answer(for error: any Error, call: String) -> ServiceError {
-        switch error {
-        case let refusal as ServiceError where refusal.code.httpStatus < 500:
-            refusal
-        case let failure as ServiceError:
-            ServiceError(failure.code, generic(failure.code, call: call))
-        case is RedisError, is PostgresError:
-            ServiceError(.dependencyUnavailable, generic(.dependencyUnavailable, call: call))
-        default:
-            ServiceError(.internalError, generic(.internalError, call: call))
-        }
-    }
-
-    private static func generic(_ code: ErrorCode, call: String) -> String {
-        code == .dependencyUnavailable
-            ? "\(call): a dependency of risk-control is unavailable" : "\(call) failed inside risk-control"
+        let generic =
+            failure.code == .dependencyUnavailable
+            ? "a dependency of risk-control is unavailable" : "internal error (the service's log has the details)"
+        logger.error("\(call) failed inside risk-control", [("error", failure.description), ("call.part", call)])
+        return ServiceError(failure.code, generic)
     }
 }
 

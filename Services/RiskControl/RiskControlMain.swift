@@ -62,6 +62,7 @@ struct RiskControlMain {
 
             // Every handler is shielded: a caller learns what was wrong with its request, never
             // what went wrong inside (CallerFacingErrors).
+            router.errorPolicy = CallerFacingErrors.policy
             router.registerShielded(RiskDecisionRequest.self) { request, _ in
                 let now = unixMilliseconds()
                 let decision = try await engine.decide(request, nowMilliseconds: now)

@@ -199,8 +199,9 @@ public final class RiskEngine: Sendable {
                     results.append(.failed(error))
                 }
             case .failure(let error):
-                // What a single decision's caller gets for the same error reply (the router's
-                // `errorPolicy`).
+                // A single decision throws the RedisError itself; risk-control answers both with
+                // DEPENDENCY_UNAVAILABLE and a generic message, and logs this text
+                // (Services/RiskControl/CallerFacingErrors.swift).
                 results.append(.failed(ServiceError(.dependencyUnavailable, "Redis is unavailable: \(error)")))
             }
         }
