@@ -101,6 +101,9 @@ public final class HTTPServer: Sendable {
         try nngCheck(nng_stream_listener_alloc(&listener, "tcp://\(authority)"), "listen \(url)")
         guard let listener else { throw MessagingError(code: .other, operation: "listen \(url)", text: "no listener") }
         do {
+            // Answers are small writes; without this, a second answer on a connection waits for the
+            // client's delayed acknowledgement of the first.
+            try nngCheck(nng_stream_listener_set_bool(listener, NNG_OPT_TCP_NODELAY, true), "listen \(url): TCP_NODELAY")
             try nngCheck(nng_stream_listener_listen(listener), "listen \(url)")
         } catch {
             nng_stream_listener_free(listener)
