@@ -137,7 +137,8 @@ struct HTTPRequestParser {
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // A connection that once sent a large body does not keep its room while it idles.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 16 * 1024)
             start = 0
             scanned = 0
         } else if start > 64 * 1024 {

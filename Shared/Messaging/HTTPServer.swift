@@ -90,8 +90,9 @@ public final class HTTPServer: Sendable {
 
     /// How long a refused connection is read from and drained before it is closed.
     static let lingerMilliseconds = 1_000
-    /// The receive buffer of each connection.
-    static let receiveBufferBytes = 16 * 1024
+    /// The receive buffer of each connection: small, since every open connection holds one, and a
+    /// request above it simply takes more receives.
+    static let receiveBufferBytes = 8 * 1024
 
     public init(
         url: String, maxBodyBytes: Int = 1 << 20, timeouts: Timeouts = Timeouts(), drainTimeoutMilliseconds: Int = 10_000

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Synchronization
 import Testing
@@ -396,8 +395,8 @@ struct RawHTTPResponse: Sendable {
     var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// A blocking TCP client that writes whatever bytes it is given; its calls run on a Dispatch
-/// thread so they never hold a thread of the pool the server runs on. Every receive gives up after
+/// A blocking TCP client that writes whatever bytes it is given; each call runs on a thread of its
+/// own, so a wait never holds a thread that the server or another test needs. Every receive gives up after
 /// 30 s, so a server that never answers fails the test instead of hanging it.
 final class RawHTTPClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
@@ -413,7 +412,7 @@ final class RawHTTPClient: Sendable {
 
     private static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+            Thread { continuation.resume(with: Result { try work() }) }.start()
         }
     }
 
