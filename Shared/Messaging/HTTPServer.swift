@@ -48,6 +48,7 @@ public struct HTTPResponse: Sendable {
 ///   trickling a byte a second is cut off too); the client gets 408 and the connection closes. An
 ///   answer must also be taken by the client within this time.
 /// - idle timeout: a kept-alive connection with no request in progress is closed silently.
+/// At most `maxConnections` are open at once; past that a new connection is closed unanswered.
 /// A refused request is answered with `Connection: close`; the server then reads and drops what the
 /// client still sends for a moment before closing, so the client reads the answer rather than a
 /// reset.
@@ -84,6 +85,7 @@ public final class HTTPServer: Sendable {
     private let registry = Mutex(Registry())
     private let limits: HTTPRequestParser.Limits
     private let timeouts: Timeouts
+    private let maxConnections: Int
     private let drainTimeoutMilliseconds: Int
     /// The address served, with port 0 replaced by the port the system chose.
     public let url: String
@@ -94,8 +96,11 @@ public final class HTTPServer: Sendable {
     /// request above it simply takes more receives.
     static let receiveBufferBytes = 8 * 1024
 
+    /// `maxConnections` bounds what a flood of connections can take (descriptors, buffers) from
+    /// the rest of the process: past it a new connection is closed at once.
     public init(
-        url: String, maxBodyBytes: Int = 1 << 20, timeouts: Timeouts = Timeouts(), drainTimeoutMilliseconds: Int = 10_000
+        url: String, maxBodyBytes: Int = 1 << 20, timeouts: Timeouts = Timeouts(), maxConnections: Int = 4096,
+        drainTimeoutMilliseconds: Int = 10_000
     ) throws(MessagingError) {
         let authority = try Self.authority(of: url)
         var listener: OpaquePointer?
@@ -119,6 +124,7 @@ public final class HTTPServer: Sendable {
         self.listener = listener
         self.limits = HTTPRequestParser.Limits(maxBodyBytes: maxBodyBytes)
         self.timeouts = timeouts
+        self.maxConnections = maxConnections
         self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
     }
 
@@ -162,7 +168,7 @@ public final class HTTPServer: Sendable {
                 }
                 guard let stream = nng_aio_get_output(accepting.handle, 0).map(OpaquePointer.init) else { continue }
                 let id = registry.withLock { registry -> Int? in
-                    guard !registry.draining else { return nil }
+                    guard !registry.draining, registry.connections.count < maxConnections else { return nil }
                     registry.nextId += 1
                     registry.connections[registry.nextId] = (OpenStream(stream: stream), false)
                     return registry.nextId

@@ -246,10 +246,10 @@ struct SeededRandom {
     /// Serves with small limits and timeouts, answering every request with what it saw; `body`
     /// gets the port. The server is shut down afterwards and `run` must return.
     static func withServer(
-        timeouts: HTTPServer.Timeouts = HTTPServer.Timeouts(readMilliseconds: 2_000, idleMilliseconds: 5_000),
+        timeouts: HTTPServer.Timeouts = HTTPServer.Timeouts(readMilliseconds: 2_000, idleMilliseconds: 5_000), maxConnections: Int = 64,
         _ body: @Sendable (Int) async throws -> Void
     ) async throws {
-        let server = try HTTPServer(url: "http://127.0.0.1:0", maxBodyBytes: maxBodyBytes, timeouts: timeouts)
+        let server = try HTTPServer(url: "http://127.0.0.1:0", maxBodyBytes: maxBodyBytes, timeouts: timeouts, maxConnections: maxConnections)
         let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -403,6 +403,35 @@ struct SeededRandom {
             #expect(try await client.readResponse()?.status == 200)
             #expect(try await client.readUntilClosed().isEmpty)
             await client.close()
+        }
+    }
+
+    @Test func connectionsPastTheLimitAreClosedAndTheirRoomComesBack() async throws {
+        try await Self.withServer(maxConnections: 2) { port in
+            let first = try await RawHTTPClient.connect(port: port)
+            let second = try await RawHTTPClient.connect(port: port)
+            for client in [first, second] {
+                try await client.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await client.readResponse()?.status == 200)
+            }
+            let third = try await RawHTTPClient.connect(port: port)
+            _ = try? await third.send("GET /c HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await third.readResponse() == nil, "a third connection is closed unanswered")
+            await third.close()
+            await first.close()
+            // The server sees the close on its own time: try again until the room is back.
+            var served = false
+            for _ in 0..<200 where !served {
+                let next = try await RawHTTPClient.connect(port: port)
+                if (try? await next.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n")) != nil, try await next.readResponse()?.status == 200 {
+                    served = true
+                } else {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                await next.close()
+            }
+            #expect(served)
+            await second.close()
         }
     }
 
