@@ -224,18 +224,19 @@ import Wire
 }
 
 /// SplitMix64: a fixed sequence for a fixed seed, so a failing round can be replayed.
-struct SeededRandom {
+struct SeededRandom: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
 
-    mutating func next(below bound: Int) -> Int {
+    mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var mixed = state
         mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
         mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        mixed ^= mixed >> 31
-        return Int(mixed % UInt64(max(bound, 1)))
+        return mixed ^ (mixed >> 31)
     }
+
+    mutating func next(below bound: Int) -> Int { Int.random(in: 0..<bound, using: &self) }
 }
 
 // MARK: A real server, driven by a hostile client over raw TCP
