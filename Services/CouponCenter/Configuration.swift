@@ -14,6 +14,8 @@ struct CouponCenterConfiguration: Sendable {
     var dependencyTimeoutMilliseconds: Int
     var startupWaitSeconds: Int
     var maxHTTPBodyBytes: Int
+    var httpReadTimeoutMilliseconds: Int
+    var httpIdleTimeoutMilliseconds: Int
     var timeZone: TimeZone
     var claimWriterLanes: Int
     var claimBatchSize: Int
@@ -39,6 +41,12 @@ struct CouponCenterConfiguration: Sendable {
                 "startup-wait", env: "COUPON_STARTUP_WAIT_SECONDS", default: "30",
                 "seconds to wait for PostgreSQL at start before giving up"),
             ConfigOption("max-http-body-bytes", env: "COUPON_MAX_HTTP_BODY_BYTES", default: "65536", "largest HTTP request body accepted"),
+            ConfigOption(
+                "http-read-timeout-ms", env: "COUPON_HTTP_READ_TIMEOUT_MS", default: "10000",
+                "time for a whole HTTP request to arrive (and an answer to be taken) before 408 and close"),
+            ConfigOption(
+                "http-idle-timeout-ms", env: "COUPON_HTTP_IDLE_TIMEOUT_MS", default: "60000",
+                "a kept-alive HTTP connection with no request in progress is closed after this"),
             ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of daily limits and of times in answers"),
             ConfigOption(
                 "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "2",
@@ -70,6 +78,8 @@ struct CouponCenterConfiguration: Sendable {
         dependencyTimeoutMilliseconds = try values.int("dependency-timeout-ms", in: 1...60_000)
         startupWaitSeconds = try values.int("startup-wait", in: 0...3600)
         maxHTTPBodyBytes = try values.int("max-http-body-bytes", in: 1024...(16 << 20))
+        httpReadTimeoutMilliseconds = try values.int("http-read-timeout-ms", in: 100...600_000)
+        httpIdleTimeoutMilliseconds = try values.int("http-idle-timeout-ms", in: 100...3_600_000)
         guard let zone = TimeZone(identifier: values.string("time-zone")) else {
             throw ConfigError("--time-zone / COUPON_TIME_ZONE: '\(values.string("time-zone"))' is not a time zone name such as Asia/Shanghai")
         }

@@ -18,7 +18,9 @@ struct CouponCenterMain {
             router.errorPolicy = errorPolicy
             CouponHandlers.register(on: &router, parts.operations)
             let http = try HTTPFront(
-                url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes, routes: parts.routes, metrics: metrics,
+                url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes,
+                readTimeoutMilliseconds: configuration.httpReadTimeoutMilliseconds,
+                idleTimeoutMilliseconds: configuration.httpIdleTimeoutMilliseconds, routes: parts.routes, metrics: metrics,
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,

@@ -20,6 +20,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let invalidMoney = ErrorCode(rawValue: 1007)
     public static let unknownPath = ErrorCode(rawValue: 1008)
     public static let methodNotAllowed = ErrorCode(rawValue: 1009)
+    /// Refused by the HTTP server before routing; `HTTPRefusal.Kind` in Messaging carries the same codes.
+    public static let malformedHTTP = ErrorCode(rawValue: 1010)
+    public static let payloadTooLarge = ErrorCode(rawValue: 1011)
+    public static let headersTooLarge = ErrorCode(rawValue: 1012)
+    public static let requestTimeout = ErrorCode(rawValue: 1013)
 
     // 1100–1199: an id that does not exist (404).
     public static let templateNotFound = ErrorCode(rawValue: 1100)
@@ -74,6 +79,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .invalidMoney: ("INVALID_MONEY", 400),
         .unknownPath: ("UNKNOWN_PATH", 404),
         .methodNotAllowed: ("METHOD_NOT_ALLOWED", 405),
+        .malformedHTTP: ("MALFORMED_HTTP", 400),
+        .payloadTooLarge: ("PAYLOAD_TOO_LARGE", 413),
+        .headersTooLarge: ("HEADERS_TOO_LARGE", 431),
+        .requestTimeout: ("REQUEST_TIMEOUT", 408),
         .templateNotFound: ("TEMPLATE_NOT_FOUND", 404),
         .couponNotFound: ("COUPON_NOT_FOUND", 404),
         .userNotFound: ("USER_NOT_FOUND", 404),

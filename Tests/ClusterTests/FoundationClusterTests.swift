@@ -89,8 +89,8 @@ import Wire
         try await TestCluster.with { cluster in
             let huge = String(repeating: "x", count: 200_000)
             let answer = try await cluster.http("POST", "/api/coupon/template", json: #"{"name":"\#(huge)"}"#)
-            #expect(answer.status == 400)
-            #expect(answer.code == 1005, "\(answer.text.prefix(200))")
+            #expect(answer.status == 413)
+            #expect(answer.code == 1011, "\(answer.text.prefix(200))")
             let database = try cluster.database.pool()
             #expect(try await database.query("SELECT count(*)::bigint FROM coupon_template")[0].decode(0, as: Int64.self) == 0)
             await database.close()

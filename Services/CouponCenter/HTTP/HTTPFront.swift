@@ -78,11 +78,12 @@ struct HTTPFront: LifecycleService {
     private let errorPolicy: ErrorPolicy
 
     init(
-        url: String, maxBodyBytes: Int, routes: [HTTPRoute], metrics: Metrics, logger: Logger,
-        errorPolicy: ErrorPolicy = ErrorPolicy()
+        url: String, maxBodyBytes: Int, readTimeoutMilliseconds: Int = 10_000, idleTimeoutMilliseconds: Int = 60_000, routes: [HTTPRoute],
+        metrics: Metrics, logger: Logger, errorPolicy: ErrorPolicy = ErrorPolicy()
     ) throws(ServiceError) {
         do {
-            server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes)
+            let timeouts = HTTPServer.Timeouts(readMilliseconds: readTimeoutMilliseconds, idleMilliseconds: idleTimeoutMilliseconds)
+            server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes, timeouts: timeouts)
         } catch {
             throw ServiceError(.dependencyUnavailable, "cannot serve HTTP on \(url): \(error)")
         }
