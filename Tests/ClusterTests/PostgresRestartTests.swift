@@ -113,7 +113,7 @@ import Wire
 
     /// Every invariant PostgreSQL must show once the storm is over, exactly.
     func checkInvariants(_ database: PostgresPool, templateId: String, given: [String]) async throws {
-        func count(_ sql: String) async throws -> Int64 {
+        func count(_ sql: SQL) async throws -> Int64 {
             try await database.query(sql, [templateId])[0].decode(0, as: Int64.self)
         }
         let coupons = try await count("SELECT count(*)::bigint FROM user_coupon WHERE template_id = $1")

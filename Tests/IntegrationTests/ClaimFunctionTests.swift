@@ -418,7 +418,7 @@ extension ClaimFunctionTests {
         /// claim_coupons_each: claim by claim, each a subtransaction (0002).
         case perClaim
 
-        var sql: String {
+        var sql: SQL {
             switch self {
             case .setBased: "SELECT idx, outcome, coupon_id, points_left FROM claim_coupons($1::jsonb)"
             case .perClaim: "SELECT idx, outcome, coupon_id, points_left FROM claim_coupons_each($1::jsonb)"
@@ -555,11 +555,11 @@ extension ClaimFunctionTests {
 
         // MARK: Reading what is stored
 
-        func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
+        func count(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
             try await pool.query(sql, parameters)[0].decode(0)
         }
 
-        func strings(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
+        func strings(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
             try await pool.query(sql, parameters).map { try $0.decode(0) }
         }
 
@@ -611,7 +611,7 @@ extension ClaimFunctionTests {
         /// Every way the stored counters, rows, ledgers and limits can disagree, one line each; empty
         /// when all of them agree. Coupons are counted per day by their claim time in UTC.
         func reconcile() async throws -> [String] {
-            let checks = [
+            let checks: [SQL] = [
                 """
                 SELECT 'template ' || t.id || ': issued_count ' || t.issued_count || ', coupons ' || c.n
                        || ', ISSUED ledger rows ' || l.n || ', stock ' || t.total_stock

@@ -502,11 +502,11 @@ extension RedeemFunctionTests {
 
         // MARK: Reading what is stored
 
-        func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
+        func count(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
             try await pool.query(sql, parameters)[0].decode(0)
         }
 
-        func strings(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
+        func strings(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
             try await pool.query(sql, parameters).map { try $0.decode(0) }
         }
 
@@ -584,7 +584,7 @@ extension RedeemFunctionTests {
         /// each; empty when all agree. Order counts are checked against user_order, which holds in
         /// these tests because every profile is made with its orders.
         func reconcile() async throws -> [String] {
-            let checks = [
+            let checks: [SQL] = [
                 // USED ⇔ an order holds it ⇔ one more USED than REFUNDED ledger row.
                 """
                 SELECT 'coupon ' || u.id || ': status ' || u.status || ', order ' || COALESCE(u.order_id, 'none')

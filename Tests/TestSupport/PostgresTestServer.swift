@@ -90,7 +90,7 @@ public final class PostgresTestServer: Sendable {
             name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else { throw Failure("not a plain database name: \(name)") }
         try await withPool(database: "postgres", poolSize: 1) { pool in
-            _ = try await pool.execute("CREATE DATABASE \(name)")
+            _ = try await pool.execute("CREATE DATABASE " + SQL.identifier(name))
         }
     }
 

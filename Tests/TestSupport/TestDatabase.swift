@@ -19,7 +19,7 @@ public struct TestDatabase: Sendable {
         }
         let admin = PostgresPool(config: try PostgresConfig(url: adminURL, poolSize: 1))
         do {
-            try await admin.execute("CREATE DATABASE \(name)")
+            try await admin.execute("CREATE DATABASE " + SQL.identifier(name))
             await admin.close()
         } catch {
             await admin.close()
@@ -35,7 +35,7 @@ public struct TestDatabase: Sendable {
 
     public func drop() async {
         guard let admin = try? PostgresPool(config: PostgresConfig(url: adminURL, poolSize: 1)) else { return }
-        _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        _ = try? await admin.execute("DROP DATABASE IF EXISTS " + SQL.identifier(name) + " WITH (FORCE)")
         await admin.close()
     }
 }
