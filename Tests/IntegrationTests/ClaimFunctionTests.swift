@@ -507,7 +507,7 @@ extension ClaimFunctionTests {
 
         /// A fresh database with migrations 0001–0004 for `body`, dropped afterwards.
         static func with<Result>(_ body: (ClaimDatabase) async throws -> Result) async throws -> Result {
-            try await SourceMigrations.withCouponCenterDatabase(through: 4, prefix: "claimfn") { pool in
+            try await SourceMigrations.withCouponCenterDatabase(prefix: "claimfn") { pool in
                 try await body(ClaimDatabase(pool: pool))
             }
         }

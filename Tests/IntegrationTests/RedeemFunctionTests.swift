@@ -427,7 +427,7 @@ extension RedeemFunctionTests {
 
         /// A fresh database with migrations 0001–0005 and template t1 for `body`, dropped afterwards.
         static func with<Result>(poolSize: Int = 2, _ body: (RedeemDatabase) async throws -> Result) async throws -> Result {
-            try await SourceMigrations.withCouponCenterDatabase(through: 5, prefix: "redeemfn", poolSize: poolSize) { pool in
+            try await SourceMigrations.withCouponCenterDatabase(prefix: "redeemfn", poolSize: poolSize) { pool in
                 try await pool.execute(
                     """
                     INSERT INTO coupon_template (id, name, type, discount_cents, start_time, end_time, total_stock)

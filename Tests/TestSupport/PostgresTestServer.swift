@@ -190,7 +190,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// The newest installed server (as Deploy/lib.sh picks it), or POSTGRES_BIN_DIR.
-    private static func findBinaries() throws -> URL {
+    public static func findBinaries() throws -> URL {
         let environment = ProcessInfo.processInfo.environment
         var candidates: [String] = []
         if let override = environment["POSTGRES_BIN_DIR"] { candidates.append(override) }

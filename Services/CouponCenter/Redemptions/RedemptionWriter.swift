@@ -1,3 +1,4 @@
+import BatchInputs
 import Postgres
 import ServiceKit
 import Wire
@@ -16,12 +17,20 @@ struct RedemptionWriter: Sendable {
         var fingerprint: RequestFingerprint
         var response: JSONValue
 
+        /// The element `redeem_coupons` reads as a `redeem_input` (migration 0006).
         func json(index: Int) -> JSONValue {
-            .object([
-                ("idx", .integer(index)), ("couponId", .string(couponId)), ("orderId", .string(orderId)), ("amount", .integer(amountCents)),
-                ("applied", .integer(appliedCents)), ("requestId", requestId.map { .string($0) } ?? .null), ("payload", .string(fingerprint.text)),
-                ("response", response),
-            ])
+            .batchInput { (field: RedeemInputField) in
+                switch field {
+                case .idx: .integer(index)
+                case .couponId: .string(couponId)
+                case .orderId: .string(orderId)
+                case .amount: .integer(amountCents)
+                case .applied: .integer(appliedCents)
+                case .requestId: requestId.map { .string($0) } ?? .null
+                case .payload: .string(fingerprint.text)
+                case .response: response
+                }
+            }
         }
     }
 
