@@ -1,7 +1,7 @@
 internal import CLibpq
 import Dispatch
-import Synchronization
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
