@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 import Wire
 
-/// `Shared/DESIGN.md` §7, "Reliability": the invariants of §2 hold while PostgreSQL is restarted
+/// Shared/DESIGN.md §7, "Reliability": the invariants of §2 hold while PostgreSQL is restarted
 /// during a load run. Two coupon-center processes take a storm of 2,000 claims (64 at a time, 600
 /// users, stock 1,000, per-user limit 2) on a PostgreSQL of the test's own (the shared server
 /// must stay up for the suites running beside this one); once a third of the claims are answered
