@@ -5,10 +5,10 @@ import Testing
 import Wire
 
 // coupon-center's claim_coupons(jsonb) against a real PostgreSQL. Each test creates its own database
-// on TEST_DATABASE_URL (Deploy/test sets it), applies migrations 0001–0004 as read from the source
+// on TEST_DATABASE_URL (Deploy/test sets it), applies every migration as read from the source
 // tree, writes hand-made batches and then checks both the answers and what is stored. Most tests run
-// twice: once through the set-based claim_coupons (0004) and once through claim_coupons_each (0002,
-// renamed by 0004), which is also the set-based version's fallback, so both must give these answers.
+// twice: once through the set-based claim_coupons and once through claim_coupons_each (both as
+// migration 0006 defines them), which is also the set-based version's fallback, so both must give these answers.
 
 @Suite(.timeLimit(.minutes(5)))
 struct ClaimFunctionTests {
@@ -413,9 +413,9 @@ struct ClaimFunctionTests {
 extension ClaimFunctionTests {
     /// The two implementations a batch can be written with.
     enum ClaimFunction: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        /// claim_coupons: one statement for the batch (0004), falling back to claim_coupons_each.
+        /// claim_coupons: one statement for the batch (0006), falling back to claim_coupons_each.
         case setBased
-        /// claim_coupons_each: claim by claim, each a subtransaction (0002).
+        /// claim_coupons_each: claim by claim, each a subtransaction (0006).
         case perClaim
 
         var sql: SQL {

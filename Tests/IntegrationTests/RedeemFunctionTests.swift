@@ -4,8 +4,8 @@ import TestSupport
 import Testing
 import Wire
 
-// coupon-center's redeem_coupons(jsonb) (migration 0005) against a real PostgreSQL. Each test creates
-// its own database on TEST_DATABASE_URL (Deploy/test sets it), applies migrations 0001–0005 as read
+// coupon-center's redeem_coupons(jsonb) (as migration 0006 defines it) against a real PostgreSQL. Each test creates
+// its own database on TEST_DATABASE_URL (Deploy/test sets it), applies every migration as read
 // from the source tree, sets up coupons with plain SQL, sends hand-made batches as one autocommitted
 // statement (as Redemptions.redeem does) and checks both the answers and what is stored: the
 // coupon rows, the USED ledger rows, the orders, the order counts and the idempotency records.
@@ -425,7 +425,7 @@ extension RedeemFunctionTests {
     struct RedeemDatabase: Sendable {
         let pool: PostgresPool
 
-        /// A fresh database with migrations 0001–0005 and template t1 for `body`, dropped afterwards.
+        /// A fresh database with every migration and template t1 for `body`, dropped afterwards.
         static func with<Result>(poolSize: Int = 2, _ body: (RedeemDatabase) async throws -> Result) async throws -> Result {
             try await SourceMigrations.withCouponCenterDatabase(prefix: "redeemfn", poolSize: poolSize) { pool in
                 try await pool.execute(

@@ -10,27 +10,8 @@ import Testing
         case used = "USED"
     }
 
-    static func withDatabase(_ body: (PostgresPool) async throws -> Void) async throws {
-        let database = try await TestDatabase.create(prefix: "sqlcontract")
-        let outcome: Swift.Result<Void, any Error>
-        do {
-            let pool = try database.pool(size: 1)
-            do {
-                try await body(pool)
-                outcome = .success(())
-            } catch {
-                outcome = .failure(error)
-            }
-            await pool.close()
-        } catch {
-            outcome = .failure(error)
-        }
-        await database.drop()
-        try outcome.get()
-    }
-
     @Test func knownEnumTextDecodesAndUnknownTextThrowsNamingColumnAndValue() async throws {
-        try await Self.withDatabase { pool in
+        try await TestDatabase.withFresh(prefix: "sqlcontract", poolSize: 1) { _, pool in
             let row = try #require(try await pool.query("SELECT 'USED'::text AS status, 'LOST'::text AS other").first)
             #expect(try row.decode("status", as: Status.self) == .used)
             #expect(try row.decode(0, as: Status.self) == .used)
@@ -44,7 +25,7 @@ import Testing
     }
 
     @Test func identifierKeepsAnyTextOneName() async throws {
-        try await Self.withDatabase { pool in
+        try await TestDatabase.withFresh(prefix: "sqlcontract", poolSize: 1) { _, pool in
             let name = #"odd "name"; DROP TABLE x"#
             try await pool.execute("CREATE TABLE " + SQL.identifier(name) + " (id integer)")
             let rows = try await pool.query("SELECT relname FROM pg_class WHERE relname = $1", [name])

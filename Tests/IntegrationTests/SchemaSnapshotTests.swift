@@ -13,24 +13,12 @@ import Testing
         .appendingPathComponent("Snapshots/schema.sql")
 
     @Test func migratedSchemaMatchesTheSnapshot() async throws {
-        let database = try await TestDatabase.create(prefix: "schema")
-        let dumped: Swift.Result<String, any Error>
-        do {
-            let pool = try database.pool(size: 1)
-            do {
-                // coupon-center's and risk-control's, as each service applies its own on startup.
-                _ = try await PostgresMigrator.apply(try SourceMigrations.couponCenter(), to: pool)
-                _ = try await PostgresMigrator.apply(try SourceMigrations.riskControl(), to: pool)
-                dumped = .success(Self.normalised(try await Self.schemaDump(url: database.url)))
-            } catch {
-                dumped = .failure(error)
-            }
-            await pool.close()
-        } catch {
-            dumped = .failure(error)
+        let schema = try await TestDatabase.withFresh(prefix: "schema", poolSize: 1) { database, pool in
+            // coupon-center's and risk-control's, as each service applies its own on startup.
+            _ = try await PostgresMigrator.apply(try SourceMigrations.couponCenter(), to: pool)
+            _ = try await PostgresMigrator.apply(try SourceMigrations.riskControl(), to: pool)
+            return Self.normalised(try await Self.schemaDump(url: database.url))
         }
-        await database.drop()
-        let schema = try dumped.get()
         #expect(schema.contains("CREATE TABLE public.user_coupon"), "the dump holds no user_coupon table:\n\(schema)")
 
         if ProcessInfo.processInfo.environment["UPDATE_SNAPSHOTS"] == "1" {

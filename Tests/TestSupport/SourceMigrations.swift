@@ -38,25 +38,13 @@ extension SourceMigrations {
     public static func withCouponCenterDatabase<Result>(
         through version: Int = .max, prefix: String, poolSize: Int = 2, _ body: (PostgresPool) async throws -> Result
     ) async throws -> Result {
-        let database = try await TestDatabase.create(prefix: prefix)
-        let outcome: Swift.Result<Result, any Error>
-        do {
-            let pool = try database.pool(size: poolSize)
-            do {
-                let migrations = try couponCenter(through: version)
-                let applied = try await PostgresMigrator.apply(migrations, to: pool)
-                guard applied == migrations.map(\.version), !applied.isEmpty else {
-                    throw TestFailure("migrations applied: \(applied), expected \(migrations.map(\.version))")
-                }
-                outcome = .success(try await body(pool))
-            } catch {
-                outcome = .failure(error)
+        try await TestDatabase.withFresh(prefix: prefix, poolSize: poolSize) { _, pool in
+            let migrations = try couponCenter(through: version)
+            let applied = try await PostgresMigrator.apply(migrations, to: pool)
+            guard applied == migrations.map(\.version), !applied.isEmpty else {
+                throw TestFailure("migrations applied: \(applied), expected \(migrations.map(\.version))")
             }
-            await pool.close()
-        } catch {
-            outcome = .failure(error)
+            return try await body(pool)
         }
-        await database.drop()
-        return try outcome.get()
     }
 }

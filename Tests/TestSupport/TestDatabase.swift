@@ -33,6 +33,28 @@ public struct TestDatabase: Sendable {
         PostgresPool(config: try PostgresConfig(url: url, poolSize: size))
     }
 
+    /// A fresh database and a pool on it for `body`; the pool is closed and the database dropped
+    /// afterwards whether or not `body` throws.
+    public static func withFresh<Result>(
+        prefix: String, poolSize: Int = 2, _ body: (TestDatabase, PostgresPool) async throws -> Result
+    ) async throws -> Result {
+        let database = try await create(prefix: prefix)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            let pool = try database.pool(size: poolSize)
+            do {
+                outcome = .success(try await body(database, pool))
+            } catch {
+                outcome = .failure(error)
+            }
+            await pool.close()
+        } catch {
+            outcome = .failure(error)
+        }
+        await database.drop()
+        return try outcome.get()
+    }
+
     public func drop() async {
         guard let admin = try? PostgresPool(config: PostgresConfig(url: adminURL, poolSize: 1)) else { return }
         _ = try? await admin.execute("DROP DATABASE IF EXISTS " + SQL.identifier(name) + " WITH (FORCE)")

@@ -3,7 +3,7 @@ import Postgres
 import ServiceKit
 import Wire
 
-/// One claim ready to be written: everything `claim_coupons` needs (see migration 0002).
+/// One claim ready to be written: everything `claim_coupons` needs (migration 0006 defines the function).
 struct ClaimRecord: Sendable {
     var couponId: String
     var userId: String

@@ -4,7 +4,7 @@ import ServiceKit
 import Wire
 
 /// Group commit for redemptions: concurrent uses are written together by `redeem_coupons`
-/// (migration 5) in one statement, each answered after it commits. A batch refused for one
+/// (migration 0006) in one statement, each answered after it commits. A batch refused for one
 /// redemption's data is written again one by one (`ItemIsolation`).
 struct RedemptionWriter: Sendable {
     /// One redemption ready to be written: the element of `redeem_coupons`.
