@@ -23,10 +23,11 @@ import Testing
         #expect(listed == folder, "the Migration(...) list under \(target.path) and the files in its Migrations folder differ")
     }
 
-    /// `Migration(version: N, name: "x", sql: ... PackageResources.symbol ...)` in any file of the target.
+    /// `Migration(version: N, name: "x", sql: ... PackageResources.symbol ...)` in any file of the
+    /// target, however the call is broken across lines.
     static func listed(under path: String) throws -> [Entry] {
         let pattern = try NSRegularExpression(
-            pattern: #"Migration\(version: (\d+), name: "([^"]*)", sql: [^\n]*?PackageResources\.(\w+)"#)
+            pattern: #"Migration\(\s*version:\s*(\d+),\s*name:\s*"([^"]*)",\s*sql:[^)]*?PackageResources\.(\w+)"#)
         var entries: [Entry] = []
         for file in try SourceTree.swiftFiles(under: path) {
             let text = try SourceTree.text(file)

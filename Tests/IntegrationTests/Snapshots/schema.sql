@@ -568,6 +568,23 @@ CREATE TABLE public.risk_audit (
     CONSTRAINT risk_audit_verdict_check CHECK ((verdict = ANY (ARRAY['ALLOW'::text, 'REVIEW'::text, 'DENY'::text])))
 );
 
+CREATE TABLE public.risk_audit_dead_letter (
+    id bigint NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    payload bytea NOT NULL,
+    error text NOT NULL,
+    sql_state text
+);
+
+CREATE SEQUENCE public.risk_audit_dead_letter_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.risk_audit_dead_letter_id_seq OWNED BY public.risk_audit_dead_letter.id;
+
 CREATE SEQUENCE public.risk_audit_id_seq
     START WITH 1
     INCREMENT BY 1
@@ -658,6 +675,8 @@ ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('publi
 
 ALTER TABLE ONLY public.risk_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_id_seq'::regclass);
 
+ALTER TABLE ONLY public.risk_audit_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_dead_letter_id_seq'::regclass);
+
 ALTER TABLE ONLY public.coupon_exposure
     ADD CONSTRAINT coupon_exposure_pkey PRIMARY KEY (id);
 
@@ -672,6 +691,9 @@ ALTER TABLE ONLY public.idempotency_record
 
 ALTER TABLE ONLY public.points_ledger
     ADD CONSTRAINT points_ledger_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.risk_audit_dead_letter
+    ADD CONSTRAINT risk_audit_dead_letter_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.risk_audit
     ADD CONSTRAINT risk_audit_pkey PRIMARY KEY (id);
@@ -708,6 +730,8 @@ CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id)
 CREATE INDEX risk_audit_by_user ON public.risk_audit USING btree (user_id, decided_at);
 
 CREATE INDEX risk_audit_by_verdict ON public.risk_audit USING btree (verdict, decided_at);
+
+CREATE INDEX risk_audit_dead_letter_by_time ON public.risk_audit_dead_letter USING btree (failed_at);
 
 CREATE INDEX user_coupon_by_template ON public.user_coupon USING btree (template_id, status);
 
