@@ -2,6 +2,9 @@ import Postgres
 
 /// The schema, in order. Each file under Migrations/ is compiled into the binary and applied once
 /// (recorded in `schema_migrations`); a published migration is never edited, only followed.
+/// The list is written out because resources are compiled in by name; ArchitectureTests holds it
+/// equal to the folder (every file listed once, with its number and name), and the tests load the
+/// same folder through TestSupport's `SourceMigrations`.
 enum CouponMigrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "core_schema", sql: text(PackageResources._001_core_schema_sql)),
@@ -9,6 +12,7 @@ enum CouponMigrations {
         Migration(version: 3, name: "exposures", sql: text(PackageResources._003_exposures_sql)),
         Migration(version: 4, name: "claim_function_set_based", sql: text(PackageResources._004_claim_function_set_based_sql)),
         Migration(version: 5, name: "redeem_function", sql: text(PackageResources._005_redeem_function_sql)),
+        Migration(version: 6, name: "batch_input_types", sql: text(PackageResources._006_batch_input_types_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

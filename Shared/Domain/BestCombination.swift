@@ -1,6 +1,6 @@
 import Wire
 
-/// The set of a user's coupons that takes the most off one order (DESIGN section 3, the Taobao
+/// The set of a user's coupons that takes the most off one order (Shared/DESIGN.md §3, the Taobao
 /// matrix). Pure: the rule engine answers `best_combination` with `choose(_:)`.
 ///
 /// The contract:

@@ -56,7 +56,7 @@ public enum ClaimRules {
     }
 }
 
-/// A user's segments from their order history and the operator's tags (DESIGN section 3).
+/// A user's segments from their order history and the operator's tags (Shared/DESIGN.md §3).
 public enum Segments {
     public static let new = "NEW"
     public static let returning = "RETURNING"

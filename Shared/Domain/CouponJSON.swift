@@ -1,7 +1,7 @@
 import Foundation
 import Wire
 
-/// The JSON shapes of the HTTP API (DESIGN section 4), shared by coupon-center's HTTP front and
+/// The JSON shapes of the HTTP API (Shared/DESIGN.md §4), shared by coupon-center's HTTP front and
 /// couponctl: JSON → messages with one precise error per bad field, messages → JSON with money in
 /// yuan (two decimals) and times as ISO 8601 in the configured time zone.
 public struct CouponJSON: Sendable {

@@ -1,6 +1,6 @@
 import Wire
 
-/// What one coupon takes off one order (DESIGN sections 2–3). Pure and exact: every amount is an
+/// What one coupon takes off one order (Shared/DESIGN.md §2–3). Pure and exact: every amount is an
 /// integer number of cents, never a binary float. The rule engine answers `discount_quote` with
 /// `quote(_:)`; `BestCombinations` builds on the same helpers.
 ///

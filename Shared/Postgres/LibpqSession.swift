@@ -1,6 +1,7 @@
 internal import CLibpq
 import Dispatch
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -293,11 +294,11 @@ final class LibpqSession {
 /// ownership visible to the compiler.
 final class ConnectionHandle: Sendable {
     private let queue: DispatchQueue
-    private let session: Locked<LibpqSession>
+    private let session: Mutex<LibpqSession>
 
     init(config: PostgresConfig, number: Int) {
         queue = DispatchQueue(label: "coupon.postgres.connection.\(number)")
-        session = Locked(LibpqSession(config: config))
+        session = Mutex(LibpqSession(config: config))
     }
 
     func perform<Result: Sendable>(

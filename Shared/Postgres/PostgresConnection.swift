@@ -1,24 +1,26 @@
+import Synchronization
+
 /// Something statements can run on: the pool (any free connection), a leased connection, or a
 /// transaction. Code that only runs statements can take `some PostgresQueryable` and so work
 /// both inside and outside a transaction.
 ///
 /// Parameters are `[(any PostgresBindable)?]` so that a literal `nil` binds SQL NULL:
 /// `query("UPDATE t SET note = $1 WHERE id = $2", [nil, id])`. Values are never spliced into
-/// the SQL text; each distinct SQL text is prepared once per connection and reused.
+/// the SQL text (`SQL` refuses interpolation); each distinct SQL text is prepared once per connection and reused.
 public protocol PostgresQueryable: Sendable {
     /// Runs one statement with `$1`, `$2`, ... bound to `parameters` in order.
-    func query(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws -> PostgresRows
+    func query(_ sql: SQL, _ parameters: [(any PostgresBindable)?]) async throws -> PostgresRows
 }
 
 extension PostgresQueryable {
     /// Runs one statement without parameters.
-    public func query(_ sql: String) async throws -> PostgresRows {
+    public func query(_ sql: SQL) async throws -> PostgresRows {
         try await query(sql, [])
     }
 
     /// Runs one statement and returns how many rows it inserted, updated or deleted.
     @discardableResult
-    public func execute(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws
+    public func execute(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws
         -> Int
     {
         try await query(sql, parameters).affectedRows
@@ -26,13 +28,13 @@ extension PostgresQueryable {
 }
 
 /// Binds every parameter up front, so a bad value fails before anything reaches the server.
-func encodeParameters(_ parameters: [(any PostgresBindable)?], sql: String) throws -> [String?] {
+func encodeParameters(_ parameters: [(any PostgresBindable)?], sql: SQL) throws -> [String?] {
     try parameters.enumerated().map { position, parameter in
         do {
             return try parameter?.postgresText()
         } catch var error as PostgresError {
             error.message = "parameter $\(position + 1): \(error.message)"
-            error.query = sql
+            error.query = sql.text
             throw error
         }
     }
@@ -42,7 +44,7 @@ func encodeParameters(_ parameters: [(any PostgresBindable)?], sql: String) thro
 /// once the body has returned, because the connection may by then belong to another task.
 final class Lease: Sendable {
     let handle: ConnectionHandle
-    private let isActive = Locked(true)
+    private let isActive = Mutex(true)
 
     init(handle: ConnectionHandle) {
         self.handle = handle
@@ -63,23 +65,23 @@ final class Lease: Sendable {
     /// Throws encoding errors before, and server errors from, the statement; `serverFailure`
     /// sees only the latter.
     func run(
-        _ sql: String, _ parameters: [(any PostgresBindable)?],
+        _ sql: SQL, _ parameters: [(any PostgresBindable)?],
         serverFailure: (PostgresError) -> Void = { _ in }
     ) async throws -> PostgresRows {
-        try checkActive(sql)
+        try checkActive(sql.text)
         let encoded = try encodeParameters(parameters, sql: sql)
         do {
-            return try await handle.perform { try $0.execute(sql, encoded) }
+            return try await handle.perform { try $0.execute(sql.text, encoded) }
         } catch let error as PostgresError {
             serverFailure(error)
             throw error
         }
     }
 
-    func runScript(_ sql: String, serverFailure: (PostgresError) -> Void = { _ in }) async throws {
-        try checkActive(sql)
+    func runScript(_ sql: SQL, serverFailure: (PostgresError) -> Void = { _ in }) async throws {
+        try checkActive(sql.text)
         do {
-            try await handle.perform { try $0.runScript(sql) }
+            try await handle.perform { try $0.runScript(sql.text) }
         } catch let error as PostgresError {
             serverFailure(error)
             throw error
@@ -97,7 +99,7 @@ public final class PostgresConnection: PostgresQueryable {
         self.lease = lease
     }
 
-    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws
+    public func query(_ sql: SQL, _ parameters: [(any PostgresBindable)?]) async throws
         -> PostgresRows
     {
         try await lease.run(sql, parameters)
@@ -106,7 +108,7 @@ public final class PostgresConnection: PostgresQueryable {
     /// Runs a multi-statement script with the simple query protocol: no parameters, no
     /// prepared statement. Only for trusted SQL shipped inside the binary (migrations); never
     /// pass text that contains or is derived from input.
-    public func runScript(_ sql: String) async throws {
+    public func runScript(_ sql: SQL) async throws {
         try await lease.runScript(sql)
     }
 }
@@ -118,7 +120,7 @@ public enum PostgresIsolationLevel: Sendable {
     case repeatableRead
     case serializable
 
-    var beginStatement: String {
+    var beginStatement: SQL {
         switch self {
         case .readCommitted: return "BEGIN ISOLATION LEVEL READ COMMITTED"
         case .repeatableRead: return "BEGIN ISOLATION LEVEL REPEATABLE READ"
@@ -135,7 +137,7 @@ public enum PostgresIsolationLevel: Sendable {
 /// retried) — nothing is silently lost.
 public final class PostgresTransaction: PostgresQueryable {
     private let lease: Lease
-    private let firstFailure = Locked<PostgresError?>(nil)
+    private let firstFailure = Mutex<PostgresError?>(nil)
 
     init(lease: Lease) {
         self.lease = lease
@@ -145,7 +147,7 @@ public final class PostgresTransaction: PostgresQueryable {
         firstFailure.withLock { if $0 == nil { $0 = error } }
     }
 
-    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws
+    public func query(_ sql: SQL, _ parameters: [(any PostgresBindable)?]) async throws
         -> PostgresRows
     {
         try await lease.run(sql, parameters, serverFailure: record)
@@ -154,7 +156,7 @@ public final class PostgresTransaction: PostgresQueryable {
     /// As `PostgresConnection.runScript`: trusted SQL from the binary only. Runs inside this
     /// transaction, so the script must not contain BEGIN/COMMIT or statements that refuse to
     /// run in a transaction block (CREATE INDEX CONCURRENTLY).
-    public func runScript(_ sql: String) async throws {
+    public func runScript(_ sql: SQL) async throws {
         try await lease.runScript(sql, serverFailure: record)
     }
 

@@ -25,7 +25,7 @@ public enum PostgresMigrator {
     /// Fixed advisory-lock key shared by every process migrating this database ("CpnMigr1").
     static let advisoryLockKey: Int64 = 0x4370_6E4D_6967_7231
 
-    static let createTableSQL = """
+    static let createTableSQL: SQL = """
         CREATE TABLE IF NOT EXISTS schema_migrations (
             version int PRIMARY KEY,
             name text NOT NULL,
@@ -73,7 +73,8 @@ public enum PostgresMigrator {
                     if name != migration.name { throw mismatch(migration, recordedName: name) }
                     return false  // another process applied it meanwhile
                 }
-                try await tx.runScript(migration.sql)
+                // The one statement text that is not a literal: a migration file compiled into the binary.
+                try await tx.runScript(SQL(unsafeSQL: migration.sql))
                 try await tx.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                     [migration.version, migration.name])

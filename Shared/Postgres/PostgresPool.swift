@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A fixed-size pool of connections, the way the rest of the program reaches PostgreSQL.
 ///
 /// Connections are opened lazily, on first use, up to `config.poolSize`; `connect()` opens one
@@ -25,7 +27,7 @@ public final class PostgresPool: PostgresQueryable {
         var isClosed = false
     }
 
-    private let state = Locked(State())
+    private let state = Mutex(State())
 
     public init(config: PostgresConfig) {
         self.config = config
@@ -64,7 +66,7 @@ public final class PostgresPool: PostgresQueryable {
 
     // MARK: Statements
 
-    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws
+    public func query(_ sql: SQL, _ parameters: [(any PostgresBindable)?]) async throws
         -> PostgresRows
     {
         // Encode before taking a connection: a bad parameter should not hold one up.
@@ -82,7 +84,7 @@ public final class PostgresPool: PostgresQueryable {
     /// across a hop back to the caller (group-commit batches lock a hot template row). Retried like
     /// `transaction` after a serialization failure or deadlock; the statement must be safe to run
     /// again, which a statement that failed and was rolled back is.
-    public func autocommitQuery(_ sql: String, _ parameters: [(any PostgresBindable)?], maxAttempts: Int = 5) async throws
+    public func autocommitQuery(_ sql: SQL, _ parameters: [(any PostgresBindable)?], maxAttempts: Int = 5) async throws
         -> PostgresRows
     {
         var attempt = 1
@@ -97,7 +99,7 @@ public final class PostgresPool: PostgresQueryable {
     }
 
     /// Trusted SQL from the binary only; see `PostgresConnection.runScript`.
-    public func runScript(_ sql: String) async throws {
+    public func runScript(_ sql: SQL) async throws {
         let lease = try await lease()
         defer {
             lease.end()

@@ -74,13 +74,39 @@ public struct PostgresRow: Sendable {
     public func decode<Value: PostgresDecodable>(_ name: String, as type: Value.Type = Value.self)
         throws -> Value
     {
+        try decode(try position(of: name), as: type)
+    }
+
+    /// Decodes a text column into an enum of known values, and throws when the text is none of
+    /// them: a value the code does not know (written by a newer binary, or by hand) is reported, not
+    /// silently read as some default case. Unlike other decoding errors this one quotes the text,
+    /// because a column decoded this way holds one of a few fixed codes, not personal data.
+    public func decode<Value: RawRepresentable>(_ column: Int, as type: Value.Type = Value.self) throws -> Value
+    where Value.RawValue == String {
+        let text = try decode(column, as: String.self)
+        guard let value = Value(rawValue: text) else {
+            let name = columnIndex.names[column]
+            throw PostgresError(
+                code: .decodingFailed,
+                message: "column \"\(name)\" holds \"\(text)\", which is not a known \(Value.self)", column: name)
+        }
+        return value
+    }
+
+    /// As `decode(_:as:)` by position, for the first column with this name.
+    public func decode<Value: RawRepresentable>(_ name: String, as type: Value.Type = Value.self) throws -> Value
+    where Value.RawValue == String {
+        try decode(try position(of: name), as: type)
+    }
+
+    private func position(of name: String) throws -> Int {
         guard let position = columnIndex.positions[name] else {
             throw PostgresError(
                 code: .decodingFailed,
                 message: "no column named \"\(name)\"; the row has \(columnIndex.names)",
                 column: name)
         }
-        return try decode(position, as: type)
+        return position
     }
 
     /// True when the value is SQL NULL; false also for a position out of range.

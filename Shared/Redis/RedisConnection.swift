@@ -1,5 +1,6 @@
 internal import CHiredis
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -23,11 +24,14 @@ import Dispatch
 public final class RedisConnection: Sendable {
     public let config: RedisConfig
     private let queue: DispatchQueue
-    private let state: Locked<ContextState>
+    private let state: Mutex<ContextState>
 
     /// The hiredis context, present while connected. Only touched under the lock, on `queue`
     /// (or in `deinit`, when no one else can reach it).
-    private struct ContextState {
+    ///
+    /// `@unchecked Sendable`: `Mutex` wants state it can prove is not shared, which a raw pointer
+    /// cannot; the pointer is handed only to closures running inside `withLock` and never kept.
+    private struct ContextState: @unchecked Sendable {
         var context: UnsafeMutablePointer<redisContext>?
         var closed = false
     }
@@ -36,7 +40,7 @@ public final class RedisConnection: Sendable {
     public init(config: RedisConfig) {
         self.config = config
         queue = DispatchQueue(label: "coupon.redis.connection")
-        state = Locked(ContextState())
+        state = Mutex(ContextState())
     }
 
     deinit {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A fixed number of `RedisConnection`s shared by many tasks.
 ///
 /// A task that finds every connection busy waits in a FIFO queue (suspended, no polling) and is
@@ -5,14 +7,14 @@
 /// `SCRIPT LOAD` are cached per pool (see `evaluate`).
 public final class RedisPool: Sendable {
     public let config: RedisConfig
-    private let state: Locked<PoolState>
+    private let state: Mutex<PoolState>
     /// Script source → SHA1 the server returned for it.
-    private let scriptHashes = Locked<[String: String]>([:])
+    private let scriptHashes = Mutex<[String: String]>([:])
 
     public init(config: RedisConfig) {
         self.config = config
         let connections = (0..<config.poolSize).map { _ in RedisConnection(config: config) }
-        state = Locked(PoolState(idle: connections))
+        state = Mutex(PoolState(idle: connections))
     }
 
     /// Runs `body` with a connection of its own, for command sequences that must share one

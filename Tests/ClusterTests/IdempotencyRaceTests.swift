@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 import Wire
 
-/// DESIGN invariant 3 under concurrency: the same request id sent many times at once, to several
+/// Shared/DESIGN.md §2, invariant 3, under concurrency: the same request id sent many times at once, to several
 /// coupon-center processes, takes effect once and every sender gets the first answer.
 @Suite(.serialized) struct IdempotencyRaceTests {
     @Test func concurrentRetriesTakeEffectOnce() async throws {

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 import Wire
 
-/// DESIGN invariant 1 under fire: 2,000 concurrent claims from three coupon-center processes that
+/// Shared/DESIGN.md §2, invariant 1, under fire: 2,000 concurrent claims from three coupon-center processes that
 /// share one PostgreSQL and one Redis, for a template with stock 300 and per-user limit 2 over 500
 /// users; then the same while Redis is flushed, and while one process is killed with `kill -9`.
 @Suite(.serialized) struct NoOversellTests {

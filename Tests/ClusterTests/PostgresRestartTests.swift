@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 import Wire
 
-/// DESIGN section 7, "Reliability": the invariants of section 2 hold while PostgreSQL is restarted
+/// Shared/DESIGN.md §7, "Reliability": the invariants of §2 hold while PostgreSQL is restarted
 /// during a load run. Two coupon-center processes take a storm of 2,000 claims (64 at a time, 600
 /// users, stock 1,000, per-user limit 2) on a PostgreSQL of the test's own (the shared server
 /// must stay up for the suites running beside this one); once a third of the claims are answered
@@ -113,7 +113,7 @@ import Wire
 
     /// Every invariant PostgreSQL must show once the storm is over, exactly.
     func checkInvariants(_ database: PostgresPool, templateId: String, given: [String]) async throws {
-        func count(_ sql: String) async throws -> Int64 {
+        func count(_ sql: SQL) async throws -> Int64 {
             try await database.query(sql, [templateId])[0].decode(0, as: Int64.self)
         }
         let coupons = try await count("SELECT count(*)::bigint FROM user_coupon WHERE template_id = $1")

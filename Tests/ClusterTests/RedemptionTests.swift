@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 import Wire
 
-/// DESIGN invariant 2: a coupon is used by one order at a time, a refund returns it exactly once,
+/// Shared/DESIGN.md §2, invariant 2: a coupon is used by one order at a time, a refund returns it exactly once,
 /// and every state change has its ledger row, under concurrency across three processes.
 /// Which orders won each coupon, and the codes of the refused ones; shared by the sending tasks.
 final class Outcomes: Sendable {

@@ -526,7 +526,7 @@ import Wire
         return coupons
     }
 
-    static func count(_ pool: PostgresPool, _ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int64 {
+    static func count(_ pool: PostgresPool, _ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int64 {
         try await pool.query(sql, parameters)[0].decode(0, as: Int64.self)
     }
 

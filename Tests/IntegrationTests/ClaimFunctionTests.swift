@@ -5,10 +5,10 @@ import Testing
 import Wire
 
 // coupon-center's claim_coupons(jsonb) against a real PostgreSQL. Each test creates its own database
-// on TEST_DATABASE_URL (Deploy/test sets it), applies migrations 0001–0004 as read from the source
+// on TEST_DATABASE_URL (Deploy/test sets it), applies every migration as read from the source
 // tree, writes hand-made batches and then checks both the answers and what is stored. Most tests run
-// twice: once through the set-based claim_coupons (0004) and once through claim_coupons_each (0002,
-// renamed by 0004), which is also the set-based version's fallback, so both must give these answers.
+// twice: once through the set-based claim_coupons and once through claim_coupons_each (both as
+// migration 0006 defines them), which is also the set-based version's fallback, so both must give these answers.
 
 @Suite(.timeLimit(.minutes(5)))
 struct ClaimFunctionTests {
@@ -413,12 +413,12 @@ struct ClaimFunctionTests {
 extension ClaimFunctionTests {
     /// The two implementations a batch can be written with.
     enum ClaimFunction: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        /// claim_coupons: one statement for the batch (0004), falling back to claim_coupons_each.
+        /// claim_coupons: one statement for the batch (0006), falling back to claim_coupons_each.
         case setBased
-        /// claim_coupons_each: claim by claim, each a subtransaction (0002).
+        /// claim_coupons_each: claim by claim, each a subtransaction (0006).
         case perClaim
 
-        var sql: String {
+        var sql: SQL {
             switch self {
             case .setBased: "SELECT idx, outcome, coupon_id, points_left FROM claim_coupons($1::jsonb)"
             case .perClaim: "SELECT idx, outcome, coupon_id, points_left FROM claim_coupons_each($1::jsonb)"
@@ -507,7 +507,7 @@ extension ClaimFunctionTests {
 
         /// A fresh database with migrations 0001–0004 for `body`, dropped afterwards.
         static func with<Result>(_ body: (ClaimDatabase) async throws -> Result) async throws -> Result {
-            try await SourceMigrations.withCouponCenterDatabase(through: 4, prefix: "claimfn") { pool in
+            try await SourceMigrations.withCouponCenterDatabase(prefix: "claimfn") { pool in
                 try await body(ClaimDatabase(pool: pool))
             }
         }
@@ -555,11 +555,11 @@ extension ClaimFunctionTests {
 
         // MARK: Reading what is stored
 
-        func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
+        func count(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
             try await pool.query(sql, parameters)[0].decode(0)
         }
 
-        func strings(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
+        func strings(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
             try await pool.query(sql, parameters).map { try $0.decode(0) }
         }
 
@@ -611,7 +611,7 @@ extension ClaimFunctionTests {
         /// Every way the stored counters, rows, ledgers and limits can disagree, one line each; empty
         /// when all of them agree. Coupons are counted per day by their claim time in UTC.
         func reconcile() async throws -> [String] {
-            let checks = [
+            let checks: [SQL] = [
                 """
                 SELECT 'template ' || t.id || ': issued_count ' || t.issued_count || ', coupons ' || c.n
                        || ', ISSUED ledger rows ' || l.n || ', stock ' || t.total_stock

@@ -38,7 +38,7 @@ private enum ScratchDatabase {
     ) async throws -> Result {
         let admin = PostgresPool(config: try PostgresConfig(url: try serverURL(), poolSize: 1))
         let name = try randomName()
-        try await admin.execute("CREATE DATABASE \(name)")
+        try await admin.execute("CREATE DATABASE " + SQL.identifier(name))
 
         var config = try PostgresConfig(url: try serverURL(), poolSize: poolSize)
         config.database = name
@@ -50,7 +50,7 @@ private enum ScratchDatabase {
             outcome = .failure(error)
         }
         await pool.close()
-        try await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
+        try await admin.execute("DROP DATABASE " + SQL.identifier(name) + " WITH (FORCE)")
         await admin.close()
         return try outcome.get()
     }
@@ -210,7 +210,7 @@ struct PostgresTests {
             let oldDate = Date(timeIntervalSince1970: -1_234_567.891)
             let bytes = [UInt8](0...255)
             let text = "Grüße 🎟️ 券 \"quoted\" \\ back"
-            let insert =
+            let insert: SQL =
                 "INSERT INTO everything (id, s, i, i64, i32, b, d, bytes)"
                 + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             let inserted = try await pool.execute(
@@ -336,7 +336,7 @@ struct PostgresTests {
                     CONSTRAINT coupons_template_fk
                         FOREIGN KEY (template_id) REFERENCES templates (id));
                 """)
-            let insert = "INSERT INTO coupons (code, amount_cents, template_id) VALUES ($1, $2, $3)"
+            let insert: SQL = "INSERT INTO coupons (code, amount_cents, template_id) VALUES ($1, $2, $3)"
             try await pool.execute(insert, ["SAVE10", Int64(1000), nil])
 
             let unique = try await #require(throws: PostgresError.self) {
@@ -346,7 +346,7 @@ struct PostgresTests {
             #expect(unique.sqlState == "23505")
             #expect(unique.constraint == "coupons_code_key")
             #expect(unique.table == "coupons")
-            #expect(unique.query == insert)
+            #expect(unique.query == insert.text)
             #expect(unique.detail?.contains("SAVE10") == true)
             #expect(!unique.description.contains("SAVE10"))
 

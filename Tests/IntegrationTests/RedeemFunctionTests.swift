@@ -4,8 +4,8 @@ import TestSupport
 import Testing
 import Wire
 
-// coupon-center's redeem_coupons(jsonb) (migration 0005) against a real PostgreSQL. Each test creates
-// its own database on TEST_DATABASE_URL (Deploy/test sets it), applies migrations 0001–0005 as read
+// coupon-center's redeem_coupons(jsonb) (as migration 0006 defines it) against a real PostgreSQL. Each test creates
+// its own database on TEST_DATABASE_URL (Deploy/test sets it), applies every migration as read
 // from the source tree, sets up coupons with plain SQL, sends hand-made batches as one autocommitted
 // statement (as Redemptions.redeem does) and checks both the answers and what is stored: the
 // coupon rows, the USED ledger rows, the orders, the order counts and the idempotency records.
@@ -425,9 +425,9 @@ extension RedeemFunctionTests {
     struct RedeemDatabase: Sendable {
         let pool: PostgresPool
 
-        /// A fresh database with migrations 0001–0005 and template t1 for `body`, dropped afterwards.
+        /// A fresh database with every migration and template t1 for `body`, dropped afterwards.
         static func with<Result>(poolSize: Int = 2, _ body: (RedeemDatabase) async throws -> Result) async throws -> Result {
-            try await SourceMigrations.withCouponCenterDatabase(through: 5, prefix: "redeemfn", poolSize: poolSize) { pool in
+            try await SourceMigrations.withCouponCenterDatabase(prefix: "redeemfn", poolSize: poolSize) { pool in
                 try await pool.execute(
                     """
                     INSERT INTO coupon_template (id, name, type, discount_cents, start_time, end_time, total_stock)
@@ -502,11 +502,11 @@ extension RedeemFunctionTests {
 
         // MARK: Reading what is stored
 
-        func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
+        func count(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
             try await pool.query(sql, parameters)[0].decode(0)
         }
 
-        func strings(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
+        func strings(_ sql: SQL, _ parameters: [(any PostgresBindable)?] = []) async throws -> [String] {
             try await pool.query(sql, parameters).map { try $0.decode(0) }
         }
 
@@ -584,7 +584,7 @@ extension RedeemFunctionTests {
         /// each; empty when all agree. Order counts are checked against user_order, which holds in
         /// these tests because every profile is made with its orders.
         func reconcile() async throws -> [String] {
-            let checks = [
+            let checks: [SQL] = [
                 // USED ⇔ an order holds it ⇔ one more USED than REFUNDED ledger row.
                 """
                 SELECT 'coupon ' || u.id || ': status ' || u.status || ', order ' || COALESCE(u.order_id, 'none')

@@ -90,7 +90,7 @@ public final class PostgresTestServer: Sendable {
             name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else { throw Failure("not a plain database name: \(name)") }
         try await withPool(database: "postgres", poolSize: 1) { pool in
-            _ = try await pool.execute("CREATE DATABASE \(name)")
+            _ = try await pool.execute("CREATE DATABASE " + SQL.identifier(name))
         }
     }
 
@@ -190,7 +190,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// The newest installed server (as Deploy/lib.sh picks it), or POSTGRES_BIN_DIR.
-    private static func findBinaries() throws -> URL {
+    public static func findBinaries() throws -> URL {
         let environment = ProcessInfo.processInfo.environment
         var candidates: [String] = []
         if let override = environment["POSTGRES_BIN_DIR"] { candidates.append(override) }

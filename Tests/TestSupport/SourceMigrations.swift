@@ -1,13 +1,23 @@
 import Foundation
 import Postgres
 
-/// coupon-center's migrations read from the source tree (the executable compiles the same files
-/// in), for tests that call its SQL functions directly on a database of their own.
+/// The services' migrations read from the source tree (the executables compile the same files in,
+/// and ArchitectureTests holds their hand-written lists equal to these folders), for tests that
+/// call the SQL functions directly on a database of their own.
 public enum SourceMigrations {
     /// `Services/CouponCenter/Migrations/NNNN_name.sql` up to and including `version`, in order.
-    public static func couponCenter(through version: Int) throws -> [Migration] {
+    public static func couponCenter(through version: Int = .max) throws -> [Migration] {
+        try folder("Services/CouponCenter/Migrations", through: version)
+    }
+
+    /// `Services/RiskControl/Migrations/NNNN_name.sql`, in order.
+    public static func riskControl() throws -> [Migration] {
+        try folder("Services/RiskControl/Migrations", through: .max)
+    }
+
+    private static func folder(_ path: String, through version: Int) throws -> [Migration] {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Services/CouponCenter/Migrations")
+            .deletingLastPathComponent().appendingPathComponent(path)
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
         var migrations: [Migration] = []
         for file in files {
@@ -23,28 +33,18 @@ public enum SourceMigrations {
 
 extension SourceMigrations {
     /// A fresh database on the shared test server with coupon-center's migrations up to `version`
-    /// applied, for `body`; closed and dropped afterwards whether or not `body` throws.
+    /// (all of them by default: the functions as they run) applied, for `body`; closed and dropped
+    /// afterwards whether or not `body` throws.
     public static func withCouponCenterDatabase<Result>(
-        through version: Int, prefix: String, poolSize: Int = 2, _ body: (PostgresPool) async throws -> Result
+        through version: Int = .max, prefix: String, poolSize: Int = 2, _ body: (PostgresPool) async throws -> Result
     ) async throws -> Result {
-        let database = try await TestDatabase.create(prefix: prefix)
-        let outcome: Swift.Result<Result, any Error>
-        do {
-            let pool = try database.pool(size: poolSize)
-            do {
-                let applied = try await PostgresMigrator.apply(try couponCenter(through: version), to: pool)
-                guard applied == Array(1...version) else {
-                    throw TestFailure("migrations applied: \(applied), expected 1...\(version)")
-                }
-                outcome = .success(try await body(pool))
-            } catch {
-                outcome = .failure(error)
+        try await TestDatabase.withFresh(prefix: prefix, poolSize: poolSize) { _, pool in
+            let migrations = try couponCenter(through: version)
+            let applied = try await PostgresMigrator.apply(migrations, to: pool)
+            guard applied == migrations.map(\.version), !applied.isEmpty else {
+                throw TestFailure("migrations applied: \(applied), expected \(migrations.map(\.version))")
             }
-            await pool.close()
-        } catch {
-            outcome = .failure(error)
+            return try await body(pool)
         }
-        await database.drop()
-        return try outcome.get()
     }
 }

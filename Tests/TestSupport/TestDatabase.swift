@@ -19,7 +19,7 @@ public struct TestDatabase: Sendable {
         }
         let admin = PostgresPool(config: try PostgresConfig(url: adminURL, poolSize: 1))
         do {
-            try await admin.execute("CREATE DATABASE \(name)")
+            try await admin.execute("CREATE DATABASE " + SQL.identifier(name))
             await admin.close()
         } catch {
             await admin.close()
@@ -33,9 +33,31 @@ public struct TestDatabase: Sendable {
         PostgresPool(config: try PostgresConfig(url: url, poolSize: size))
     }
 
+    /// A fresh database and a pool on it for `body`; the pool is closed and the database dropped
+    /// afterwards whether or not `body` throws.
+    public static func withFresh<Result>(
+        prefix: String, poolSize: Int = 2, _ body: (TestDatabase, PostgresPool) async throws -> Result
+    ) async throws -> Result {
+        let database = try await create(prefix: prefix)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            let pool = try database.pool(size: poolSize)
+            do {
+                outcome = .success(try await body(database, pool))
+            } catch {
+                outcome = .failure(error)
+            }
+            await pool.close()
+        } catch {
+            outcome = .failure(error)
+        }
+        await database.drop()
+        return try outcome.get()
+    }
+
     public func drop() async {
         guard let admin = try? PostgresPool(config: PostgresConfig(url: adminURL, poolSize: 1)) else { return }
-        _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        _ = try? await admin.execute("DROP DATABASE IF EXISTS " + SQL.identifier(name) + " WITH (FORCE)")
         await admin.close()
     }
 }

@@ -1,8 +1,9 @@
+import BatchInputs
 import Postgres
 import ServiceKit
 import Wire
 
-/// One claim ready to be written: everything `claim_coupons` needs (see migration 0002).
+/// One claim ready to be written: everything `claim_coupons` needs (migration 0006 defines the function).
 struct ClaimRecord: Sendable {
     var couponId: String
     var userId: String
@@ -24,17 +25,33 @@ struct ClaimRecord: Sendable {
     var fingerprint: RequestFingerprint
     var response: JSONValue
 
+    /// The element `claim_coupons` reads as a `claim_input` (migration 0006).
     func json(index: Int) -> JSONValue {
         func optional(_ value: (some BinaryInteger)?) -> JSONValue { value.map { .integer($0) } ?? .null }
-        return .object([
-            ("idx", .integer(index)), ("couponId", .string(couponId)), ("userId", .string(userId)), ("templateId", .string(templateId)),
-            ("channel", .string(channel)), ("day", .string(day)), ("type", .string(type.rawValue)), ("threshold", .integer(thresholdCents)),
-            ("discount", .integer(discountCents)), ("rate", optional(rateBasisPoints)), ("maxDiscount", optional(maxDiscountCents)),
-            ("segment", segment.map { .string($0) } ?? .null), ("budgetCost", .integer(budgetCostCents)),
-            ("claimedAt", .integer(claimedMilliseconds)), ("expiresAt", .integer(expiresMilliseconds)), ("pointsCost", .integer(pointsCost)),
-            ("requestId", requestId.map { .string($0) } ?? .null), ("operation", .string(operation.rawValue)), ("payload", .string(fingerprint.text)),
-            ("response", response),
-        ])
+        return .batchInput { (field: ClaimInputField) in
+            switch field {
+            case .idx: .integer(index)
+            case .couponId: .string(couponId)
+            case .userId: .string(userId)
+            case .templateId: .string(templateId)
+            case .channel: .string(channel)
+            case .day: .string(day)
+            case .type: .string(type.rawValue)
+            case .threshold: .integer(thresholdCents)
+            case .discount: .integer(discountCents)
+            case .rate: optional(rateBasisPoints)
+            case .maxDiscount: optional(maxDiscountCents)
+            case .segment: segment.map { .string($0) } ?? .null
+            case .budgetCost: .integer(budgetCostCents)
+            case .claimedAt: .integer(claimedMilliseconds)
+            case .expiresAt: .integer(expiresMilliseconds)
+            case .pointsCost: .integer(pointsCost)
+            case .requestId: requestId.map { .string($0) } ?? .null
+            case .operation: .string(operation.rawValue)
+            case .payload: .string(fingerprint.text)
+            case .response: response
+            }
+        }
     }
 }
 

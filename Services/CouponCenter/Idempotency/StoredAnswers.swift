@@ -1,3 +1,4 @@
+import BatchInputs
 import Postgres
 import ServiceKit
 import Wire
@@ -92,11 +93,19 @@ struct StoredAnswers: Sendable {
 
     /// The stored records of several keys in one query, in the order asked (nil: none).
     private static func read(_ keys: [Key], database: PostgresPool) async throws -> [Record?] {
-        let wanted = JSONValue.array(keys.map { .object([("operation", .string($0.operation.rawValue)), ("requestId", .string($0.requestId))]) })
+        let wanted = JSONValue.array(
+            keys.map { key in
+                .batchInput { (field: AnswerKeyField) in
+                    switch field {
+                    case .operation: .string(key.operation.rawValue)
+                    case .requestId: .string(key.requestId)
+                    }
+                }
+            })
         let rows = try await database.query(
             """
             SELECT r.operation, r.request_id, r.payload, r.response::text FROM idempotency_record r
-              JOIN jsonb_to_recordset($1::jsonb) AS k(operation text, "requestId" text)
+              JOIN jsonb_populate_recordset(NULL::answer_key, $1::jsonb) AS k
                 ON r.operation = k.operation AND r.request_id = k."requestId"
             """, [wanted.serialized()])
         var found: [Key: Record] = [:]

@@ -16,21 +16,21 @@ struct CouponReads: Sendable {
         var orderAmountCents: Int64?
     }
 
-    static let termsColumns = """
-        c.id, c.type, c.status, c.threshold_cents, c.discount_cents, c.rate_bp, c.max_discount_cents, t.level, t.shop_id,
+    /// A held coupon with its template's terms; callers add the WHERE, joined with `+` (SQL is never
+    /// interpolated).
+    static let termsSelect: SQL = """
+        SELECT c.id, c.type, c.status, c.threshold_cents, c.discount_cents, c.rate_bp, c.max_discount_cents, t.level, t.shop_id,
         array_to_json(t.categories)::text AS categories, t.stacking, t.threshold_on_discounted,
         (extract(epoch FROM c.expires_at) * 1000)::bigint AS expires_ms, c.user_id, c.template_id, c.order_id, c.applied_cents,
         c.order_amount_cents
+          FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id
         """
 
     /// A user's coupons that can still be used, soonest to expire first.
     func usable(userId: String, limit: Int) async throws -> [CouponTerms] {
         let rows = try await database.query(
-            """
-            SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id
-             WHERE c.user_id = $1 AND c.status = 'UNUSED' AND c.expires_at > now()
-             ORDER BY c.expires_at, c.id LIMIT $2::integer
-            """, [userId, limit])
+            Self.termsSelect + " WHERE c.user_id = $1 AND c.status = 'UNUSED' AND c.expires_at > now() ORDER BY c.expires_at, c.id LIMIT $2::integer",
+            [userId, limit])
         return try rows.map { try Self.held($0).terms }
     }
 
@@ -41,10 +41,7 @@ struct CouponReads: Sendable {
     /// Several coupons in one query, in the order asked (nil: no such coupon).
     static func couponTerms(_ couponIds: [String], database: PostgresPool) async throws -> [HeldCoupon?] {
         let rows = try await database.query(
-            """
-            SELECT \(Self.termsColumns) FROM user_coupon c JOIN coupon_template t ON t.id = c.template_id
-             WHERE c.id IN (SELECT jsonb_array_elements_text($1::jsonb))
-            """, [SQLArrays.json(couponIds)])
+            Self.termsSelect + " WHERE c.id IN (SELECT jsonb_array_elements_text($1::jsonb))", [SQLArrays.json(couponIds)])
         var found: [String: HeldCoupon] = [:]
         for row in rows {
             let coupon = try Self.held(row)
@@ -55,12 +52,12 @@ struct CouponReads: Sendable {
 
     static func held(_ row: PostgresRow) throws -> HeldCoupon {
         let terms = CouponTerms(
-            couponId: try row.decode("id"), type: CouponType(rawValue: try row.decode("type")) ?? .cash,
-            status: CouponStatus(rawValue: try row.decode("status")) ?? .unused, thresholdCents: try row.decode("threshold_cents"),
+            couponId: try row.decode("id"), type: try row.decode("type", as: CouponType.self),
+            status: try row.decode("status", as: CouponStatus.self), thresholdCents: try row.decode("threshold_cents"),
             discountCents: try row.decode("discount_cents"), rateBasisPoints: try row.decode("rate_bp", as: Int32?.self),
-            maxDiscountCents: try row.decode("max_discount_cents"), level: ScopeLevel(rawValue: try row.decode("level")) ?? .platform,
+            maxDiscountCents: try row.decode("max_discount_cents"), level: try row.decode("level", as: ScopeLevel.self),
             shopId: try row.decode("shop_id"), categories: try SQLArrays.strings(row, "categories"),
-            stacking: StackingMode(rawValue: try row.decode("stacking")) ?? .stackable,
+            stacking: try row.decode("stacking", as: StackingMode.self),
             thresholdOnDiscounted: try row.decode("threshold_on_discounted"), expiresMilliseconds: try row.decode("expires_ms"))
         return HeldCoupon(
             terms: terms, userId: try row.decode("user_id"), templateId: try row.decode("template_id"), orderId: try row.decode("order_id"),

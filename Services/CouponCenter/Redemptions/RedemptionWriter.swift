@@ -1,9 +1,10 @@
+import BatchInputs
 import Postgres
 import ServiceKit
 import Wire
 
 /// Group commit for redemptions: concurrent uses are written together by `redeem_coupons`
-/// (migration 5) in one statement, each answered after it commits. A batch refused for one
+/// (migration 0006) in one statement, each answered after it commits. A batch refused for one
 /// redemption's data is written again one by one (`ItemIsolation`).
 struct RedemptionWriter: Sendable {
     /// One redemption ready to be written: the element of `redeem_coupons`.
@@ -16,12 +17,20 @@ struct RedemptionWriter: Sendable {
         var fingerprint: RequestFingerprint
         var response: JSONValue
 
+        /// The element `redeem_coupons` reads as a `redeem_input` (migration 0006).
         func json(index: Int) -> JSONValue {
-            .object([
-                ("idx", .integer(index)), ("couponId", .string(couponId)), ("orderId", .string(orderId)), ("amount", .integer(amountCents)),
-                ("applied", .integer(appliedCents)), ("requestId", requestId.map { .string($0) } ?? .null), ("payload", .string(fingerprint.text)),
-                ("response", response),
-            ])
+            .batchInput { (field: RedeemInputField) in
+                switch field {
+                case .idx: .integer(index)
+                case .couponId: .string(couponId)
+                case .orderId: .string(orderId)
+                case .amount: .integer(amountCents)
+                case .applied: .integer(appliedCents)
+                case .requestId: requestId.map { .string($0) } ?? .null
+                case .payload: .string(fingerprint.text)
+                case .response: response
+                }
+            }
         }
     }
 

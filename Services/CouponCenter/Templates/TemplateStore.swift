@@ -10,14 +10,18 @@ struct TemplateStore: Sendable {
     let database: PostgresPool
     let timeZone: TimeZone
 
-    static let templateColumns = """
-        id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,
+    /// A template with its live counters and today's issue count (`$2`, the day); callers add the
+    /// WHERE or ORDER BY, joined with `+` (SQL is never interpolated).
+    static let templateSelect: SQL = """
+        SELECT id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,
         (extract(epoch FROM start_time) * 1000)::bigint AS start_ms, (extract(epoch FROM end_time) * 1000)::bigint AS end_ms,
         valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
         array_to_json(categories)::text AS categories, stacking, threshold_on_discounted,
         array_to_json(channels)::text AS channels, array_to_json(segments)::text AS segments, points_cost, tiers::text AS tiers,
         status, issued_count,
-        (SELECT count(*) FROM user_coupon u WHERE u.template_id = t.id AND u.status = 'USED')::integer AS used_count, budget_spent_cents, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms
+        (SELECT count(*) FROM user_coupon u WHERE u.template_id = t.id AND u.status = 'USED')::integer AS used_count, budget_spent_cents, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+               COALESCE((SELECT issued FROM template_daily_issue WHERE template_id = t.id AND day = $2::date), 0) AS issued_today
+          FROM coupon_template t
         """
 
     func createTemplate(_ spec: TemplateSpec) async throws -> TemplateView {
@@ -50,23 +54,13 @@ struct TemplateStore: Sendable {
     /// Text arrays travel as JSON both ways: bound as JSON text, read back with `array_to_json`.
     func template(_ id: String) async throws -> TemplateView? {
         let today = Timestamp.day(unixMilliseconds(), in: timeZone)
-        let rows = try await database.query(
-            """
-            SELECT \(Self.templateColumns),
-                   COALESCE((SELECT issued FROM template_daily_issue WHERE template_id = t.id AND day = $2::date), 0) AS issued_today
-              FROM coupon_template t WHERE id = $1
-            """, [id, today])
+        let rows = try await database.query(Self.templateSelect + " WHERE id = $1", [id, today])
         return try rows.first.map(Self.templateView)
     }
 
     func listTemplates(limit: Int) async throws -> [TemplateView] {
         let today = Timestamp.day(unixMilliseconds(), in: timeZone)
-        let rows = try await database.query(
-            """
-            SELECT \(Self.templateColumns),
-                   COALESCE((SELECT issued FROM template_daily_issue WHERE template_id = t.id AND day = $2::date), 0) AS issued_today
-              FROM coupon_template t ORDER BY created_at DESC, id LIMIT $1::integer
-            """, [limit, today])
+        let rows = try await database.query(Self.templateSelect + " ORDER BY created_at DESC, id LIMIT $1::integer", [limit, today])
         return try rows.map(Self.templateView)
     }
 
@@ -90,19 +84,19 @@ struct TemplateStore: Sendable {
             }
         }
         let spec = TemplateSpec(
-            name: try row.decode("name"), type: CouponType(rawValue: try row.decode("type")) ?? .cash,
+            name: try row.decode("name"), type: try row.decode("type", as: CouponType.self),
             thresholdCents: try row.decode("threshold_cents"), discountCents: try row.decode("discount_cents"),
             rateBasisPoints: try row.decode("rate_bp", as: Int32?.self), maxDiscountCents: try row.decode("max_discount_cents"),
             startMilliseconds: try row.decode("start_ms"), endMilliseconds: try row.decode("end_ms"),
             validHours: try row.decode("valid_hours", as: Int32?.self), totalStock: try row.decode("total_stock"),
             perUserLimit: try row.decode("per_user_limit"), dailyLimit: try row.decode("daily_limit", as: Int32?.self),
-            budgetCents: try row.decode("budget_cents"), level: ScopeLevel(rawValue: try row.decode("level")) ?? .platform,
+            budgetCents: try row.decode("budget_cents"), level: try row.decode("level", as: ScopeLevel.self),
             shopId: try row.decode("shop_id"), categories: try strings("categories"),
-            stacking: StackingMode(rawValue: try row.decode("stacking")) ?? .stackable,
+            stacking: try row.decode("stacking", as: StackingMode.self),
             thresholdOnDiscounted: try row.decode("threshold_on_discounted"), channels: try strings("channels"),
             segments: try strings("segments"), pointsCost: try row.decode("points_cost"), tiers: tiers)
         return TemplateView(
-            templateId: try row.decode("id"), spec: spec, status: TemplateStatus(rawValue: try row.decode("status")) ?? .paused,
+            templateId: try row.decode("id"), spec: spec, status: try row.decode("status", as: TemplateStatus.self),
             issued: try row.decode("issued_count"), issuedToday: try row.decode("issued_today"), used: try row.decode("used_count"),
             budgetSpentCents: try row.decode("budget_spent_cents"), createdMilliseconds: try row.decode("created_ms"))
     }

@@ -116,12 +116,12 @@ struct WalletStore: Sendable {
             let categories = try SQLArrays.strings(row, "categories")
             return CouponView(
                 couponId: try row.decode("id"), templateId: try row.decode("template_id"), templateName: try row.decode("name"),
-                type: CouponType(rawValue: try row.decode("type")) ?? .cash,
-                status: CouponStatus(rawValue: try row.decode("effective_status")) ?? .unused,
+                type: try row.decode("type", as: CouponType.self),
+                status: try row.decode("effective_status", as: CouponStatus.self),
                 thresholdCents: try row.decode("threshold_cents"), discountCents: try row.decode("discount_cents"),
                 rateBasisPoints: try row.decode("rate_bp", as: Int32?.self), maxDiscountCents: try row.decode("max_discount_cents"),
-                level: ScopeLevel(rawValue: try row.decode("level")) ?? .platform, shopId: try row.decode("shop_id"),
-                categories: categories, stacking: StackingMode(rawValue: try row.decode("stacking")) ?? .stackable,
+                level: try row.decode("level", as: ScopeLevel.self), shopId: try row.decode("shop_id"),
+                categories: categories, stacking: try row.decode("stacking", as: StackingMode.self),
                 claimedMilliseconds: try row.decode("claimed_ms"), expiresMilliseconds: try row.decode("expires_ms"),
                 orderId: try row.decode("order_id"))
         }

@@ -19,7 +19,7 @@ public struct Tier: Codable, Sendable, Equatable {
     }
 }
 
-/// Everything an operator sets on a template (DESIGN section 3).
+/// Everything an operator sets on a template (Shared/DESIGN.md §3).
 public struct TemplateSpec: Codable, Sendable, Equatable {
     public var name: String
     public var type: CouponType

@@ -1,0 +1,764 @@
+CREATE TYPE public.answer_key AS (
+	operation text,
+	"requestId" text
+);
+
+CREATE TYPE public.claim_input AS (
+	idx integer,
+	"couponId" text,
+	"userId" text,
+	"templateId" text,
+	channel text,
+	day date,
+	type text,
+	threshold bigint,
+	discount bigint,
+	rate integer,
+	"maxDiscount" bigint,
+	segment text,
+	"budgetCost" bigint,
+	"claimedAt" bigint,
+	"expiresAt" bigint,
+	"pointsCost" bigint,
+	"requestId" text,
+	operation text,
+	payload text,
+	response jsonb
+);
+
+CREATE TYPE public.redeem_input AS (
+	idx integer,
+	"couponId" text,
+	"orderId" text,
+	amount bigint,
+	applied bigint,
+	"requestId" text,
+	payload text,
+	response jsonb
+);
+
+CREATE FUNCTION public.claim_coupon_steps(claims jsonb) RETURNS TABLE(idx integer, outcome text, coupon_id text, points_left bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c            claim_input;
+    t            coupon_template%ROWTYPE;
+    -- Per template: counters as of this batch, so each hot row is updated once at the end rather
+    -- than once per claim (many updates of one row in one transaction grow a version chain that
+    -- every later update must walk).
+    templates    jsonb := '{}';
+    s            jsonb;
+    -- Per "template|day": the day's count as of this batch.
+    days         jsonb := '{}';
+    day_key      text;
+    day_count    integer;
+    left_points  bigint;
+    cost         bigint;
+    answer       jsonb;
+    written      boolean;
+BEGIN
+    -- Lock every template of the batch once, in id order (the same order in every batch).
+    FOR t IN SELECT * FROM coupon_template
+              WHERE id IN (SELECT DISTINCT e."templateId" FROM jsonb_populate_recordset(NULL::claim_input, claims) e)
+              ORDER BY id FOR UPDATE LOOP
+        templates := templates || jsonb_build_object(t.id, jsonb_build_object(
+            'issued', t.issued_count, 'spent', t.budget_spent_cents, 'stock', t.total_stock, 'budget', t.budget_cents,
+            'status', t.status, 'perUser', t.per_user_limit, 'daily', COALESCE(t.daily_limit, 2147483647),
+            'touched', false));
+    END LOOP;
+
+    FOR c IN SELECT * FROM jsonb_populate_recordset(NULL::claim_input, claims) LOOP
+        idx := c.idx;
+        coupon_id := NULL;
+        points_left := NULL;
+        s := templates->(c."templateId");
+        cost := c."budgetCost";
+        outcome := NULL;
+        IF s IS NULL THEN
+            outcome := 'TEMPLATE_NOT_FOUND';
+        ELSIF s->>'status' <> 'ACTIVE' THEN
+            outcome := 'TEMPLATE_PAUSED';
+        ELSIF (s->>'issued')::integer >= (s->>'stock')::integer THEN
+            outcome := 'SOLD_OUT';
+        ELSIF s->>'budget' IS NOT NULL AND (s->>'spent')::bigint + cost > (s->>'budget')::bigint THEN
+            outcome := 'BUDGET_EXHAUSTED';
+        END IF;
+        IF outcome IS NULL THEN
+            day_key := c."templateId" || '|' || to_char(c.day, 'YYYY-MM-DD');
+            IF days ? day_key THEN
+                day_count := (days->>day_key)::integer;
+            ELSE
+                SELECT d.issued INTO day_count FROM template_daily_issue d
+                 WHERE d.template_id = c."templateId" AND d.day = c.day FOR UPDATE;
+                day_count := COALESCE(day_count, 0);
+            END IF;
+            IF day_count >= (s->>'daily')::integer THEN outcome := 'DAILY_LIMIT'; END IF;
+        END IF;
+        IF outcome IS NOT NULL THEN
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+
+        -- The writes of one claim: all or nothing (a subtransaction).
+        written := false;
+        BEGIN
+            answer := c.response;
+            IF c."pointsCost" > 0 THEN
+                UPDATE user_points SET points = points - c."pointsCost"
+                 WHERE user_id = c."userId" AND points >= c."pointsCost"
+                RETURNING points INTO left_points;
+                IF NOT FOUND THEN RAISE EXCEPTION 'INSUFFICIENT_POINTS'; END IF;
+                points_left := left_points;
+                answer := jsonb_set(answer, '{pointsLeft}', to_jsonb(left_points));
+                INSERT INTO points_ledger (user_id, delta, reason, coupon_id)
+                VALUES (c."userId", -c."pointsCost", 'EXCHANGE', c."couponId");
+            END IF;
+
+            INSERT INTO user_template_issue AS u (user_id, template_id, issued, per_user_limit)
+            VALUES (c."userId", c."templateId", 1, (s->>'perUser')::integer)
+            ON CONFLICT (user_id, template_id) DO UPDATE SET issued = u.issued + 1
+             WHERE u.issued < u.per_user_limit;
+            IF NOT FOUND THEN RAISE EXCEPTION 'PER_USER_LIMIT'; END IF;
+
+            INSERT INTO user_coupon (id, user_id, template_id, type, threshold_cents, discount_cents, rate_bp,
+                                     max_discount_cents, segment, channel, claimed_at, expires_at)
+            VALUES (c."couponId", c."userId", c."templateId", c.type, c.threshold,
+                    c.discount, c.rate, c."maxDiscount", c.segment,
+                    c.channel, to_timestamp(c."claimedAt" / 1000.0),
+                    to_timestamp(c."expiresAt" / 1000.0));
+
+            INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, amount_cents)
+            VALUES (c."couponId", c."templateId", c."userId", 'ISSUED', NULL, 'UNUSED', c.discount);
+
+            IF c."requestId" IS NOT NULL THEN
+                INSERT INTO idempotency_record (operation, request_id, payload, response)
+                VALUES (c.operation, c."requestId", c.payload, answer);
+            END IF;
+            written := true;
+        EXCEPTION
+            WHEN raise_exception THEN
+                outcome := SQLERRM;
+                points_left := NULL;
+            WHEN unique_violation THEN
+                -- Only the request id can collide (coupon ids are 128 random bits).
+                outcome := 'DUPLICATE_REQUEST';
+                points_left := NULL;
+        END;
+        IF written THEN
+            templates := jsonb_set(templates, ARRAY[c."templateId"], s
+                || jsonb_build_object('issued', (s->>'issued')::integer + 1, 'spent', (s->>'spent')::bigint + cost, 'touched', true));
+            days := days || jsonb_build_object(day_key, day_count + 1);
+            outcome := 'OK';
+            coupon_id := c."couponId";
+        ELSE
+            days := days || jsonb_build_object(day_key, day_count);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+
+    -- One update per template and per day; the table checks (issued <= total_stock, budget,
+    -- issued <= daily_limit) still hold the line.
+    UPDATE coupon_template ct
+       SET issued_count = (templates->ct.id->>'issued')::integer,
+           budget_spent_cents = (templates->ct.id->>'spent')::bigint
+     WHERE ct.id IN (SELECT key FROM jsonb_each(templates) WHERE (value->>'touched')::boolean);
+    INSERT INTO template_daily_issue AS d (template_id, day, issued, daily_limit)
+    SELECT split_part(key, '|', 1), split_part(key, '|', 2)::date, value::integer,
+           (templates->split_part(key, '|', 1)->>'daily')::integer
+      FROM jsonb_each_text(days)
+    ON CONFLICT (template_id, day) DO UPDATE SET issued = EXCLUDED.issued;
+END;
+$$;
+
+CREATE FUNCTION public.claim_coupons(claims jsonb) RETURNS TABLE(idx integer, outcome text, coupon_id text, points_left bigint)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    answers jsonb;
+BEGIN
+    -- Lock every template of the batch once, in id order (the same order in every batch), then
+    -- the points balances the batch spends, in user order.
+    PERFORM 1 FROM coupon_template
+      WHERE id IN (SELECT DISTINCT c."templateId" FROM jsonb_populate_recordset(NULL::claim_input, claims) c)
+      ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM user_points
+      WHERE user_id IN (SELECT DISTINCT c."userId" FROM jsonb_populate_recordset(NULL::claim_input, claims) c
+                         WHERE c."pointsCost" > 0)
+      ORDER BY user_id FOR UPDATE;
+
+    -- One request id twice in a batch: whether the second is a duplicate depends on whether the
+    -- first is written. Decide the first occurrences, then the rest (which then see the first's
+    -- record, or try again if it was refused).
+    IF EXISTS (SELECT 1 FROM jsonb_populate_recordset(NULL::claim_input, claims) c WHERE c."requestId" IS NOT NULL
+                GROUP BY c.operation, c."requestId" HAVING count(*) > 1) THEN
+        RETURN QUERY SELECT * FROM claim_coupons((
+            SELECT jsonb_agg(value ORDER BY ordinality) FROM (
+                SELECT e.value, e.ordinality, c."requestId", row_number() OVER (
+                           PARTITION BY c.operation, c."requestId" ORDER BY e.ordinality) AS n
+                  FROM jsonb_array_elements(claims) WITH ORDINALITY AS e(value, ordinality),
+                       jsonb_populate_record(NULL::claim_input, e.value) AS c) d
+             WHERE "requestId" IS NULL OR n = 1));
+        RETURN QUERY SELECT * FROM claim_coupons((
+            SELECT jsonb_agg(value ORDER BY ordinality) FROM (
+                SELECT e.value, e.ordinality, c."requestId", row_number() OVER (
+                           PARTITION BY c.operation, c."requestId" ORDER BY e.ordinality) AS n
+                  FROM jsonb_array_elements(claims) WITH ORDINALITY AS e(value, ordinality),
+                       jsonb_populate_record(NULL::claim_input, e.value) AS c) d
+             WHERE "requestId" IS NOT NULL AND n > 1));
+        RETURN;
+    END IF;
+
+    BEGIN
+        WITH c AS (
+            SELECT * FROM jsonb_populate_recordset(NULL::claim_input, claims)
+        ),
+        -- What each claim finds stored: its template, today's count, the user's count, points.
+        found AS (
+            SELECT c.*,
+                   t.id IS NOT NULL AS known, t.status, t.per_user_limit,
+                   t.total_stock - t.issued_count AS stock_left,
+                   t.budget_cents - t.budget_spent_cents AS budget_left,
+                   COALESCE(t.daily_limit, 2147483647) AS daily,
+                   COALESCE(t.daily_limit, 2147483647) - COALESCE(d.issued, 0) AS day_left,
+                   t.per_user_limit - COALESCE(u.issued, 0) AS user_left,
+                   COALESCE(p.points, 0) AS points,
+                   c."requestId" IS NOT NULL AND EXISTS (
+                       SELECT 1 FROM idempotency_record r WHERE r.operation = c.operation AND r.request_id = c."requestId") AS duplicate
+              FROM c
+              LEFT JOIN coupon_template t ON t.id = c."templateId"
+              LEFT JOIN template_daily_issue d ON d.template_id = c."templateId" AND d.day = c.day
+              LEFT JOIN user_template_issue u ON u.user_id = c."userId" AND u.template_id = c."templateId"
+              LEFT JOIN user_points p ON p.user_id = c."userId"
+        ),
+        early AS (
+            SELECT f.*, CASE
+                    WHEN NOT known THEN 'TEMPLATE_NOT_FOUND'
+                    WHEN status <> 'ACTIVE' THEN 'TEMPLATE_PAUSED'
+                    WHEN duplicate THEN 'DUPLICATE_REQUEST'
+                END AS refusal
+              FROM found f
+        ),
+        -- The n-th claim of a user on a template in this batch, and the points the user's exchanges
+        -- in this batch need up to this one.
+        personal AS (
+            SELECT e.*,
+                   count(*) FILTER (WHERE refusal IS NULL) OVER (PARTITION BY "userId", "templateId" ORDER BY idx) AS user_n,
+                   sum("pointsCost") FILTER (WHERE refusal IS NULL) OVER (PARTITION BY "userId" ORDER BY idx) AS points_needed
+              FROM early e
+        ),
+        personal_verdict AS (
+            SELECT p.*, COALESCE(refusal, CASE
+                    WHEN user_n > user_left THEN 'PER_USER_LIMIT'
+                    WHEN "pointsCost" > 0 AND points_needed > points THEN 'INSUFFICIENT_POINTS'
+                END) AS refusal2
+              FROM personal p
+        ),
+        -- Running totals per template and per template and day, over the claims still standing.
+        totals AS (
+            SELECT v.*,
+                   count(*) FILTER (WHERE refusal2 IS NULL) OVER (PARTITION BY "templateId" ORDER BY idx) AS template_n,
+                   sum("budgetCost") FILTER (WHERE refusal2 IS NULL) OVER (PARTITION BY "templateId" ORDER BY idx) AS template_cost,
+                   count(*) FILTER (WHERE refusal2 IS NULL) OVER (PARTITION BY "templateId", day ORDER BY idx) AS day_n
+              FROM personal_verdict v
+        ),
+        decided AS (
+            SELECT t.*, COALESCE(refusal2, CASE
+                    WHEN template_n > stock_left THEN 'SOLD_OUT'
+                    WHEN budget_left IS NOT NULL AND template_cost > budget_left THEN 'BUDGET_EXHAUSTED'
+                    WHEN day_n > day_left THEN 'DAILY_LIMIT'
+                    ELSE 'OK'
+                END) AS verdict
+              FROM totals t
+        ),
+        ok AS (
+            SELECT d.*,
+                   CASE WHEN "pointsCost" > 0
+                        THEN points - sum("pointsCost") OVER (PARTITION BY "userId" ORDER BY idx) END AS left_after
+              FROM decided d WHERE verdict = 'OK'
+        ),
+        spend_points AS (
+            UPDATE user_points p SET points = p.points - s.total
+              FROM (SELECT "userId", sum("pointsCost") AS total FROM ok WHERE "pointsCost" > 0 GROUP BY "userId") s
+             WHERE p.user_id = s."userId"
+        ),
+        log_points AS (
+            INSERT INTO points_ledger (user_id, delta, reason, coupon_id)
+            SELECT "userId", -"pointsCost", 'EXCHANGE', "couponId" FROM ok WHERE "pointsCost" > 0 ORDER BY idx
+        ),
+        count_users AS (
+            INSERT INTO user_template_issue AS u (user_id, template_id, issued, per_user_limit)
+            SELECT "userId", "templateId", count(*), min(per_user_limit) FROM ok GROUP BY "userId", "templateId"
+            ON CONFLICT (user_id, template_id) DO UPDATE SET issued = u.issued + EXCLUDED.issued
+        ),
+        add_coupons AS (
+            INSERT INTO user_coupon (id, user_id, template_id, type, threshold_cents, discount_cents, rate_bp,
+                                     max_discount_cents, segment, channel, claimed_at, expires_at)
+            SELECT "couponId", "userId", "templateId", type, threshold, discount, rate, "maxDiscount", segment, channel,
+                   to_timestamp("claimedAt" / 1000.0), to_timestamp("expiresAt" / 1000.0)
+              FROM ok ORDER BY idx
+            RETURNING id
+        ),
+        log_coupons AS (
+            INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, amount_cents)
+            SELECT "couponId", "templateId", "userId", 'ISSUED', NULL, 'UNUSED', discount FROM ok ORDER BY idx
+        ),
+        remember AS (
+            INSERT INTO idempotency_record (operation, request_id, payload, response)
+            SELECT operation, "requestId", payload,
+                   CASE WHEN "pointsCost" > 0 THEN jsonb_set(response, '{pointsLeft}', to_jsonb(left_after)) ELSE response END
+              FROM ok WHERE "requestId" IS NOT NULL
+        ),
+        count_templates AS (
+            UPDATE coupon_template t
+               SET issued_count = t.issued_count + s.n, budget_spent_cents = t.budget_spent_cents + s.cost
+              FROM (SELECT "templateId", count(*) AS n, sum("budgetCost") AS cost FROM ok GROUP BY "templateId") s
+             WHERE t.id = s."templateId"
+        ),
+        count_days AS (
+            INSERT INTO template_daily_issue AS d (template_id, day, issued, daily_limit)
+            SELECT "templateId", day, count(*), min(daily) FROM ok GROUP BY "templateId", day
+            ON CONFLICT (template_id, day) DO UPDATE SET issued = d.issued + EXCLUDED.issued
+        )
+        SELECT jsonb_agg(jsonb_build_object(
+                   'idx', d.idx, 'outcome', d.verdict,
+                   'couponId', CASE WHEN d.verdict = 'OK' THEN d."couponId" END,
+                   'pointsLeft', o.left_after))
+          INTO answers
+          FROM decided d LEFT JOIN ok o ON o.idx = d.idx;
+    EXCEPTION
+        WHEN unique_violation OR check_violation OR foreign_key_violation THEN
+            -- Something changed under the batch (or a limit was counted wrong): decide claim by
+            -- claim instead, each with its own exact answer.
+            RETURN QUERY SELECT * FROM claim_coupons_each(claims);
+            RETURN;
+    END;
+
+    RETURN QUERY
+    SELECT (a->>'idx')::integer, a->>'outcome', a->>'couponId', (a->>'pointsLeft')::bigint
+      FROM jsonb_array_elements(COALESCE(answers, '[]')) a;
+END;
+$$;
+
+CREATE FUNCTION public.claim_coupons_each(claims jsonb) RETURNS TABLE(idx integer, outcome text, coupon_id text, points_left bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c claim_input;
+BEGIN
+    FOR c IN SELECT * FROM jsonb_populate_recordset(NULL::claim_input, claims) LOOP
+        IF c."requestId" IS NOT NULL AND EXISTS (
+               SELECT 1 FROM idempotency_record r WHERE r.operation = c.operation AND r.request_id = c."requestId") THEN
+            RETURN QUERY SELECT c.idx, 'DUPLICATE_REQUEST'::text, NULL::text, NULL::bigint;
+        ELSE
+            RETURN QUERY SELECT * FROM claim_coupon_steps(jsonb_build_array(to_jsonb(c)));
+        END IF;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION public.coupon_ledger_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'coupon_ledger is append-only' USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$;
+
+CREATE FUNCTION public.redeem_coupons(uses jsonb) RETURNS TABLE(idx integer, used boolean)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    -- Lock the batch's coupons in id order, the same order in every batch, so concurrent batches
+    -- wait for each other instead of deadlocking; orders and profiles are written in user order for
+    -- the same reason.
+    PERFORM 1 FROM user_coupon
+      WHERE id IN (SELECT r."couponId" FROM jsonb_populate_recordset(NULL::redeem_input, uses) r)
+      ORDER BY id FOR UPDATE;
+
+    RETURN QUERY
+    WITH r AS (
+        SELECT * FROM jsonb_populate_recordset(NULL::redeem_input, uses)
+    ),
+    first AS (
+        SELECT DISTINCT ON ("couponId") * FROM r ORDER BY "couponId", idx
+    ),
+    done AS (
+        UPDATE user_coupon u
+           SET status = 'USED', order_id = f."orderId", order_amount_cents = f.amount, applied_cents = f.applied, used_at = now()
+          FROM first f
+         WHERE u.id = f."couponId" AND u.status = 'UNUSED' AND u.expires_at > now()
+        RETURNING f.idx, u.id, u.user_id, u.template_id, f."orderId", f.amount, f.applied, f."requestId", f.payload, f.response
+    ),
+    ledger AS (
+        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
+        SELECT id, template_id, user_id, 'USED', 'UNUSED', 'USED', "orderId", applied FROM done ORDER BY idx
+    ),
+    orders AS (
+        INSERT INTO user_order (user_id, order_id, amount_cents)
+        SELECT user_id, "orderId", amount FROM done ORDER BY user_id, "orderId"
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+    ),
+    profiles AS (
+        INSERT INTO user_profile AS p (user_id, order_count, last_order_at)
+        SELECT user_id, count(*), now() FROM orders GROUP BY user_id ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET order_count = p.order_count + EXCLUDED.order_count, last_order_at = now()
+    ),
+    remember AS (
+        INSERT INTO idempotency_record (operation, request_id, payload, response)
+        SELECT 'use', "requestId", payload, response FROM done WHERE "requestId" IS NOT NULL
+    )
+    SELECT r.idx, d.idx IS NOT NULL FROM r LEFT JOIN done d ON d.idx = r.idx ORDER BY r.idx;
+END;
+$$;
+
+CREATE FUNCTION public.refund_coupon(coupon text, order_ref text) RETURNS text
+    LANGUAGE sql
+    AS $$
+    WITH old AS (
+        SELECT id, applied_cents FROM user_coupon WHERE id = coupon AND status = 'USED' AND order_id = order_ref FOR UPDATE
+    ),
+    back AS (
+        UPDATE user_coupon c
+           SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
+               order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
+          FROM old WHERE c.id = old.id
+        RETURNING c.id, c.status, c.user_id, c.template_id, old.applied_cents
+    ),
+    logged AS (
+        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
+        SELECT id, template_id, user_id, 'REFUNDED', 'USED', status, order_ref, applied_cents FROM back
+    )
+    SELECT status FROM back;
+$$;
+
+CREATE TABLE public.coupon_exposure (
+    id bigint NOT NULL,
+    template_id text NOT NULL,
+    user_id text NOT NULL,
+    shown_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE SEQUENCE public.coupon_exposure_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.coupon_exposure_id_seq OWNED BY public.coupon_exposure.id;
+
+CREATE TABLE public.coupon_ledger (
+    id bigint NOT NULL,
+    coupon_id text NOT NULL,
+    template_id text NOT NULL,
+    user_id text NOT NULL,
+    event text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    order_id text,
+    amount_cents bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT coupon_ledger_event_check CHECK ((event = ANY (ARRAY['ISSUED'::text, 'USED'::text, 'REFUNDED'::text, 'EXPIRED'::text, 'REVOKED'::text])))
+);
+
+CREATE SEQUENCE public.coupon_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.coupon_ledger_id_seq OWNED BY public.coupon_ledger.id;
+
+CREATE TABLE public.coupon_template (
+    id text NOT NULL,
+    name text NOT NULL,
+    type text NOT NULL,
+    threshold_cents bigint DEFAULT 0 NOT NULL,
+    discount_cents bigint DEFAULT 0 NOT NULL,
+    rate_bp integer,
+    max_discount_cents bigint,
+    start_time timestamp with time zone NOT NULL,
+    end_time timestamp with time zone NOT NULL,
+    valid_hours integer,
+    total_stock integer NOT NULL,
+    per_user_limit integer DEFAULT 1 NOT NULL,
+    daily_limit integer,
+    budget_cents bigint,
+    level text DEFAULT 'PLATFORM'::text NOT NULL,
+    shop_id text,
+    categories text[] DEFAULT '{}'::text[] NOT NULL,
+    stacking text DEFAULT 'STACKABLE'::text NOT NULL,
+    threshold_on_discounted boolean DEFAULT false NOT NULL,
+    channels text[] DEFAULT '{}'::text[] NOT NULL,
+    segments text[] DEFAULT '{}'::text[] NOT NULL,
+    points_cost integer DEFAULT 0 NOT NULL,
+    tiers jsonb DEFAULT '[]'::jsonb NOT NULL,
+    status text DEFAULT 'ACTIVE'::text NOT NULL,
+    issued_count integer DEFAULT 0 NOT NULL,
+    budget_spent_cents bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT coupon_template_budget_cents_check CHECK (((budget_cents IS NULL) OR (budget_cents > 0))),
+    CONSTRAINT coupon_template_budget_spent_cents_check CHECK ((budget_spent_cents >= 0)),
+    CONSTRAINT coupon_template_check CHECK ((end_time > start_time)),
+    CONSTRAINT coupon_template_check1 CHECK (((issued_count >= 0) AND (issued_count <= total_stock))),
+    CONSTRAINT coupon_template_check2 CHECK (((budget_cents IS NULL) OR (budget_spent_cents <= budget_cents))),
+    CONSTRAINT coupon_template_check3 CHECK (((level <> 'SHOP'::text) OR (shop_id IS NOT NULL))),
+    CONSTRAINT coupon_template_check4 CHECK (((level <> 'CATEGORY'::text) OR (cardinality(categories) > 0))),
+    CONSTRAINT coupon_template_check5 CHECK (((type <> 'DISCOUNT'::text) OR (rate_bp IS NOT NULL))),
+    CONSTRAINT coupon_template_daily_limit_check CHECK (((daily_limit IS NULL) OR (daily_limit > 0))),
+    CONSTRAINT coupon_template_discount_cents_check CHECK ((discount_cents >= 0)),
+    CONSTRAINT coupon_template_level_check CHECK ((level = ANY (ARRAY['SHOP'::text, 'CATEGORY'::text, 'PLATFORM'::text]))),
+    CONSTRAINT coupon_template_max_discount_cents_check CHECK (((max_discount_cents IS NULL) OR (max_discount_cents > 0))),
+    CONSTRAINT coupon_template_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT coupon_template_per_user_limit_check CHECK ((per_user_limit > 0)),
+    CONSTRAINT coupon_template_points_cost_check CHECK ((points_cost >= 0)),
+    CONSTRAINT coupon_template_rate_bp_check CHECK (((rate_bp IS NULL) OR ((rate_bp > 0) AND (rate_bp < 10000)))),
+    CONSTRAINT coupon_template_stacking_check CHECK ((stacking = ANY (ARRAY['EXCLUSIVE'::text, 'STACKABLE'::text]))),
+    CONSTRAINT coupon_template_status_check CHECK ((status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]))),
+    CONSTRAINT coupon_template_threshold_cents_check CHECK ((threshold_cents >= 0)),
+    CONSTRAINT coupon_template_total_stock_check CHECK ((total_stock >= 0)),
+    CONSTRAINT coupon_template_type_check CHECK ((type = ANY (ARRAY['CASH'::text, 'DISCOUNT'::text, 'FREE'::text, 'EXCHANGE'::text]))),
+    CONSTRAINT coupon_template_valid_hours_check CHECK (((valid_hours IS NULL) OR (valid_hours > 0)))
+);
+
+CREATE TABLE public.idempotency_record (
+    operation text NOT NULL,
+    request_id text NOT NULL,
+    payload text NOT NULL,
+    response jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.points_ledger (
+    id bigint NOT NULL,
+    user_id text NOT NULL,
+    delta bigint NOT NULL,
+    reason text NOT NULL,
+    coupon_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT points_ledger_reason_check CHECK ((reason = ANY (ARRAY['GRANT'::text, 'EXCHANGE'::text])))
+);
+
+CREATE SEQUENCE public.points_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.points_ledger_id_seq OWNED BY public.points_ledger.id;
+
+CREATE TABLE public.risk_audit (
+    id bigint NOT NULL,
+    decided_at timestamp with time zone NOT NULL,
+    action text NOT NULL,
+    user_id text NOT NULL,
+    device_id text,
+    ip text,
+    template_id text NOT NULL,
+    coupon_type text NOT NULL,
+    amount_cents bigint NOT NULL,
+    verdict text NOT NULL,
+    score integer NOT NULL,
+    reasons text[] DEFAULT '{}'::text[] NOT NULL,
+    CONSTRAINT risk_audit_verdict_check CHECK ((verdict = ANY (ARRAY['ALLOW'::text, 'REVIEW'::text, 'DENY'::text])))
+);
+
+CREATE TABLE public.risk_audit_dead_letter (
+    id bigint NOT NULL,
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    payload bytea NOT NULL,
+    error text NOT NULL,
+    sql_state text
+);
+
+CREATE SEQUENCE public.risk_audit_dead_letter_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.risk_audit_dead_letter_id_seq OWNED BY public.risk_audit_dead_letter.id;
+
+CREATE SEQUENCE public.risk_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.risk_audit_id_seq OWNED BY public.risk_audit.id;
+
+CREATE TABLE public.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.template_daily_issue (
+    template_id text NOT NULL,
+    day date NOT NULL,
+    issued integer NOT NULL,
+    daily_limit integer NOT NULL,
+    CONSTRAINT template_daily_issue_check CHECK ((issued <= daily_limit)),
+    CONSTRAINT template_daily_issue_issued_check CHECK ((issued >= 0))
+);
+
+CREATE TABLE public.user_coupon (
+    id text NOT NULL,
+    user_id text NOT NULL,
+    template_id text NOT NULL,
+    status text DEFAULT 'UNUSED'::text NOT NULL,
+    type text NOT NULL,
+    threshold_cents bigint NOT NULL,
+    discount_cents bigint NOT NULL,
+    rate_bp integer,
+    max_discount_cents bigint,
+    segment text,
+    channel text NOT NULL,
+    claimed_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    order_id text,
+    order_amount_cents bigint,
+    applied_cents bigint,
+    used_at timestamp with time zone,
+    CONSTRAINT user_coupon_check CHECK ((expires_at > claimed_at)),
+    CONSTRAINT user_coupon_check1 CHECK (((status = 'USED'::text) = (order_id IS NOT NULL))),
+    CONSTRAINT user_coupon_check2 CHECK (((applied_cents IS NULL) OR ((applied_cents >= 0) AND (applied_cents <= order_amount_cents)))),
+    CONSTRAINT user_coupon_discount_cents_check CHECK ((discount_cents >= 0)),
+    CONSTRAINT user_coupon_status_check CHECK ((status = ANY (ARRAY['UNUSED'::text, 'USED'::text, 'EXPIRED'::text, 'REVOKED'::text]))),
+    CONSTRAINT user_coupon_threshold_cents_check CHECK ((threshold_cents >= 0))
+);
+
+CREATE TABLE public.user_order (
+    user_id text NOT NULL,
+    order_id text NOT NULL,
+    amount_cents bigint NOT NULL,
+    ordered_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT user_order_amount_cents_check CHECK ((amount_cents >= 0))
+);
+
+CREATE TABLE public.user_points (
+    user_id text NOT NULL,
+    points bigint NOT NULL,
+    CONSTRAINT user_points_points_check CHECK ((points >= 0))
+);
+
+CREATE TABLE public.user_profile (
+    user_id text NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    order_count integer DEFAULT 0 NOT NULL,
+    first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_order_at timestamp with time zone,
+    CONSTRAINT user_profile_order_count_check CHECK ((order_count >= 0))
+);
+
+CREATE TABLE public.user_template_issue (
+    user_id text NOT NULL,
+    template_id text NOT NULL,
+    issued integer NOT NULL,
+    per_user_limit integer NOT NULL,
+    CONSTRAINT user_template_issue_check CHECK ((issued <= per_user_limit)),
+    CONSTRAINT user_template_issue_issued_check CHECK ((issued >= 0))
+);
+
+ALTER TABLE ONLY public.coupon_exposure ALTER COLUMN id SET DEFAULT nextval('public.coupon_exposure_id_seq'::regclass);
+
+ALTER TABLE ONLY public.coupon_ledger ALTER COLUMN id SET DEFAULT nextval('public.coupon_ledger_id_seq'::regclass);
+
+ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('public.points_ledger_id_seq'::regclass);
+
+ALTER TABLE ONLY public.risk_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_id_seq'::regclass);
+
+ALTER TABLE ONLY public.risk_audit_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_dead_letter_id_seq'::regclass);
+
+ALTER TABLE ONLY public.coupon_exposure
+    ADD CONSTRAINT coupon_exposure_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.coupon_ledger
+    ADD CONSTRAINT coupon_ledger_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.coupon_template
+    ADD CONSTRAINT coupon_template_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.idempotency_record
+    ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (operation, request_id);
+
+ALTER TABLE ONLY public.points_ledger
+    ADD CONSTRAINT points_ledger_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.risk_audit_dead_letter
+    ADD CONSTRAINT risk_audit_dead_letter_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.risk_audit
+    ADD CONSTRAINT risk_audit_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.template_daily_issue
+    ADD CONSTRAINT template_daily_issue_pkey PRIMARY KEY (template_id, day);
+
+ALTER TABLE ONLY public.user_coupon
+    ADD CONSTRAINT user_coupon_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.user_order
+    ADD CONSTRAINT user_order_pkey PRIMARY KEY (user_id, order_id);
+
+ALTER TABLE ONLY public.user_points
+    ADD CONSTRAINT user_points_pkey PRIMARY KEY (user_id);
+
+ALTER TABLE ONLY public.user_profile
+    ADD CONSTRAINT user_profile_pkey PRIMARY KEY (user_id);
+
+ALTER TABLE ONLY public.user_template_issue
+    ADD CONSTRAINT user_template_issue_pkey PRIMARY KEY (user_id, template_id);
+
+CREATE INDEX coupon_exposure_by_template ON public.coupon_exposure USING btree (template_id);
+
+CREATE INDEX coupon_ledger_by_coupon ON public.coupon_ledger USING btree (coupon_id);
+
+CREATE INDEX coupon_ledger_by_template ON public.coupon_ledger USING btree (template_id, event);
+
+CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
+
+CREATE INDEX risk_audit_by_user ON public.risk_audit USING btree (user_id, decided_at);
+
+CREATE INDEX risk_audit_by_verdict ON public.risk_audit USING btree (verdict, decided_at);
+
+CREATE INDEX risk_audit_dead_letter_by_time ON public.risk_audit_dead_letter USING btree (failed_at);
+
+CREATE INDEX user_coupon_by_template ON public.user_coupon USING btree (template_id, status);
+
+CREATE INDEX user_coupon_by_user ON public.user_coupon USING btree (user_id, status);
+
+CREATE INDEX user_coupon_unused_expiry ON public.user_coupon USING btree (expires_at) WHERE (status = 'UNUSED'::text);
+
+CREATE INDEX user_coupon_used_by_template ON public.user_coupon USING btree (template_id) WHERE (status = 'USED'::text);
+
+CREATE INDEX user_order_recent ON public.user_order USING btree (user_id, ordered_at);
+
+CREATE TRIGGER coupon_ledger_no_update BEFORE DELETE OR UPDATE ON public.coupon_ledger FOR EACH ROW EXECUTE FUNCTION public.coupon_ledger_append_only();
+
+ALTER TABLE ONLY public.coupon_exposure
+    ADD CONSTRAINT coupon_exposure_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.coupon_ledger
+    ADD CONSTRAINT coupon_ledger_coupon_id_fkey FOREIGN KEY (coupon_id) REFERENCES public.user_coupon(id);
+
+ALTER TABLE ONLY public.coupon_ledger
+    ADD CONSTRAINT coupon_ledger_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.template_daily_issue
+    ADD CONSTRAINT template_daily_issue_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.user_coupon
+    ADD CONSTRAINT user_coupon_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.user_template_issue
+    ADD CONSTRAINT user_template_issue_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
