@@ -17,7 +17,7 @@ struct RuleEngineMain {
             router.register(ClaimCheckBatchRequest.self) { request, _ in try ClaimRules.check(request) }
             router.register(DiscountQuoteRequest.self) { request, _ in Discounts.quote(request) }
             router.register(DiscountQuoteBatchRequest.self) { request, _ in try Discounts.quote(request) }
-            router.register(BestCombinationRequest.self) { request, _ in BestCombinations.choose(request) }
+            router.register(BestCombinationRequest.self) { request, _ in try BestCombinations.respond(to: request) }
             return ServiceParts()
         }
     }

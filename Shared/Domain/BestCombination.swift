@@ -36,6 +36,19 @@ import Wire
 /// remains of it is the amount minus the earlier discounts); the inner loop is integer arithmetic on
 /// precomputed candidates, without allocation.
 public enum BestCombinations {
+    /// Coupons of one request: coupon-center sends at most 200 of a wallet. The search is cubic in
+    /// the count per level, so an absurd count is refused whole rather than searched.
+    public static let maxCoupons = 1_000
+
+    /// The rule engine's answer to `best_combination`: `.invalidArgument` for a request too large to
+    /// search, else `choose(_:)` (which explains a coupon or an order it cannot price, per coupon).
+    public static func respond(to request: BestCombinationRequest) throws(ServiceError) -> BestCombination {
+        guard request.coupons.count <= maxCoupons else {
+            throw ServiceError(.invalidArgument, "coupons: \(request.coupons.count) sent, at most \(maxCoupons) per request")
+        }
+        return choose(request)
+    }
+
     public static func choose(_ request: BestCombinationRequest) -> BestCombination {
         let order = request.order
         let coupons = request.coupons

@@ -17,13 +17,39 @@ public enum ClaimRules {
         return ClaimCheckBatchResponse(results: batch.checks.map { check($0) })
     }
 
+    /// The segments of one user a check may name: the computed ones plus at most
+    /// `TemplateRules.maxListEntries` tags.
+    public static let maxUserSegments = TemplateRules.maxListEntries + 2
+
+    /// Why `request` cannot be evaluated at all (`.invalidArgument`), or nil. The template must pass
+    /// `TemplateRules.validate`, the very checks `template_create` ran, so HTTP, the wire and the rule
+    /// engine share one validation; the channel and segments are names; the clock is in range.
+    public static func requestProblem(_ request: ClaimCheckRequest) -> ServiceError? {
+        do throws(ServiceError) {
+            try TemplateRules.validate(request.spec)
+            try TemplateRules.identifier(request.channel, field: "channel")
+            guard request.userSegments.count <= maxUserSegments else {
+                throw ServiceError(.invalidArgument, "userSegments: at most \(maxUserSegments) entries")
+            }
+            for (index, segment) in request.userSegments.enumerated() {
+                try TemplateRules.identifier(segment, field: "userSegments[\(index)]")
+            }
+            try Timestamp.checkRange(request.nowMilliseconds, field: "now")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// One check; a request that cannot be evaluated is refused with `.invalidArgument`, alone.
     public static func check(_ request: ClaimCheckRequest) -> ClaimCheckResponse {
         let spec = request.spec
-        func refuse(_ code: ErrorCode, _ message: String) -> ClaimCheckResponse {
+        func refuse(_ error: ServiceError) -> ClaimCheckResponse {
             ClaimCheckResponse(
-                refusal: ServiceError(code, message), thresholdCents: 0, discountCents: 0, segment: nil,
-                expiresMilliseconds: 0, budgetCostCents: 0)
+                refusal: error, thresholdCents: 0, discountCents: 0, segment: nil, expiresMilliseconds: 0, budgetCostCents: 0)
         }
+        func refuse(_ code: ErrorCode, _ message: String) -> ClaimCheckResponse { refuse(ServiceError(code, message)) }
+        if let problem = requestProblem(request) { return refuse(problem) }
         guard request.status == .active else { return refuse(.templatePaused, "the template is paused") }
         guard request.nowMilliseconds >= spec.startMilliseconds else {
             return refuse(.claimWindowNotStarted, "claiming starts at the template's startTime")
@@ -44,15 +70,27 @@ public enum ClaimRules {
         case .cash, .exchange: budgetCost = discount
         case .discount, .free: budgetCost = spec.maxDiscountCents ?? 0
         }
+        let expires: Int64
+        do {
+            expires = try expiry(spec, claimedAt: request.nowMilliseconds)
+        } catch {
+            return refuse(error)
+        }
         return ClaimCheckResponse(
             refusal: nil, thresholdCents: threshold, discountCents: discount, segment: tier?.segment,
-            expiresMilliseconds: expiry(spec, claimedAt: request.nowMilliseconds), budgetCostCents: budgetCost)
+            expiresMilliseconds: expires, budgetCostCents: budgetCost)
     }
 
     /// `validHours` after the claim, never past the template's end; the end itself otherwise.
-    public static func expiry(_ spec: TemplateSpec, claimedAt: Int64) -> Int64 {
+    /// Checked arithmetic: hours that do not fit after `claimedAt` are `.invalidArgument`, not a trap.
+    public static func expiry(_ spec: TemplateSpec, claimedAt: Int64) throws(ServiceError) -> Int64 {
         guard let hours = spec.validHours else { return spec.endMilliseconds }
-        return min(claimedAt + Int64(hours) * 3_600_000, spec.endMilliseconds)
+        let (span, spanOverflow) = Int64(hours).multipliedReportingOverflow(by: 3_600_000)
+        let (expires, sumOverflow) = claimedAt.addingReportingOverflow(span)
+        guard !spanOverflow, !sumOverflow else {
+            throw ServiceError(.invalidArgument, "validHours: \(hours) hours after \(claimedAt) ms is out of range")
+        }
+        return min(expires, spec.endMilliseconds)
     }
 }
 

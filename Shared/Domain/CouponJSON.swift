@@ -66,10 +66,16 @@ public struct CouponJSON: Sendable {
         members.append(
             ("counters", .object([
                 ("issued", .integer(view.issued)), ("issuedToday", .integer(view.issuedToday)), ("used", .integer(view.used)),
-                ("budgetSpent", Self.yuan(view.budgetSpentCents)), ("remainingStock", .integer(max(0, spec.totalStock - view.issued))),
+                ("budgetSpent", Self.yuan(view.budgetSpentCents)), ("remainingStock", .integer(Self.remainingStock(spec.totalStock, issued: view.issued))),
             ])))
         members.append(("createdAt", time(view.createdMilliseconds)))
         return members
+    }
+
+    /// Stock left, never negative; checked, because the view may come from the wire (couponctl).
+    static func remainingStock(_ total: Int32, issued: Int32) -> Int32 {
+        let (left, overflow) = total.subtractingReportingOverflow(issued)
+        return overflow ? (issued < 0 ? Int32.max : 0) : max(0, left)
     }
 
     public func claim(_ response: ClaimResponse) -> [(String, JSONValue)] {
@@ -100,6 +106,17 @@ public struct CouponJSON: Sendable {
             ("orderCount", .integer(profile.orderCount)), ("ordersLast30Days", .integer(profile.ordersLast30Days)),
             ("lastOrderAt", profile.lastOrderMilliseconds.map(time) ?? .null), ("segments", .array(profile.segments.map { .string($0) })),
         ]
+    }
+
+    /// A finite ratio with exactly four decimals ("0.1235", "-2.5000"), rounded half away from zero
+    /// in ten-thousandths. Total: a ratio whose ten-thousandths do not fit an Int64 (an ROI of 10^15
+    /// is possible with a tiny discount) is written by `%.4f` instead of being converted.
+    static func ratioText(_ value: Double) -> String {
+        guard let scaled = Int64(exactly: (value * 10_000).rounded()), scaled != Int64.min else {
+            return String(format: "%.4f", value)
+        }
+        let digits = String(scaled.magnitude % 10_000)
+        return "\(scaled < 0 ? "-" : "")\(scaled.magnitude / 10_000).\(String(repeating: "0", count: 4 - digits.utf8.count))\(digits)"
     }
 
     /// `items: [{sku, category, shopId, amount}]`.
@@ -139,9 +156,7 @@ public struct CouponJSON: Sendable {
     public func stats(_ stats: TemplateStats) -> [(String, JSONValue)] {
         func ratio(_ value: Double?) -> JSONValue {
             guard let value, value.isFinite else { return .null }
-            let scaled = Int64((value * 10_000).rounded())
-            let digits = String(abs(scaled) % 10_000)
-            return .number("\(scaled < 0 ? "-" : "")\(abs(scaled) / 10_000).\(String(repeating: "0", count: 4 - digits.count))\(digits)")
+            return .number(Self.ratioText(value))
         }
         return [
             ("templateId", .string(stats.templateId)), ("exposures", .integer(stats.exposures)), ("claims", .integer(stats.claims)),

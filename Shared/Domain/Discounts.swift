@@ -21,10 +21,12 @@ public enum Discounts {
     /// A whole, in basis points: a DISCOUNT coupon's `rateBasisPoints` is the share still paid
     /// (8500 = 8.5折 = 15% off).
     public static let fullRate: Int64 = 10_000
+    /// Items of one order: what coupon-center accepts from a client (`items: at most 500`).
+    public static let maxItems = 500
 
     /// Why `order` cannot be priced (`.invalidArgument`), or nil when it can: the amount must be in
-    /// 0…`Money.maximum`, no item may be negative, and when there are items their amounts must add
-    /// up to `amountCents` exactly.
+    /// 0…`Money.maximum`, no item may be negative, and when there are items (at most `maxItems`) their
+    /// amounts must add up to `amountCents` exactly.
     public static func orderProblem(_ order: OrderSummary) -> ServiceError? {
         guard order.amountCents >= 0 else {
             return ServiceError(.invalidArgument, "the order amount \(order.amountCents) cents is negative")
@@ -33,6 +35,9 @@ public enum Discounts {
             return ServiceError(.invalidArgument, "the order amount \(order.amountCents) cents is too large")
         }
         guard !order.items.isEmpty else { return nil }
+        guard order.items.count <= maxItems else {
+            return ServiceError(.invalidArgument, "the order has \(order.items.count) items, at most \(maxItems) are priced")
+        }
         var sum: Int64 = 0
         for item in order.items {
             guard item.amountCents >= 0 else {
@@ -52,16 +57,24 @@ public enum Discounts {
         return nil
     }
 
-    /// Why `coupon`'s terms are incoherent (`.invalidArgument`), or nil: no negative threshold,
-    /// amount or cap; a DISCOUNT coupon has a rate in 0…10000; a SHOP coupon names its shop and a
-    /// CATEGORY coupon at least one category.
+    /// Why `coupon`'s terms are incoherent (`.invalidArgument`), or nil: threshold, amount and cap
+    /// in 0…`Money.maximum`; a DISCOUNT coupon has a rate in 0…10000; a SHOP coupon names its shop and
+    /// a CATEGORY coupon 1…`TemplateRules.maxListEntries` categories.
     public static func termsProblem(_ coupon: CouponTerms) -> ServiceError? {
         func fail(_ message: String) -> ServiceError { ServiceError(.invalidArgument, "coupon \(coupon.couponId): \(message)") }
         guard coupon.thresholdCents >= 0 else { return fail("negative threshold") }
-        if let cap = coupon.maxDiscountCents, cap < 0 { return fail("negative maxDiscount") }
+        guard coupon.thresholdCents <= Money.maximum.cents else { return fail("threshold too large") }
+        if let cap = coupon.maxDiscountCents {
+            guard cap >= 0 else { return fail("negative maxDiscount") }
+            guard cap <= Money.maximum.cents else { return fail("maxDiscount too large") }
+        }
+        guard coupon.categories.count <= TemplateRules.maxListEntries else {
+            return fail("at most \(TemplateRules.maxListEntries) categories")
+        }
         switch coupon.type {
         case .cash, .exchange:
             guard coupon.discountCents >= 0 else { return fail("negative discount") }
+            guard coupon.discountCents <= Money.maximum.cents else { return fail("discount too large") }
         case .discount:
             guard let rate = coupon.rateBasisPoints, rate >= 0, Int64(rate) <= fullRate else {
                 return fail("a DISCOUNT coupon needs a rate between 0 and 10000 basis points")

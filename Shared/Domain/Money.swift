@@ -1,3 +1,5 @@
+import Wire
+
 /// An amount of money in cents (分). Every amount inside the system is one of these: exact integer
 /// arithmetic, never a binary float.
 public struct Money: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
@@ -13,8 +15,20 @@ public struct Money: RawRepresentable, Hashable, Comparable, Sendable, Codable, 
     public static let maximum = Money(cents: 1_000_000_000_000_000)
 
     public static func < (lhs: Money, rhs: Money) -> Bool { lhs.cents < rhs.cents }
-    public static func + (lhs: Money, rhs: Money) -> Money { Money(cents: lhs.cents + rhs.cents) }
-    public static func - (lhs: Money, rhs: Money) -> Money { Money(cents: lhs.cents - rhs.cents) }
+
+    /// Sums and differences are checked, not operators: amounts come from outside, and an Int64 `+`
+    /// that overflows would stop the process. Overflow is the caller's `.invalidArgument`.
+    public func adding(_ other: Money) throws(ServiceError) -> Money {
+        let (sum, overflow) = cents.addingReportingOverflow(other.cents)
+        guard !overflow else { throw ServiceError(.invalidArgument, "\(yuanText) + \(other.yuanText) yuan is out of range") }
+        return Money(cents: sum)
+    }
+
+    public func subtracting(_ other: Money) throws(ServiceError) -> Money {
+        let (difference, overflow) = cents.subtractingReportingOverflow(other.cents)
+        guard !overflow else { throw ServiceError(.invalidArgument, "\(yuanText) − \(other.yuanText) yuan is out of range") }
+        return Money(cents: difference)
+    }
 
     /// Yuan with exactly two decimals ("199.99", "-0.05"), as the HTTP API prints it.
     public var yuanText: String {
@@ -65,7 +79,7 @@ public struct Money: RawRepresentable, Hashable, Comparable, Sendable, Codable, 
                 seenPoint = true
             } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
                 let rest = String(decoding: scalars.dropFirst(), as: UTF8.self)
-                guard let value = Int(rest), rest.count <= 6 else { throw .notANumber(text) }
+                guard rest.utf8.count <= 6, let value = Int(rest) else { throw .notANumber(text) }
                 exponent = value
                 scalars = []
                 break

@@ -2,9 +2,19 @@ import Wire
 
 /// Validation of a template as an operator wrote it: each problem has its own message naming the
 /// field, and nothing invalid reaches the database.
+///
+/// Lengths are counted in the unit the database enforces, never in graphemes (`String.count`): one
+/// letter with 4,000 combining marks is one grapheme but 4,001 code points and ~12 kB, more than a
+/// PostgreSQL index row holds.
 public enum TemplateRules {
+    /// `coupon_template.name` is CHECKed with `length(name) BETWEEN 1 AND 100`; PostgreSQL's `length`
+    /// of UTF-8 text counts code points, so this is a number of Unicode scalars.
     public static let maxNameLength = 100
+    /// Ids, channels, segments, categories, tags: at most 64 code points (at most 256 bytes of
+    /// UTF-8), so every index row they appear in stays far below PostgreSQL's ~2.7 kB limit.
     public static let maxIdentifierLength = 64
+    /// Entries of one list of names (categories, channels, segments, tags) and tiers of one template.
+    public static let maxListEntries = 100
 
     public static func validate(_ spec: TemplateSpec) throws(ServiceError) {
         func fail(_ field: String, _ message: String) -> ServiceError {
@@ -12,17 +22,27 @@ public enum TemplateRules {
         }
         let name = spec.name.trimmingWhitespace
         guard !name.isEmpty else { throw fail("name", "must not be empty") }
-        guard spec.name.count <= maxNameLength else { throw fail("name", "at most \(maxNameLength) characters") }
+        guard spec.name.unicodeScalars.count <= maxNameLength else { throw fail("name", "at most \(maxNameLength) code points") }
         guard !containsControlCharacters(spec.name) else { throw fail("name", "must not contain control characters") }
         guard spec.thresholdCents >= 0 else { throw fail("threshold", "must not be negative") }
         guard spec.thresholdCents <= Money.maximum.cents else { throw fail("threshold", "too large") }
+        // PostgreSQL would refuse what lies outside its timestamptz range with an internal error;
+        // the API's own range (Unix epoch to the end of year 9999) is well inside it.
+        try Timestamp.checkRange(spec.startMilliseconds, field: "startTime")
+        try Timestamp.checkRange(spec.endMilliseconds, field: "endTime")
         guard spec.endMilliseconds > spec.startMilliseconds else { throw fail("endTime", "must be after startTime") }
         if let validHours = spec.validHours, validHours <= 0 { throw fail("validHours", "must be a positive number of hours") }
         guard spec.totalStock >= 0 else { throw fail("totalStock", "must not be negative") }
         guard spec.perUserLimit >= 1 else { throw fail("perUserLimit", "must be at least 1") }
         if let dailyLimit = spec.dailyLimit, dailyLimit < 1 { throw fail("dailyLimit", "must be at least 1") }
-        if let budget = spec.budgetCents, budget <= 0 { throw fail("budget", "must be positive") }
-        if let cap = spec.maxDiscountCents, cap <= 0 { throw fail("maxDiscount", "must be positive") }
+        if let budget = spec.budgetCents {
+            guard budget > 0 else { throw fail("budget", "must be positive") }
+            guard budget <= Money.maximum.cents else { throw fail("budget", "too large") }
+        }
+        if let cap = spec.maxDiscountCents {
+            guard cap > 0 else { throw fail("maxDiscount", "must be positive") }
+            guard cap <= Money.maximum.cents else { throw fail("maxDiscount", "too large") }
+        }
         guard spec.pointsCost >= 0 else { throw fail("pointsCost", "must not be negative") }
 
         switch spec.type {
@@ -66,6 +86,7 @@ public enum TemplateRules {
         try identifiers(spec.channels, field: "channels")
         try identifiers(spec.segments, field: "segments")
 
+        guard spec.tiers.count <= maxListEntries else { throw fail("tiers", "at most \(maxListEntries) entries") }
         var tierSegments = Set<String>()
         for (index, tier) in spec.tiers.enumerated() {
             let field = "tiers[\(index)]"
@@ -83,17 +104,23 @@ public enum TemplateRules {
         }
     }
 
-    /// Ids, channels, segments, categories: 1…64 printable characters without spaces at the ends.
+    /// Ids, channels, segments, categories: 1…64 code points, no control character, no white space
+    /// at either end. Counted in Unicode scalars, the unit of PostgreSQL's `length`.
     public static func identifier(_ value: String, field: String) throws(ServiceError) {
-        guard !value.isEmpty, value == value.trimmingWhitespace else {
+        let scalars = value.unicodeScalars
+        guard let first = scalars.first, let last = scalars.last, !first.properties.isWhitespace, !last.properties.isWhitespace
+        else {
             throw ServiceError(.invalidArgument, "\(field): must be a non-empty name without surrounding spaces")
         }
-        guard value.count <= maxIdentifierLength else { throw ServiceError(.invalidArgument, "\(field): at most \(maxIdentifierLength) characters") }
+        // Stop counting at the first scalar past the limit: a hostile 1 MB value costs no more than a long one.
+        guard scalars.dropFirst(maxIdentifierLength).isEmpty else {
+            throw ServiceError(.invalidArgument, "\(field): at most \(maxIdentifierLength) code points")
+        }
         guard !containsControlCharacters(value) else { throw ServiceError(.invalidArgument, "\(field): must not contain control characters") }
     }
 
     public static func identifiers(_ values: [String], field: String) throws(ServiceError) {
-        guard values.count <= 100 else { throw ServiceError(.invalidArgument, "\(field): at most 100 entries") }
+        guard values.count <= maxListEntries else { throw ServiceError(.invalidArgument, "\(field): at most \(maxListEntries) entries") }
         var seen = Set<String>()
         for (index, value) in values.enumerated() {
             try identifier(value, field: "\(field)[\(index)]")

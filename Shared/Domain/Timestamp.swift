@@ -1,9 +1,27 @@
 import Foundation
+import Wire
 
 /// Times on the wire are Unix milliseconds; in JSON they are ISO 8601 with an offset. Parsing is
 /// done by hand so only the one unambiguous form is accepted: `2026-11-11T00:00:00+08:00`,
 /// optional fraction of up to 9 digits (kept to the millisecond, truncated), `Z` or `±HH:MM`.
 public enum Timestamp {
+    /// The instants the API accepts from outside, in Unix milliseconds: the epoch (parsing refuses
+    /// anything earlier) to 9999-12-31T23:59:59.999Z, the last instant a four-digit year can name.
+    /// PostgreSQL's timestamptz reaches further (294276 AD); this range stays inside it, so a time
+    /// from a request is refused here and never by the database.
+    public static let earliestMilliseconds: Int64 = 0
+    public static let latestMilliseconds: Int64 = 253_402_300_799_999
+
+    /// `.invalidArgument` naming `field` when `milliseconds` is outside
+    /// `earliestMilliseconds...latestMilliseconds`.
+    public static func checkRange(_ milliseconds: Int64, field: String) throws(ServiceError) {
+        guard milliseconds >= earliestMilliseconds, milliseconds <= latestMilliseconds else {
+            throw ServiceError(
+                .invalidArgument,
+                "\(field): \(milliseconds) ms is outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z")
+        }
+    }
+
     public static func parseISO8601(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         var index = 0
@@ -65,11 +83,16 @@ public enum Timestamp {
         return result >= 0 ? result : nil
     }
 
-    /// `2026-11-11T00:00:00.000+08:00`, in `timeZone`.
+    /// `2026-11-11T00:00:00.000+08:00`, in `timeZone`. Total: an instant so near Int64's ends that
+    /// the zone's offset would overflow it is written in UTC instead.
     public static func formatISO8601(_ milliseconds: Int64, in timeZone: TimeZone) -> String {
         let seconds = Int64((Double(milliseconds) / 1000).rounded(.down))
-        let offset = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))
-        let local = milliseconds + Int64(offset) * 1000
+        var offset = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        var (local, overflow) = milliseconds.addingReportingOverflow(Int64(offset) * 1000)
+        if overflow {
+            offset = 0
+            local = milliseconds
+        }
         let (days, dayMilliseconds) = floorDivide(local, 86_400_000)
         let (year, month, day) = civilDate(daysFromEpoch: Int(days))
         let hour = dayMilliseconds / 3_600_000
@@ -92,9 +115,10 @@ public enum Timestamp {
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
+    /// Floor division by a positive divisor, for every Int64 (negating `value` would trap at Int64.min).
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
-        let quotient = value >= 0 ? value / divisor : -((-value + divisor - 1) / divisor)
-        return (quotient, value - quotient * divisor)
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 
     static func isLeap(_ year: Int) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }
@@ -130,10 +154,10 @@ public enum Timestamp {
 /// (0.85 → 8500), parsed digit by digit like money.
 public enum Rate {
     public static func parseBasisPoints(_ text: String) -> Int32? {
-        guard text.hasPrefix("0."), text.count >= 3, text.count <= 6 else { return nil }
+        guard text.hasPrefix("0."), text.utf8.count >= 3, text.utf8.count <= 6 else { return nil }
         let digits = text.dropFirst(2)
         guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        let padded = digits + String(repeating: "0", count: 4 - digits.count)
+        let padded = digits + String(repeating: "0", count: 4 - digits.utf8.count)
         guard let value = Int32(padded), value > 0, value < 10_000 else { return nil }
         return value
     }

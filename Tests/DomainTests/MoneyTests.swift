@@ -40,6 +40,6 @@ import Testing
 
     /// The classic float trap: 0.1 + 0.2 in yuan must be exactly 30 cents.
     @Test func sumsAreExact() throws {
-        #expect(try Money.parseYuan("0.1") + Money.parseYuan("0.2") == Money(cents: 30))
+        #expect(try Money.parseYuan("0.1").adding(Money.parseYuan("0.2")) == Money(cents: 30))
     }
 }
