@@ -13,11 +13,7 @@ struct RuleEngineMain {
             options: RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),
             build: RPCServiceSettings.init)
         await ServiceMain.run(service: "rule-engine", settings: settings) { router, _, _ in
-            router.register(ClaimCheckRequest.self) { request, _ in ClaimRules.check(request) }
-            router.register(ClaimCheckBatchRequest.self) { request, _ in try ClaimRules.check(request) }
-            router.register(DiscountQuoteRequest.self) { request, _ in Discounts.quote(request) }
-            router.register(DiscountQuoteBatchRequest.self) { request, _ in try Discounts.quote(request) }
-            router.register(BestCombinationRequest.self) { request, _ in try BestCombinations.respond(to: request) }
+            RuleEngineRoutes.register(on: &router)
             return ServiceParts()
         }
     }

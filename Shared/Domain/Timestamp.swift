@@ -6,11 +6,13 @@ import Wire
 /// optional fraction of up to 9 digits (kept to the millisecond, truncated), `Z` or `±HH:MM`.
 public enum Timestamp {
     /// The instants the API accepts from outside, in Unix milliseconds: the epoch (parsing refuses
-    /// anything earlier) to 9999-12-31T23:59:59.999Z, the last instant a four-digit year can name.
+    /// anything earlier) to 9999-12-30T23:59:59.999Z, the last instant that is still in year 9999 in
+    /// every time zone (offsets stay within ±24 h), so whatever is accepted is also printed with a
+    /// four-digit year that `parseISO8601` reads back (9999-12-31T23:59:59Z is year 10000 at +08:00).
     /// PostgreSQL's timestamptz reaches further (294276 AD); this range stays inside it, so a time
     /// from a request is refused here and never by the database.
     public static let earliestMilliseconds: Int64 = 0
-    public static let latestMilliseconds: Int64 = 253_402_300_799_999
+    public static let latestMilliseconds: Int64 = 253_402_214_399_999
 
     /// `.invalidArgument` naming `field` when `milliseconds` is outside
     /// `earliestMilliseconds...latestMilliseconds`.
@@ -18,7 +20,7 @@ public enum Timestamp {
         guard milliseconds >= earliestMilliseconds, milliseconds <= latestMilliseconds else {
             throw ServiceError(
                 .invalidArgument,
-                "\(field): \(milliseconds) ms is outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z")
+                "\(field): \(milliseconds) ms is outside 1970-01-01T00:00:00Z…9999-12-30T23:59:59.999Z")
         }
     }
 

@@ -96,13 +96,25 @@ import Wire
         }
     }
 
-    @Test func anEndBeyondYear9999IsRefusedAndTheLastMillisecondIsNot() throws {
-        let last = Timestamp.parseISO8601("9999-12-31T23:59:59.999Z")
+    @Test func anEndThatIsYear10000SomewhereIsRefusedAndTheLastAcceptedMillisecondIsNot() throws {
+        let last = Timestamp.parseISO8601("9999-12-30T23:59:59.999Z")
         #expect(last == Timestamp.latestMilliseconds)
         try TemplateRules.validate(with(cash200Minus30()) { $0.endMilliseconds = Timestamp.latestMilliseconds })
         let beyond = with(cash200Minus30()) { $0.endMilliseconds = Timestamp.latestMilliseconds + 1 }
-        #expect(throws: ServiceError(.invalidArgument, "endTime: 253402300800000 ms is outside 1970-01-01T00:00:00Z…9999-12-31T23:59:59.999Z")) {
+        #expect(throws: ServiceError(.invalidArgument, "endTime: 253402214400000 ms is outside 1970-01-01T00:00:00Z…9999-12-30T23:59:59.999Z")) {
             try TemplateRules.validate(beyond)
+        }
+        let endOfYear = Timestamp.parseISO8601("9999-12-31T23:59:59.999Z")!
+        #expect(throws: ServiceError.self) { try TemplateRules.validate(with(cash200Minus30()) { $0.endMilliseconds = endOfYear }) }
+    }
+
+    /// Found by the http-fields fuzzer: an accepted end of 9999-12-31T23:59:59.999Z printed as
+    /// 10000-01-01T07:59:59.999+08:00, which the API could not read back.
+    @Test(arguments: ["Pacific/Kiritimati", "Asia/Shanghai", "UTC", "Pacific/Pago_Pago", "Etc/GMT+12"])
+    func everyAcceptedInstantPrintsAsATimeTheParserReadsBack(zone: String) {
+        for milliseconds in [Timestamp.earliestMilliseconds, Timestamp.latestMilliseconds] {
+            let text = Timestamp.formatISO8601(milliseconds, in: TimeZone(identifier: zone)!)
+            #expect(Timestamp.parseISO8601(text) == milliseconds, "\(text)")
         }
     }
 

@@ -1,5 +1,6 @@
-// libFuzzer target for the wire decoders. Not a SwiftPM target: Deploy/fuzz compiles this file
-// together with Shared/Wire/*.swift into one module with `swiftc -sanitize=fuzzer,address`.
+// libFuzzer target `frame`, the wire decoders. Not a SwiftPM target: Deploy/fuzz compiles this file
+// and FuzzSupport.swift together with Shared/Wire/*.swift into one module with
+// `swiftc -sanitize=fuzzer,address`.
 //
 // The contract under test (Shared/Wire/ByteBuffer.swift, Frame.swift): every decoder is total. Any
 // byte string gives a value or a thrown error, never a trap, never an allocation beyond the input.
@@ -8,15 +9,7 @@
 //   - a body that decodes re-encodes to the very same bytes ("two different byte strings never
 //     decode to the same message", BodyCoder.swift), and decoding that again gives an equal value.
 // A broken property is a real bug: we trap with fatalError so libFuzzer saves the input.
-//
-// Seeds: with FUZZ_WRITE_SEEDS=<dir> set, the binary writes a few valid frames and bodies into <dir>
-// and exits instead of fuzzing (see `writeSeeds`), so the seeds always follow the current encoder.
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+// Seeds (`seeds()`): a few valid frames and bodies built with the current encoder.
 
 // MARK: - Every body type
 
@@ -143,16 +136,6 @@ let allReplyChecks: [@Sendable (_ bytes: [UInt8], _ requestId: UInt64) -> Void] 
 
 // MARK: - Properties
 
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    var text = ""
-    for byte in bytes.prefix(256) {
-        text.append(digits[Int(byte >> 4)])
-        text.append(digits[Int(byte & 0x0F)])
-    }
-    return bytes.count > 256 ? text + "…" : text
-}
-
 /// `value` was decoded from `bytes`: encoding it must give `bytes` back, and decoding those an equal value.
 func checkBodyRoundTrip<T: Codable & Equatable>(_ value: T, from bytes: [UInt8]) {
     let encoded = checkBodyBytes(value, from: bytes)
@@ -244,24 +227,10 @@ func checkFrame(_ bytes: [UInt8]) {
 
 // MARK: - Entry points
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+/// One input: as a frame, then the same bytes as every body without a frame.
+func fuzzTarget(_ bytes: [UInt8]) {
     checkFrame(bytes)
-    // The same bytes as bodies without a frame.
     for check in allBodyChecks { check.run(bytes) }
-    return 0
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
-) -> CInt {
-    if let directory = getenv("FUZZ_WRITE_SEEDS") {
-        exit(writeSeeds(to: String(cString: directory)) ? 0 : 1)
-    }
-    return 0
 }
 
 // MARK: - Seeds
@@ -292,28 +261,4 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("body-ping-response", try WireBody.encode(ping)),
         ("body-service-error", try WireBody.encode(refusal)),
     ]
-}
-
-func writeSeeds(to directory: String) -> Bool {
-    let list: [(name: String, bytes: [UInt8])]
-    do {
-        list = try seeds()
-    } catch {
-        print("fuzz: cannot encode the seeds: \(error)")
-        return false
-    }
-    for seed in list {
-        let path = directory + "/" + seed.name
-        guard let file = fopen(path, "wb") else {
-            print("fuzz: cannot create \(path)")
-            return false
-        }
-        let written = seed.bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
-        guard fclose(file) == 0, written == seed.bytes.count else {
-            print("fuzz: cannot write \(path)")
-            return false
-        }
-    }
-    print("fuzz: wrote \(list.count) seeds to \(directory)")
-    return true
 }
