@@ -90,15 +90,13 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
         checkClaim(call, answer, input)
     case .claimCheckBatch:
         let (call, answer) = decode(ClaimCheckBatchRequest.self, frame, reply, input)
-        guard answer.results.count == call.checks.count else { propertyFailed("\(call.checks.count) checks, \(answer.results.count) results", input: input) }
-        for (check, result) in zip(call.checks, answer.results) { checkClaim(check, result, input) }
+        checkEach(call.checks, answer.results, input, checkClaim)
     case .discountQuote:
         let (call, answer) = decode(DiscountQuoteRequest.self, frame, reply, input)
         checkQuote(call, answer, input)
     case .discountQuoteBatch:
         let (call, answer) = decode(DiscountQuoteBatchRequest.self, frame, reply, input)
-        guard answer.results.count == call.quotes.count else { propertyFailed("\(call.quotes.count) quotes, \(answer.results.count) results", input: input) }
-        for (quote, result) in zip(call.quotes, answer.results) { checkQuote(quote, result, input) }
+        checkEach(call.quotes, answer.results, input, checkQuote)
     case .bestCombination:
         let (call, answer) = decode(BestCombinationRequest.self, frame, reply, input)
         guard answer.explain.count == call.coupons.count else { propertyFailed("\(call.coupons.count) coupons, \(answer.explain.count) explained", input: input) }
@@ -123,6 +121,12 @@ func decode<R: WireRequest>(_: R.Type, _ frame: Frame, _ reply: Frame, _ input: 
     } catch {
         propertyFailed("\(R.kind): a success whose request or answer does not decode: \(error)", input: input)
     }
+}
+
+/// A batch answers every item, in order, each as the single call would.
+func checkEach<Item, Result>(_ items: [Item], _ results: [Result], _ input: [UInt8], _ check: (Item, Result, [UInt8]) -> Void) {
+    guard results.count == items.count else { propertyFailed("\(items.count) items, \(results.count) results", input: input) }
+    for (item, result) in zip(items, results) { check(item, result, input) }
 }
 
 func checkClaim(_ call: ClaimCheckRequest, _ answer: ClaimCheckResponse, _ input: [UInt8]) {
