@@ -4,8 +4,8 @@ import Wire
 /// field, and nothing invalid reaches the database.
 ///
 /// Lengths are counted in the unit the database enforces, never in graphemes (`String.count`): one
-/// letter with 4,000 combining marks is one grapheme but 4,001 code points and ~12 kB, more than a
-/// PostgreSQL index row holds.
+/// letter with 4,000 combining marks is one grapheme but 4,001 code points and 8 kB or more of
+/// UTF-8, more than a PostgreSQL index row holds.
 public enum TemplateRules {
     /// `coupon_template.name` is CHECKed with `length(name) BETWEEN 1 AND 100`; PostgreSQL's `length`
     /// of UTF-8 text counts code points, so this is a number of Unicode scalars.
@@ -27,7 +27,7 @@ public enum TemplateRules {
         guard spec.thresholdCents >= 0 else { throw fail("threshold", "must not be negative") }
         guard spec.thresholdCents <= Money.maximum.cents else { throw fail("threshold", "too large") }
         // PostgreSQL would refuse what lies outside its timestamptz range with an internal error;
-        // the API's own range (Unix epoch to the end of year 9999) is well inside it.
+        // the API's own range (`Timestamp.earliestMilliseconds...latestMilliseconds`) is well inside it.
         try Timestamp.checkRange(spec.startMilliseconds, field: "startTime")
         try Timestamp.checkRange(spec.endMilliseconds, field: "endTime")
         guard spec.endMilliseconds > spec.startMilliseconds else { throw fail("endTime", "must be after startTime") }
