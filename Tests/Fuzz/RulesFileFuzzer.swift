@@ -1,10 +1,11 @@
 // libFuzzer target `rules-file`: arbitrary bytes as risk-control's rules file
-// (Shared/Risk/RiskRulesFile.swift). Deploy/fuzz compiles this file, FuzzSupport.swift and
-// RiskRulesFile.swift into one module against the Wire module.
+// (Shared/Risk/RiskRulesFile.swift). Deploy/fuzz compiles this file and FuzzSupport.swift against the
+// Risk module and the modules it imports.
 //
 // The contract: any bytes give rules or a `ServiceError` naming the problem (INVALID_ARGUMENT),
 // never a trap. Rules that parse are written back (`RiskRulesFile.json`) as a file that parses to
 // the same rules, and pass `validate` (the check `risk_rules_set` runs).
+import Risk
 import Wire
 
 func fuzzTarget(_ bytes: [UInt8]) {
