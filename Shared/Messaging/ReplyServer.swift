@@ -174,7 +174,9 @@ public final class ReplyServer: Sendable {
         // once would reset the connection under it. Give the last replies time to leave.
         try? await Task.sleep(for: .milliseconds(Self.lingerMilliseconds))
         state.withLock { $0.closed = true }
-        // Completes every pending receive with NNG_ECLOSED, which ends the serve loops.
-        nng_close(socket)
+        // Completes every pending receive with NNG_ECLOSED, which ends the serve loops (they run on
+        // the pool, so the close waits off it).
+        let socket = self.socket
+        await BlockingNNG.run { nng_close(socket) }
     }
 }

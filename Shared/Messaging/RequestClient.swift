@@ -70,7 +70,8 @@ public final class RequestClient: Sendable {
     public func close() {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         idle.withLock { $0.removeAll() }
-        nng_close(socket)
+        let socket = self.socket
+        BlockingNNG.start { nng_close(socket) }
     }
 
     /// Sends one request and waits for its reply, for at most `timeoutMilliseconds` in all

@@ -84,6 +84,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.query = query
     }
 
+    /// Whether the server refused the statement because of the values in it, so that the same
+    /// values would be refused forever: SQLSTATE class 22 (data exception: an untranslatable
+    /// `\u0000`, a bad encoding, a value too long), 23 (a broken constraint) or 54 (a program limit:
+    /// an index row too large), or a parameter the client could not even send. Connection
+    /// failures, timeouts and schema errors are not. Batches split on this to isolate the item at
+    /// fault (coupon-center's group commit, risk-control's audit writer).
+    public var refusesValues: Bool {
+        if code == .invalidParameter { return true }
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("22") || sqlState.hasPrefix("23") || sqlState.hasPrefix("54")
+    }
+
     /// True for the failures after which running the same transaction again can succeed.
     public var isTransientTransactionFailure: Bool {
         code == .serializationFailure || code == .deadlockDetected

@@ -8,7 +8,7 @@ import Wire
 /// large. Past `maxQueued` the oldest are dropped and counted, so a database outage cannot exhaust
 /// memory.
 ///
-/// A failure belongs to its row. When PostgreSQL refuses a batch for its data (`refusesData`: a
+/// A failure belongs to its row. When PostgreSQL refuses a batch for its data (`PostgresError.refusesValues`: a
 /// data exception or a broken constraint) the batch is halved until every refused row stands
 /// alone; the accepted rows are written and each refused row goes to `risk_audit_dead_letter`,
 /// counted in `risk_audit_dead_letters_total` and logged, so it never holds up what comes after
@@ -79,7 +79,7 @@ public final class AuditWriter: Sendable {
                     try await insert(part)
                     written += part.count
                     metrics.increment("risk_audit_written_total", by: Int64(part.count))
-                } catch let error as PostgresError where Self.refusesData(error) {
+                } catch let error as PostgresError where error.refusesValues {
                     if part.count == 1, let entry = part.first {
                         do {
                             try await deadLetter(entry, refusal: error)
@@ -98,18 +98,6 @@ public final class AuditWriter: Sendable {
                 }
             }
         }
-    }
-
-    /// Whether PostgreSQL refused the statement because of the values in it, so that the same
-    /// rows would be refused forever: SQLSTATE class 22 (data exception: an untranslatable
-    /// `\u0000`, a bad encoding, a value too long), 23 (a broken constraint) or 54 (a program
-    /// limit: an index row too large), or a parameter the client could not even send. Connection
-    /// failures, timeouts and schema errors are not. (coupon-center's group commit draws the same
-    /// line, `ItemIsolation.isItemFault`.)
-    public static func refusesData(_ error: PostgresError) -> Bool {
-        if error.code == .invalidParameter { return true }
-        guard let state = error.sqlState else { return false }
-        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
     }
 
     /// The row as JSON, the form it is kept in when PostgreSQL refuses it.
@@ -151,7 +139,7 @@ public final class AuditWriter: Sendable {
             logger.warning(
                 "audit row refused by PostgreSQL; kept in risk_audit_dead_letter",
                 [("error", refusal.description), ("audit.decided_at_ms", String(entry.atMilliseconds))])
-        } catch let error as PostgresError where Self.refusesData(error) {
+        } catch let error as PostgresError where error.refusesValues {
             metrics.increment("risk_audit_lost_total")
             logger.error(
                 "audit row refused by PostgreSQL and by the dead-letter table; dropped",

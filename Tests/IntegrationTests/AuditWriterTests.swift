@@ -154,17 +154,17 @@ struct AuditWriterTests {
 
     @Test func refusalsOfDataAreToldFromOtherFailures() {
         func error(_ code: PostgresError.Code, _ state: String?) -> PostgresError { PostgresError(code: code, message: "m", sqlState: state) }
-        #expect(AuditWriter.refusesData(error(.queryFailed, "22P05")))
-        #expect(AuditWriter.refusesData(error(.queryFailed, "22001")))
-        #expect(AuditWriter.refusesData(error(.checkViolation, "23514")))
-        #expect(AuditWriter.refusesData(error(.notNullViolation, "23502")))
-        #expect(AuditWriter.refusesData(error(.queryFailed, "54000")))
-        #expect(AuditWriter.refusesData(error(.invalidParameter, nil)))
-        #expect(!AuditWriter.refusesData(error(.connectionFailed, nil)))
-        #expect(!AuditWriter.refusesData(error(.connectionFailed, "08006")))
-        #expect(!AuditWriter.refusesData(error(.connectionFailed, "57P01")))
-        #expect(!AuditWriter.refusesData(error(.timeout, "57014")))
-        #expect(!AuditWriter.refusesData(error(.queryFailed, "42P01")))
-        #expect(!AuditWriter.refusesData(error(.poolClosed, nil)))
+        #expect(error(.queryFailed, "22P05").refusesValues)
+        #expect(error(.queryFailed, "22001").refusesValues)
+        #expect(error(.checkViolation, "23514").refusesValues)
+        #expect(error(.notNullViolation, "23502").refusesValues)
+        #expect(error(.queryFailed, "54000").refusesValues)
+        #expect(error(.invalidParameter, nil).refusesValues)
+        #expect(!error(.connectionFailed, nil).refusesValues)
+        #expect(!error(.connectionFailed, "08006").refusesValues)
+        #expect(!error(.connectionFailed, "57P01").refusesValues)
+        #expect(!error(.timeout, "57014").refusesValues)
+        #expect(!error(.queryFailed, "42P01").refusesValues)
+        #expect(!error(.poolClosed, nil).refusesValues)
     }
 }

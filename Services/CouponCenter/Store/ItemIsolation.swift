@@ -13,7 +13,7 @@ enum ItemIsolation {
     ) async -> [Result<Output, any Error>] {
         do {
             return try await write(batch).map { .success($0) }
-        } catch let error as PostgresError where isItemFault(error) && batch.count > 1 {
+        } catch let error as PostgresError where error.refusesValues && batch.count > 1 {
             logger.warning("\(what) batch refused for its data; writing each alone", [("batch.size", String(batch.count)), ("error", error.description)])
             var results: [Result<Output, any Error>] = []
             for item in batch {
@@ -30,15 +30,6 @@ enum ItemIsolation {
         }
     }
 
-    /// Errors PostgreSQL raises because of a statement's values rather than its own state: data
-    /// exceptions (SQLSTATE class 22: too long, bad encoding, out of range), integrity violations
-    /// (23), program limits (54: an index row too large), and a parameter libpq cannot send.
-    static func isItemFault(_ error: PostgresError) -> Bool {
-        if error.code == .invalidParameter { return true }
-        guard let state = error.sqlState else { return false }
-        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
-    }
-
     /// What the caller of one item hears; the database's own text goes to the log only.
     static func answer(for error: any Error, what: String, logger: Logger) -> any Error {
         switch error {
@@ -48,7 +39,7 @@ enum ItemIsolation {
             // A key stored meanwhile (a retry racing its first attempt): the caller knows what
             // its keys mean and answers as the first attempt was answered.
             return error
-        case let error as PostgresError where isItemFault(error):
+        case let error as PostgresError where error.refusesValues:
             logger.warning("\(what) refused by PostgreSQL", [("error", error.description)])
             return ServiceError(.invalidArgument, "the \(what) holds a value the database refuses")
         case let error as PostgresError where error.isTransientTransactionFailure:
