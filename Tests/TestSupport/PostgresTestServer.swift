@@ -106,7 +106,8 @@ public final class PostgresTestServer: Sendable {
         // Marked first: a start that fails half-way may leave a postmaster that `stop` must end.
         isRunning.withLock { $0 = true }
         let started = try await runAsOwner(
-            "pg_ctl", ["-D", dataFolder.path, "-l", logFile.path, "-w", "-t", "60", "start"], within: .seconds(90))
+            "pg_ctl", ["-D", dataFolder.path, "-l", logFile.path, "-w", "-t", String(Patience.seconds(60)), "start"],
+            within: Patience.scaled(.seconds(90)))
         guard started.status == 0 else {
             throw Failure("PostgreSQL on port \(port) did not start:\n\(started.output)\n\(serverLog())")
         }
@@ -117,11 +118,13 @@ public final class PostgresTestServer: Sendable {
     public func stop() async {
         guard isRunning.withLock({ running in defer { running = false }; return running }) else { return }
         let postmaster = postmasterPid()
-        let stopped = try? await runAsOwner("pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", "30", "stop"], within: .seconds(45))
+        let stopped = try? await runAsOwner(
+            "pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", String(Patience.seconds(30)), "stop"],
+            within: Patience.scaled(.seconds(45)))
         guard stopped?.status != 0, let postmaster else { return }
         print("pg_ctl stop failed on port \(port); killing postmaster \(postmaster):\n\(stopped?.output ?? "")")
         kill(postmaster, SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + Patience.limit
         while Self.isAlive(postmaster), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
@@ -129,7 +132,7 @@ public final class PostgresTestServer: Sendable {
         // --no-sync only spares initdb's own flushes of the fresh cluster; the server runs with fsync.
         let initialised = try await runAsOwner(
             "initdb", ["-D", dataFolder.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            within: .seconds(120))
+            within: Patience.scaled(.seconds(120)))
         guard initialised.status == 0 else { throw Failure("initdb failed in \(dataFolder.path):\n\(initialised.output)") }
         // Appended, not rewritten: the file keeps its owner. TCP only, so no socket folder is needed.
         let settings = """

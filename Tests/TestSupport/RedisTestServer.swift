@@ -42,7 +42,7 @@ public final class RedisTestServer {
 
     /// Starts a server and a pool connected to it, runs `body`, then closes both.
     public static func withPool<Result>(
-        poolSize: Int = 8, timeoutMilliseconds: Int = 2000,
+        poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000),
         _ body: (RedisPool) async throws -> Result
     ) async throws -> Result {
         try await with { server in
@@ -52,7 +52,7 @@ public final class RedisTestServer {
 
     /// A pool connected to this server for the duration of `body`.
     public func withPool<Result>(
-        poolSize: Int = 8, timeoutMilliseconds: Int = 2000,
+        poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000),
         _ body: (RedisPool) async throws -> Result
     ) async throws -> Result {
         let pool = RedisPool(config: try config(poolSize: poolSize, timeoutMilliseconds: timeoutMilliseconds))
@@ -66,7 +66,7 @@ public final class RedisTestServer {
         }
     }
 
-    public func config(poolSize: Int = 8, timeoutMilliseconds: Int = 2000) throws -> RedisConfig {
+    public func config(poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000)) throws -> RedisConfig {
         try RedisConfig(url: "redis://127.0.0.1:\(port)", poolSize: poolSize, timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -80,9 +80,9 @@ public final class RedisTestServer {
             ] + extraArguments, environment: [:])
         self.process = process
 
-        let probe = RedisConnection(config: try config(poolSize: 1, timeoutMilliseconds: 200))
+        let probe = RedisConnection(config: try config(poolSize: 1, timeoutMilliseconds: Patience.milliseconds(1_000)))
         var answered = false
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + Patience.limit
         while !answered, process.isRunning, ContinuousClock.now < deadline {
             do {
                 _ = try await probe.command(["PING"])
