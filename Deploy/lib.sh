@@ -323,3 +323,107 @@ redis_stop() {
     }
     rm -f -- "$dir/redis.pid"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Supervision
+
+# Back-off between restarts of a crashed service: the first wait, its cap as it doubles, and how
+# long a run must last to count as healthy again (the next crash then waits the first delay).
+: "${COUPON_RESTART_FIRST_DELAY:=1}"
+: "${COUPON_RESTART_MAX_DELAY:=30}"
+: "${COUPON_RESTART_STABLE_SECONDS:=60}"
+
+# One line in the cluster log, with a UTC timestamp.
+supervisor_log() {
+    printf '%s supervisor %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$SUPERVISOR_CLUSTER_LOG"
+}
+
+# Why a service ended, from its wait status: "status N" or "signal NAME".
+exit_reason() {
+    local status=$1
+    if ((status > 128)); then
+        printf 'signal %s' "$(kill -l "$((status - 128))" 2>/dev/null || printf '%s' "$((status - 128))")"
+    else
+        printf 'status %s' "$status"
+    fi
+}
+
+# supervise NAME RUN_DIR SERVICE_LOG CLUSTER_LOG COMMAND [ARGS...]
+#
+# Runs COMMAND (output appended to SERVICE_LOG) and starts it again whenever it crashes: exits
+# non-zero or is killed by a signal other than SIGTERM. SIGTERM is what `down` and operators send
+# to stop a service, and a clean exit (0) is a stop too; neither is restarted. Restarts wait
+# COUPON_RESTART_FIRST_DELAY seconds, doubling up to COUPON_RESTART_MAX_DELAY, back to the first
+# delay after a run of COUPON_RESTART_STABLE_SECONDS. Each start, exit and restart is a line in
+# CLUSTER_LOG. RUN_DIR/NAME.pid holds the running pid, RUN_DIR/NAME.restarts the restart count.
+#
+# SIGTERM to the supervisor stops supervising and leaves the service running, for whoever stops
+# it next (`down` stops every supervisor first, then the services, so nothing comes back).
+supervise() {
+    local name=$1 run_dir=$2 service_log=$3
+    SUPERVISOR_CLUSTER_LOG=$4
+    shift 4
+    local delay=$COUPON_RESTART_FIRST_DELAY restarts=0 child started status ran sleeper=""
+    SUPERVISOR_STOPPING=0
+    # Only a flag: a `wait` in progress returns at once, and every step below checks it. Exiting
+    # here could leave a child just forked but not yet in its pid file.
+    trap 'SUPERVISOR_STOPPING=1' TERM
+    while true; do
+        if ((SUPERVISOR_STOPPING)); then
+            supervisor_log "$name: supervision stopped"
+            return 0
+        fi
+        printf '%s\n' "$restarts" >"$run_dir/$name.restarts"
+        "$@" >>"$service_log" 2>&1 </dev/null &
+        child=$!
+        started=$SECONDS
+        printf '%s\n' "$child" >"$run_dir/$name.pid"
+        supervisor_log "$name: started pid $child"
+        while true; do
+            status=0
+            wait "$child" || status=$?
+            if ((SUPERVISOR_STOPPING)); then
+                supervisor_log "$name: supervision stopped; pid $child left to the caller"
+                return 0
+            fi
+            # wait also returns when a signal interrupts it; only a gone child has an exit status.
+            pid_running "$child" || break
+        done
+        ran=$((SECONDS - started))
+        if ((status == 0 || status == 128 + 15)); then
+            supervisor_log "$name: pid $child ended with $(exit_reason "$status") after ${ran}s, a stop; not restarting"
+            return 0
+        fi
+        if ((ran >= COUPON_RESTART_STABLE_SECONDS)); then
+            delay=$COUPON_RESTART_FIRST_DELAY
+        fi
+        restarts=$((restarts + 1))
+        supervisor_log "$name: pid $child crashed ($(exit_reason "$status")) after ${ran}s; restart $restarts in ${delay}s"
+        # In the background so a SIGTERM does not wait out the back-off.
+        sleep "$delay" &
+        sleeper=$!
+        wait "$sleeper" || true
+        kill "$sleeper" 2>/dev/null || true
+        delay=$((delay * 2))
+        ((delay <= COUPON_RESTART_MAX_DELAY)) || delay=$COUPON_RESTART_MAX_DELAY
+    done
+}
+
+# True when PID is alive and is the supervisor of NAME (`... supervise NAME ...` on its command line).
+supervisor_is() {
+    local pid=$1 name=$2 arguments
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    pid_running "$pid" || return 1
+    arguments="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    [[ $'\n'$arguments$'\n' == *$'\nsupervise\n'"$name"$'\n'* ]]
+}
+
+# Prints the pid in FILE when it is NAME's live supervisor.
+supervisor_pidfile_pid() {
+    local file=$1 name=$2 pid
+    [[ -r $file ]] || return 1
+    pid="$(head -n 1 -- "$file" 2>/dev/null)" || return 1
+    pid="${pid//[[:space:]]/}"
+    supervisor_is "$pid" "$name" || return 1
+    printf '%s\n' "$pid"
+}
