@@ -381,7 +381,8 @@ supervise() {
         supervisor_log "$name: started pid $child"
         while true; do
             status=0
-            wait "$child" || status=$?
+            # 2>/dev/null: bash would also print its own "Killed" line for a job a signal ended.
+            wait "$child" 2>/dev/null || status=$?
             if ((SUPERVISOR_STOPPING)); then
                 supervisor_log "$name: supervision stopped; pid $child left to the caller"
                 return 0
