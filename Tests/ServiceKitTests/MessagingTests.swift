@@ -91,7 +91,13 @@ func withServer(
             }
             group.addTask { try await client.call([1], timeoutMilliseconds: Patience.callMilliseconds) }
             // Shut down only once the request is being handled: that is what "in flight" means.
-            try await Patience.waitUntil("the request reaching its handler", every: .milliseconds(5)) { started.isSet }
+            // Shut down too if it never gets there, or the group would wait for the server forever.
+            do {
+                try await Patience.waitUntil("the request reaching its handler", every: .milliseconds(5)) { started.isSet }
+            } catch {
+                server.shutdown()
+                throw error
+            }
             server.shutdown()
             var replies: [[UInt8]] = []
             for try await result in group {
