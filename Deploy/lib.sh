@@ -117,13 +117,14 @@ pid_is() {
     [[ $comm == "${name:0:15}" ]]
 }
 
-# Prints the pid recorded in FILE (first line) when that process is alive and named NAME.
+# Prints the pid recorded in FILE (first line) when `CHECK PID NAME` holds; CHECK defaults to
+# pid_is (alive and named NAME).
 pidfile_pid() {
-    local file=$1 name=$2 pid
+    local file=$1 name=$2 check=${3:-pid_is} pid
     [[ -r $file ]] || return 1
     pid="$(head -n 1 -- "$file" 2>/dev/null)" || return 1
     pid="${pid//[[:space:]]/}"
-    pid_is "$pid" "$name" || return 1
+    "$check" "$pid" "$name" || return 1
     printf '%s\n' "$pid"
 }
 
@@ -417,14 +418,4 @@ supervisor_is() {
     pid_running "$pid" || return 1
     arguments="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
     [[ $'\n'$arguments$'\n' == *$'\nsupervise\n'"$name"$'\n'* ]]
-}
-
-# Prints the pid in FILE when it is NAME's live supervisor.
-supervisor_pidfile_pid() {
-    local file=$1 name=$2 pid
-    [[ -r $file ]] || return 1
-    pid="$(head -n 1 -- "$file" 2>/dev/null)" || return 1
-    pid="${pid//[[:space:]]/}"
-    supervisor_is "$pid" "$name" || return 1
-    printf '%s\n' "$pid"
 }
