@@ -380,17 +380,27 @@ supervise() {
         started=$SECONDS
         printf '%s\n' "$child" >"$run_dir/$name.pid"
         supervisor_log "$name: started pid $child"
-        while true; do
-            status=0
-            # 2>/dev/null: bash would also print its own "Killed" line for a job a signal ended.
-            wait "$child" 2>/dev/null || status=$?
+        # Not a plain `wait "$child"`: a SIGTERM that lands just before it (say during the log
+        # line above) runs the trap first, and that wait would then last as long as the service.
+        # A one-second sleep is waited instead, which the trap cuts short, and the flag is checked
+        # between sleeps; a crash is noticed within a second.
+        while pid_running "$child"; do
             if ((SUPERVISOR_STOPPING)); then
                 supervisor_log "$name: supervision stopped; pid $child left to the caller"
                 return 0
             fi
-            # wait also returns when a signal interrupts it; only a gone child has an exit status.
-            pid_running "$child" || break
+            sleep 1 &
+            sleeper=$!
+            wait "$sleeper" 2>/dev/null || true
+            kill "$sleeper" 2>/dev/null || true
         done
+        # bash reaped it and kept its status. 2>/dev/null: no "Killed" line of bash's own.
+        status=0
+        wait "$child" 2>/dev/null || status=$?
+        if ((SUPERVISOR_STOPPING)); then
+            supervisor_log "$name: supervision stopped; pid $child ended with $(exit_reason "$status")"
+            return 0
+        fi
         ran=$((SECONDS - started))
         if ((status == 0 || status == 128 + 15)); then
             supervisor_log "$name: pid $child ended with $(exit_reason "$status") after ${ran}s, a stop; not restarting"

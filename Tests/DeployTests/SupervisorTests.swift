@@ -32,10 +32,10 @@ import TestSupport
             return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
 
-        /// Stops supervising (as `down` does first) and ends whatever service is left.
+        /// Stops supervising (as `down` does first; SIGKILL if that fails) and ends whatever
+        /// service is left, so a failed test leaves no process behind.
         func stop() async {
-            kill(process.pid, SIGTERM)
-            _ = await process.wait(timeout: Patience.limit)
+            await process.terminate(grace: Patience.limit)
             if let pid = servicePid { kill(pid, SIGKILL) }
             try? FileManager.default.removeItem(at: folder)
         }
@@ -82,6 +82,23 @@ import TestSupport
             throw error
         }
         await supervised.stop()
+    }
+
+    /// SIGTERM the moment the service's pid is written, while the supervisor is still logging the
+    /// start: it must stop then too (a bare `wait` after the trap ran would wait out the service).
+    @Test func aSupervisorStoppedRightAfterAStartStops() async throws {
+        for _ in 0..<5 {
+            let supervised = try Self.supervise("exec sleep 600")
+            do {
+                try await Patience.waitUntil("the service's pid file", every: .milliseconds(1)) { supervised.servicePid != nil }
+                kill(supervised.process.pid, SIGTERM)
+                #expect(await supervised.process.wait(timeout: Patience.limit) == 0, "\(supervised.clusterLog)")
+            } catch {
+                await supervised.stop()
+                throw error
+            }
+            await supervised.stop()
+        }
     }
 
     /// A clean exit and SIGTERM are stops, not crashes: the supervisor ends without restarting.
