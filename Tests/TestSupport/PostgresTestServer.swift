@@ -34,11 +34,8 @@ public final class PostgresTestServer: Sendable {
     /// Initialises and starts a server with the database `coupon`, runs `body`, then stops the
     /// server and removes its folder whether `body` returns or throws.
     public static func with<Result>(_ body: (PostgresTestServer) async throws -> Result) async throws -> Result {
-        let server = try PostgresTestServer()
+        let server = try await started()
         do {
-            try await server.initialise()
-            try await server.start()
-            try await server.createDatabase(defaultDatabase)
             let result = try await body(server)
             await server.stop()
             server.removeFolder()
@@ -47,6 +44,27 @@ public final class PostgresTestServer: Sendable {
             await server.stop()
             server.removeFolder()
             throw error
+        }
+    }
+
+    /// A started server with its database. The free port can be taken by another test (or another
+    /// run on the same machine) between choosing and binding it; then it starts anew on a new port.
+    private static func started() async throws -> PostgresTestServer {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try PostgresTestServer()
+            do {
+                try await server.initialise()
+                try await server.start()
+                try await server.createDatabase(defaultDatabase)
+                return server
+            } catch {
+                await server.stop()
+                server.removeFolder()
+                let portTaken = (error as? Failure)?.description.contains("Address already in use") == true
+                guard portTaken, attempt < 4 else { throw error }
+            }
         }
     }
 

@@ -22,15 +22,30 @@ public final class RedisTestServer {
         extraArguments: [String] = [],
         _ body: (RedisTestServer) async throws -> Result
     ) async throws -> Result {
-        let server = try RedisTestServer(extraArguments: extraArguments)
+        let server = try await launched(extraArguments: extraArguments)
         do {
-            try await server.launch()
             let result = try await body(server)
             await server.stop()
             return result
         } catch {
             await server.stop()
             throw error
+        }
+    }
+
+    /// A started server. The free port can be taken by another test (or another run on the same
+    /// machine) between choosing and binding it; then it starts again on a new port.
+    private static func launched(extraArguments: [String]) async throws -> RedisTestServer {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try RedisTestServer(extraArguments: extraArguments)
+            do {
+                try await server.launch()
+                return server
+            } catch let failure as Failure where attempt < 4 && failure.description.contains("Address already in use") {
+                continue
+            }
         }
     }
 
