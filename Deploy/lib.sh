@@ -117,13 +117,14 @@ pid_is() {
     [[ $comm == "${name:0:15}" ]]
 }
 
-# Prints the pid recorded in FILE (first line) when that process is alive and named NAME.
+# Prints the pid recorded in FILE (first line) when `CHECK PID NAME` holds; CHECK defaults to
+# pid_is (alive and named NAME).
 pidfile_pid() {
-    local file=$1 name=$2 pid
+    local file=$1 name=$2 check=${3:-pid_is} pid
     [[ -r $file ]] || return 1
     pid="$(head -n 1 -- "$file" 2>/dev/null)" || return 1
     pid="${pid//[[:space:]]/}"
-    pid_is "$pid" "$name" || return 1
+    "$check" "$pid" "$name" || return 1
     printf '%s\n' "$pid"
 }
 
@@ -322,4 +323,109 @@ redis_stop() {
         return 1
     }
     rm -f -- "$dir/redis.pid"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Supervision
+
+# Back-off between restarts of a crashed service: the first wait, its cap as it doubles, and how
+# long a run must last to count as healthy again (the next crash then waits the first delay).
+: "${COUPON_RESTART_FIRST_DELAY:=1}"
+: "${COUPON_RESTART_MAX_DELAY:=30}"
+: "${COUPON_RESTART_STABLE_SECONDS:=60}"
+
+# One line in the cluster log, with a UTC timestamp.
+supervisor_log() {
+    printf '%s supervisor %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$SUPERVISOR_CLUSTER_LOG"
+}
+
+# Why a service ended, from its wait status: "status N" or "signal NAME".
+exit_reason() {
+    local status=$1
+    if ((status > 128)); then
+        printf 'signal %s' "$(kill -l "$((status - 128))" 2>/dev/null || printf '%s' "$((status - 128))")"
+    else
+        printf 'status %s' "$status"
+    fi
+}
+
+# supervise NAME RUN_DIR SERVICE_LOG CLUSTER_LOG COMMAND [ARGS...]
+#
+# Runs COMMAND (output appended to SERVICE_LOG) and starts it again whenever it crashes: exits
+# non-zero or is killed by a signal other than SIGTERM. SIGTERM is what `down` and operators send
+# to stop a service, and a clean exit (0) is a stop too; neither is restarted. Restarts wait
+# COUPON_RESTART_FIRST_DELAY seconds, doubling up to COUPON_RESTART_MAX_DELAY, back to the first
+# delay after a run of COUPON_RESTART_STABLE_SECONDS. Each start, exit and restart is a line in
+# CLUSTER_LOG. RUN_DIR/NAME.pid holds the running pid, RUN_DIR/NAME.restarts the restart count.
+#
+# SIGTERM to the supervisor stops supervising and leaves the service running, for whoever stops
+# it next (`down` stops every supervisor first, then the services, so nothing comes back).
+supervise() {
+    local name=$1 run_dir=$2 service_log=$3
+    SUPERVISOR_CLUSTER_LOG=$4
+    shift 4
+    local delay=$COUPON_RESTART_FIRST_DELAY restarts=0 child started status ran sleeper=""
+    SUPERVISOR_STOPPING=0
+    # Only a flag: a `wait` in progress returns at once, and every step below checks it. Exiting
+    # here could leave a child just forked but not yet in its pid file.
+    trap 'SUPERVISOR_STOPPING=1' TERM
+    while true; do
+        if ((SUPERVISOR_STOPPING)); then
+            supervisor_log "$name: supervision stopped"
+            return 0
+        fi
+        printf '%s\n' "$restarts" >"$run_dir/$name.restarts"
+        "$@" >>"$service_log" 2>&1 </dev/null &
+        child=$!
+        started=$SECONDS
+        printf '%s\n' "$child" >"$run_dir/$name.pid"
+        supervisor_log "$name: started pid $child"
+        # Not a plain `wait "$child"`: a SIGTERM that lands just before it (say during the log
+        # line above) runs the trap first, and that wait would then last as long as the service.
+        # A one-second sleep is waited instead, which the trap cuts short, and the flag is checked
+        # between sleeps; a crash is noticed within a second.
+        while pid_running "$child"; do
+            if ((SUPERVISOR_STOPPING)); then
+                supervisor_log "$name: supervision stopped; pid $child left to the caller"
+                return 0
+            fi
+            sleep 1 &
+            sleeper=$!
+            wait "$sleeper" 2>/dev/null || true
+            kill "$sleeper" 2>/dev/null || true
+        done
+        # bash reaped it and kept its status. 2>/dev/null: no "Killed" line of bash's own.
+        status=0
+        wait "$child" 2>/dev/null || status=$?
+        if ((SUPERVISOR_STOPPING)); then
+            supervisor_log "$name: supervision stopped; pid $child ended with $(exit_reason "$status")"
+            return 0
+        fi
+        ran=$((SECONDS - started))
+        if ((status == 0 || status == 128 + 15)); then
+            supervisor_log "$name: pid $child ended with $(exit_reason "$status") after ${ran}s, a stop; not restarting"
+            return 0
+        fi
+        if ((ran >= COUPON_RESTART_STABLE_SECONDS)); then
+            delay=$COUPON_RESTART_FIRST_DELAY
+        fi
+        restarts=$((restarts + 1))
+        supervisor_log "$name: pid $child crashed ($(exit_reason "$status")) after ${ran}s; restart $restarts in ${delay}s"
+        # In the background so a SIGTERM does not wait out the back-off.
+        sleep "$delay" &
+        sleeper=$!
+        wait "$sleeper" || true
+        kill "$sleeper" 2>/dev/null || true
+        delay=$((delay * 2))
+        ((delay <= COUPON_RESTART_MAX_DELAY)) || delay=$COUPON_RESTART_MAX_DELAY
+    done
+}
+
+# True when PID is alive and is the supervisor of NAME (`... supervise NAME ...` on its command line).
+supervisor_is() {
+    local pid=$1 name=$2 arguments
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    pid_running "$pid" || return 1
+    arguments="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    [[ $'\n'$arguments$'\n' == *$'\nsupervise\n'"$name"$'\n'* ]]
 }

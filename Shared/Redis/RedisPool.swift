@@ -109,6 +109,10 @@ public final class RedisPool: Sendable {
         for connection in idle { await connection.close() }
     }
 
+    /// How many tasks wait for a connection right now: tests wait on it for a queue to form
+    /// instead of guessing how long that takes.
+    var waitingCount: Int { state.withLock { $0.waiters.count } }
+
     // MARK: - Leasing
 
     private func lease() async throws -> RedisConnection {
@@ -176,6 +180,8 @@ private struct WaiterQueue {
     private var order: [UInt64] = []
     private var head = 0
     private var lastID: UInt64 = 0
+
+    var count: Int { byID.count }
 
     mutating func nextID() -> UInt64 {
         lastID += 1

@@ -8,7 +8,11 @@ import Wire
 @Suite(.serialized) struct CouponLoadTests {
     func load(_ cluster: TestCluster, _ arguments: [String], url: String? = nil) async throws -> JSONValue {
         let result = try await runTool(
-            "coupon-load", arguments + ["--url", url ?? cluster.couponCenterURLs[0], "--json", "--progress=false"])
+            "coupon-load",
+            arguments + [
+                "--url", url ?? cluster.couponCenterURLs[0], "--json", "--progress=false",
+                "--timeout-ms", String(Patience.callMilliseconds),
+            ])
         #expect(result.status == 0, "\(arguments): \(result.output)")
         guard let line = result.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
             throw TestFailure("no JSON summary from coupon-load \(arguments): \(result.output)")
@@ -49,7 +53,8 @@ import Wire
             guard case .number(let compute)? = engine["figures"]?["computeMicrosecondsPerBest"], let micros = Int(compute) else {
                 throw TestFailure("no compute figure: \(engine.serialized())")
             }
-            #expect(micros > 0 && micros < 100_000)
+            // Measured, not judged: how fast one computation is depends on the machine.
+            #expect(micros > 0)
 
             let bad = try await runTool("coupon-load", ["--scenario", "nope"])
             #expect(bad.status == 2)

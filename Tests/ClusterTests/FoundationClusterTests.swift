@@ -16,7 +16,7 @@ import Wire
                 ("coupon-center", cluster.couponCenterURLs[0]), ("rule-engine", cluster.ruleEngineURL),
                 ("risk-control", cluster.riskControlURL),
             ] {
-                let client = try ServiceClient(service: service, urls: [url])
+                let client = try ServiceClient(service: service, urls: [url], timeoutMilliseconds: Patience.callMilliseconds)
                 defer { client.close() }
                 let pong = try await client.call(PingRequest())
                 #expect(pong.service == service)
@@ -56,7 +56,7 @@ import Wire
     @Test func garbageAndOversizedFramesGetErrorsAndServingContinues() async throws {
         try await TestCluster.with { cluster in
             for url in [cluster.couponCenterURLs[0], cluster.ruleEngineURL, cluster.riskControlURL] {
-                let raw = try RequestClient(urls: [url], timeoutMilliseconds: 2_000)
+                let raw = try RequestClient(urls: [url], timeoutMilliseconds: Patience.callMilliseconds)
                 defer { raw.close() }
                 // Plain garbage: an error reply saying the frame is bad.
                 let garbage = try await raw.call(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
@@ -75,11 +75,9 @@ import Wire
 
                 let client = try ServiceClient(service: "after", urls: [url])
                 defer { client.close() }
-                var answered = false
-                for _ in 0..<20 where !answered {
-                    answered = (try? await client.call(PingRequest(), timeoutMilliseconds: 500)) != nil
+                try await Patience.waitUntil("\(url) serving again after the oversized frame") {
+                    (try? await client.call(PingRequest(), timeoutMilliseconds: Patience.milliseconds(1_000))) != nil
                 }
-                #expect(answered, "\(url) stopped serving")
             }
             #expect(cluster.allProcesses.allSatisfy { $0.isRunning })
         }
@@ -100,7 +98,7 @@ import Wire
     @Test func sigtermShutsEveryServiceDownCleanly() async throws {
         try await TestCluster.with { cluster in
             for process in cluster.allProcesses {
-                let status = await process.terminate(grace: .seconds(10))
+                let status = await process.terminate(grace: Patience.scaled(.seconds(10)))
                 #expect(status == 0, "\(process.name) exit status \(String(describing: status)):\n\(process.log)")
                 #expect(process.log.contains("msg=stopped"), "\(process.name) did not log a clean stop")
             }
@@ -151,14 +149,17 @@ import Wire
 }
 
 /// Runs one of our executables to completion and returns its exit status and combined output.
+/// couponctl's calls get a generous deadline (COUPON_TIMEOUT_MS) unless the caller sets one.
 func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-    let process = try ChildProcess(name: name, executable: name, arguments: arguments, environment: environment)
+    let generous = ["COUPON_TIMEOUT_MS": String(Patience.callMilliseconds)]
+    let process = try ChildProcess(
+        name: name, executable: name, arguments: arguments, environment: generous.merging(environment) { _, given in given })
     defer { process.removeLog() }
-    let deadline = ContinuousClock.now + .seconds(30)
+    let deadline = ContinuousClock.now + Patience.limit
     while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     if process.isRunning {
         await process.killNow()
-        throw TestFailure("\(name) \(arguments) did not finish within 30 s")
+        throw TestFailure("\(name) \(arguments) did not finish within \(Patience.limit)")
     }
     return (process.exitStatus ?? -1, process.log)
 }

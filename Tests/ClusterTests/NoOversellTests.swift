@@ -43,7 +43,7 @@ import Wire
     /// With `oneSocket`, a single client dials every process and NNG routes around a dead one, as a
     /// real caller's would; otherwise each process gets its own client and exactly a third of the calls.
     func storm(
-        _ cluster: TestCluster, templateId: String, timeoutMilliseconds: Int = 10_000, oneSocket: Bool = false,
+        _ cluster: TestCluster, templateId: String, timeoutMilliseconds: Int = Patience.callMilliseconds, oneSocket: Bool = false,
         midway: @escaping @Sendable () async -> Void = {}
     ) async throws -> Tally {
         let clients = oneSocket
@@ -141,7 +141,8 @@ import Wire
         try await TestCluster.with(couponCenters: 3) { cluster in
             let templateId = try await createTemplate(cluster)
             let victim = cluster.couponCenters[1]
-            let tally = try await storm(cluster, templateId: templateId, timeoutMilliseconds: 3_000, oneSocket: true) {
+            // Short enough that calls stuck on the killed process come back soon.
+            let tally = try await storm(cluster, templateId: templateId, timeoutMilliseconds: Patience.milliseconds(3_000), oneSocket: true) {
                 await victim.killNow()
             }
             let issued = try await checkInvariants(cluster, templateId: templateId, tally: tally)

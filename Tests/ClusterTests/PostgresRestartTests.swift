@@ -14,7 +14,9 @@ import Wire
 ///
 /// Claims caught by the outage fail (503 or a timeout). The callers retry them with the same request
 /// id after a pause, as a client should, alternating between the processes, so every claim ends
-/// with a definitive answer (a coupon, SOLD_OUT or PER_USER_LIMIT) and the totals must be exact:
+/// with a definitive answer (a coupon, SOLD_OUT or PER_USER_LIMIT) and the totals must be exact.
+/// Nothing here is timed: the storm goes on while claims keep getting answers, however slowly, and
+/// gives up only when none was answered for `Patience.limit` (a cluster that did not recover):
 /// demand (1,200) exceeds the stock, so a recovered cluster sells exactly the stock, and the coupons
 /// handed out are exactly the coupon rows.
 @Suite struct PostgresRestartTests {
@@ -23,15 +25,12 @@ import Wire
     static let users = 600
     static let claims = 2_000
     static let concurrency = 64
-    static let clientTimeoutMilliseconds = 5_000
+    /// Short enough that a claim caught by the outage comes back to be retried, long enough that
+    /// a healthy claim on a loaded machine does not.
+    static let clientTimeoutMilliseconds = Patience.milliseconds(5_000)
     /// Answers that end a claim; anything else (503, timeout, a claim of the same user still
     /// holding its lock) is retried.
     static let definitiveRefusals: Set<ErrorCode> = [.soldOut, .perUserLimitReached]
-    /// How long the storm may last, retries included, before the test decides the cluster did not
-    /// recover (it takes about 2 s when it does); claims not answered by then are given up.
-    static let stormBudget: Duration = .seconds(15)
-    /// How soon after the restart a claim on a new template must succeed.
-    static let recoveryLimit: Duration = .seconds(5)
 
     /// What the claimers saw.
     final class Tally: Sendable {
@@ -41,11 +40,13 @@ import Wire
             var refusals: [ErrorCode: Int] = [:]
             /// Failed attempts that were retried, by code.
             var retried: [ErrorCode: Int] = [:]
-            /// Request ids still without a definitive answer when the storm's budget ran out.
+            /// Request ids still without a definitive answer when the storm stalled.
             var unanswered: [String] = []
         }
 
         let answered = SharedCounter()
+        /// Advanced by every definitive answer: the storm gives up only once it stops.
+        let progress = ProgressWatch()
         private let restartDone = Atomic<Bool>(false)
         private let state = Mutex(State())
 
@@ -56,8 +57,12 @@ import Wire
                 $0.issued.append(couponId)
                 if after { $0.issuedAfterRestart += 1 }
             }
+            progress.advanced()
         }
-        func refused(_ code: ErrorCode) { state.withLock { $0.refusals[code, default: 0] += 1 } }
+        func refused(_ code: ErrorCode) {
+            state.withLock { $0.refusals[code, default: 0] += 1 }
+            progress.advanced()
+        }
         func retried(_ code: ErrorCode) { state.withLock { $0.retried[code, default: 0] += 1 } }
         func gaveUp(_ requestId: String) { state.withLock { $0.unanswered.append(requestId) } }
         var snapshot: State { state.withLock { $0 } }
@@ -85,7 +90,7 @@ import Wire
                 let started = ContinuousClock.now
 
                 async let restart = restartWhenAThirdIsAnswered(server, cluster: cluster, tally: tally)
-                await storm(clients, templateId: templateId, tally: tally, until: started + Self.stormBudget)
+                await storm(clients, templateId: templateId, tally: tally)
                 let report = try await restart
                 let result = tally.snapshot
                 print(
@@ -96,10 +101,11 @@ import Wire
 
                 #expect(
                     report.recovery != nil,
-                    "no claim on a new template succeeded within \(Self.recoveryLimit) of the restart; last error: \(report.lastRecoveryError)")
+                    "no claim on a new template succeeded within \(Patience.limit) of the restart; last error: \(report.lastRecoveryError)")
+                let stalled = "no claim had been answered for \(Patience.limit)"
                 #expect(
                     result.unanswered.count == 0,
-                    "\(result.unanswered.count) claims got no answer within \(Self.stormBudget), e.g. \(result.unanswered.prefix(3))")
+                    "\(result.unanswered.count) claims still unanswered when \(stalled), e.g. \(result.unanswered.prefix(3))")
                 #expect(!result.retried.isEmpty, "no claim met the outage: the restart missed the storm")
                 #expect(result.issuedAfterRestart > 0, "no claim of the storm succeeded after the restart")
                 #expect(result.issued.count + result.refusals.values.reduce(0, +) + result.unanswered.count == Self.claims)
@@ -144,9 +150,9 @@ import Wire
         #expect(untold.count == 0, "\(untold.count) coupon rows no caller was given, e.g. \(untold.prefix(3))")
     }
 
-    /// Sends every claim, `concurrency` at a time, spread over the coupon-center processes; after
-    /// `deadline` nothing more is sent and the claims left are given up.
-    func storm(_ clients: [ServiceClient], templateId: String, tally: Tally, until deadline: ContinuousClock.Instant) async {
+    /// Sends every claim, `concurrency` at a time, spread over the coupon-center processes; once no
+    /// claim has been answered for `Patience.limit` nothing more is sent and the claims left are given up.
+    func storm(_ clients: [ServiceClient], templateId: String, tally: Tally) async {
         let next = SharedCounter()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<Self.concurrency {
@@ -154,7 +160,7 @@ import Wire
                     while !Task.isCancelled {
                         let index = next.next()
                         guard index < Self.claims else { return }
-                        await claimUntilAnswered(index, clients: clients, templateId: templateId, tally: tally, until: deadline)
+                        await claimUntilAnswered(index, clients: clients, templateId: templateId, tally: tally)
                         _ = tally.answered.next()
                     }
                 }
@@ -163,15 +169,13 @@ import Wire
     }
 
     /// One claim, retried with its request id on the next process after each failed attempt
-    /// until it gets a definitive answer or `deadline` passes.
-    func claimUntilAnswered(
-        _ index: Int, clients: [ServiceClient], templateId: String, tally: Tally, until deadline: ContinuousClock.Instant
-    ) async {
+    /// until it gets a definitive answer or the storm stalls.
+    func claimUntilAnswered(_ index: Int, clients: [ServiceClient], templateId: String, tally: Tally) async {
         let requestId = "restart-storm-\(index)"
         let request = ClaimRequest(userId: "user-\(index % Self.users)", templateId: templateId, channel: "app", requestId: requestId)
         var attempt = 0
         while true {
-            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+            guard !tally.progress.stalled(), !Task.isCancelled else {
                 tally.gaveUp(requestId)
                 return
             }
@@ -191,10 +195,12 @@ import Wire
         }
     }
 
-    /// Waits until a third of the claims are answered, restarts PostgreSQL, then times how long
-    /// the cluster takes to serve a claim on a template created after the restart.
+    /// Waits until a third of the claims are answered, restarts PostgreSQL, then waits (up to
+    /// `Patience.limit`) until the cluster serves a claim on a template created after the restart;
+    /// how long that took is printed, not asserted.
     func restartWhenAThirdIsAnswered(_ server: PostgresTestServer, cluster: TestCluster, tally: Tally) async throws -> RestartReport {
-        while tally.answered.current < Self.claims / 3 {
+        // The storm either reaches a third or stalls (and then fails on its own counts).
+        while tally.answered.current < Self.claims / 3, !tally.progress.stalled() {
             try await Task.sleep(for: .milliseconds(2))
         }
         let issuedBefore = tally.snapshot.issued.count
@@ -203,11 +209,11 @@ import Wire
         let restarted = ContinuousClock.now
         tally.restarted()
 
-        let client = try cluster.client(timeoutMilliseconds: 2_000)
+        let client = try cluster.client(timeoutMilliseconds: Patience.milliseconds(2_000))
         defer { client.close() }
         var templateId: String?
         var lastError = ""
-        while ContinuousClock.now - restarted < Self.recoveryLimit {
+        while ContinuousClock.now - restarted < Patience.limit {
             do {
                 let id: String
                 if let templateId {

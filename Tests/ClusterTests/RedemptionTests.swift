@@ -62,7 +62,9 @@ final class Outcomes: Sendable {
                     couponIds.append(try await setup.call(ClaimRequest(userId: "buyer-\(user)", templateId: templateId, channel: "app")).couponId)
                 }
             }
-            let clients = try cluster.couponCenterURLs.map { try ServiceClient(service: "coupon-center", urls: [$0], timeoutMilliseconds: 20_000) }
+            let clients = try cluster.couponCenterURLs.map {
+                try ServiceClient(service: "coupon-center", urls: [$0], timeoutMilliseconds: Patience.callMilliseconds)
+            }
             defer { for client in clients { client.close() } }
 
             // Every coupon gets 20 different orders, sent at once across the three processes.
@@ -193,14 +195,15 @@ final class Outcomes: Sendable {
             #expect(refused?.code == .couponExpired)
 
             // Within a few sweeps the job marks exactly those five, each with one ledger row.
-            var expired: Int64 = 0
-            for _ in 0..<50 where expired < 5 {
-                try await Task.sleep(for: .milliseconds(200))
-                expired = try await database.query(
+            func expired() async throws -> Int64 {
+                try await database.query(
                     "SELECT count(*)::bigint FROM user_coupon WHERE template_id = $1 AND status = 'EXPIRED'", [templateId])[0].decode(0)
             }
-            #expect(expired == 5)
-            try await Task.sleep(for: .seconds(2))
+            try await Patience.waitUntil("the expiry job marking five coupons", every: .milliseconds(200)) { try await expired() >= 5 }
+            #expect(try await expired() == 5)
+            // Room for more sweeps of the 1 s job (none may mark a coupon twice). Not a budget: on
+            // a slower machine fewer sweeps fit in, which can only hide a double mark, never fake one.
+            try await Task.sleep(for: Patience.scaled(.seconds(3)))
             let ledger = try await database.query(
                 "SELECT count(*)::bigint FROM coupon_ledger WHERE template_id = $1 AND event = 'EXPIRED'", [templateId])[0]
                 .decode(0, as: Int64.self)

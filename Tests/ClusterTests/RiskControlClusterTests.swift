@@ -42,13 +42,22 @@ import Wire
 
             // The rules change without a restart: the file, then an admin call.
             try Data(#"{"accountsPerDevicePerDay": 5, "newAccountHours": 0}"#.utf8).write(to: rulesFile)
-            let risk = try ServiceClient(service: "risk-control", urls: [cluster.riskControlURL])
+            let risk = try ServiceClient(service: "risk-control", urls: [cluster.riskControlURL], timeoutMilliseconds: Patience.callMilliseconds)
             defer { risk.close() }
             #expect(try await risk.call(ReloadRiskRulesRequest()).accountsPerDevicePerDay == 5)
+            // Two more accounts fit under the new limit of 5; farm-5…9 do not. Any other failure
+            // (a timeout) would skew the audit counts below, so it fails here, by name.
+            var issuedAfterReload: [Int] = []
             for account in 3..<10 {
-                _ = try? await client.call(
-                    ClaimRequest(userId: "farm-\(account)", templateId: templateId, channel: "app", deviceId: "phone-1", ip: "203.0.113.7"))
+                do {
+                    _ = try await client.call(
+                        ClaimRequest(userId: "farm-\(account)", templateId: templateId, channel: "app", deviceId: "phone-1", ip: "203.0.113.7"))
+                    issuedAfterReload.append(account)
+                } catch let error as ServiceError {
+                    #expect(error.code == .riskDenied, "farm-\(account): \(error)")
+                }
             }
+            #expect(issuedAfterReload == [3, 4])
             var rules = try await risk.call(GetRiskRulesRequest())
             rules.accountsPerDevicePerDay = 0  // off
             _ = try await risk.call(SetRiskRulesRequest(rules: rules))
@@ -66,11 +75,13 @@ import Wire
 
             // Every decision is audited, off the decision path.
             let database = try cluster.database.pool()
-            var audited: Int64 = 0
-            for _ in 0..<50 where audited < 50 {
-                try await Task.sleep(for: .milliseconds(100))
-                audited = try await database.query("SELECT count(*)::bigint FROM risk_audit")[0].decode(0)
+            // The audit is written in the background, so wait for the last decision's row (the
+            // allow-listed user's) before counting: rows written since are all in.
+            try await Patience.waitUntil("the last decision in risk_audit", every: .milliseconds(100)) {
+                try await database.query("SELECT count(*)::bigint FROM risk_audit WHERE user_id = 'vip-tester'")[0]
+                    .decode(0, as: Int64.self) > 0
             }
+            let audited = try await database.query("SELECT count(*)::bigint FROM risk_audit")[0].decode(0, as: Int64.self)
             #expect(audited >= 50)
             let deviceDenials = try await database.query(
                 "SELECT count(*)::bigint FROM risk_audit WHERE verdict = 'DENY' AND 'DEVICE_ACCOUNTS' = ANY(reasons)")[0].decode(0, as: Int64.self)
@@ -85,7 +96,7 @@ import Wire
         try Data(#"{"accountsPerDevicePerDay": 3, "newAccountHours": 0}"#.utf8).write(to: rulesFile)
         defer { try? FileManager.default.removeItem(at: rulesFile) }
         try await TestCluster.with(environment: ["RISK_RULES_FILE": rulesFile.path, "RISK_AUDIT_INTERVAL_MS": "50"]) { cluster in
-            let risk = try ServiceClient(service: "risk-control", urls: [cluster.riskControlURL])
+            let risk = try ServiceClient(service: "risk-control", urls: [cluster.riskControlURL], timeoutMilliseconds: Patience.callMilliseconds)
             defer { risk.close() }
             func decision(_ user: String) -> RiskDecisionRequest {
                 RiskDecisionRequest(
@@ -111,14 +122,14 @@ import Wire
             // Every decided request of the batch is audited like a single decision; the invalid one is not.
             let database = try cluster.database.pool()
             var rows: [(user: String, verdict: String, reasons: String)] = []
-            for _ in 0..<50 where rows.count < 8 {
-                try await Task.sleep(for: .milliseconds(100))
+            try await Patience.waitUntil("the batch's 8 decisions in risk_audit", every: .milliseconds(100)) {
                 rows = try await database.query(
                     """
                     SELECT user_id, verdict, array_to_string(reasons, ',') FROM risk_audit
                      WHERE device_id = 'batch-phone' AND ip = '203.0.113.9' AND template_id = 'T-batch' ORDER BY id
                     """
                 ).map { (try $0.decode(0), try $0.decode(1), try $0.decode(2)) }
+                return rows.count >= 8
             }
             let expected = [
                 ("batch-0", "ALLOW", ""), ("batch-1", "ALLOW", ""), ("batch-2", "ALLOW", ""), ("batch-3", "DENY", "DEVICE_ACCOUNTS"),
@@ -135,7 +146,10 @@ import Wire
     }
 
     @Test func withRiskControlDownFreeAndExchangeFailClosedAndTheRestFailOpen() async throws {
-        try await TestCluster.with(environment: ["COUPON_DEPENDENCY_TIMEOUT_MS": "300"]) { cluster in
+        // Short enough that the calls to the dead risk-control give up soon, long enough that
+        // rule-engine's answers still come in time on a loaded machine.
+        let dependencyTimeout = Patience.milliseconds(3_000)
+        try await TestCluster.with(environment: ["COUPON_DEPENDENCY_TIMEOUT_MS": String(dependencyTimeout)]) { cluster in
             let client = try cluster.client()
             defer { client.close() }
             let cash = try await Self.template(client, type: .cash)

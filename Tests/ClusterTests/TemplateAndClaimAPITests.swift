@@ -178,6 +178,7 @@ import Wire
             let first = try await Self.claim(cluster, "u1", open)
             let second = try await cluster.http(
                 "POST", "/api/coupon/issue", json: #"{"userId":"u1","templateId":"\#(open)","channel":"app"}"#)
+            let after = Date()
             for answer in [first, second] {
                 #expect(answer.status == 200 && answer.code == 0, "\(answer.text)")
                 let couponId = Self.string(answer.json?["couponId"]) ?? ""
@@ -185,8 +186,11 @@ import Wire
                 let expires = Self.string(answer.json?["expiresAt"]) ?? ""
                 #expect(expires.hasSuffix("+08:00"), "expiresAt \(expires)")
                 if let expiry = Self.parseTime(expires) {
-                    let hours = expiry.timeIntervalSince(before) / 3600
-                    #expect(hours > 23.9 && hours < 24.1, "expiresAt \(expires) is not 24 h after the claim")
+                    // 24 h after a claim made between `before` and `after` (whole seconds on the wire).
+                    let claimedAt = expiry.addingTimeInterval(-24 * 3600)
+                    #expect(
+                        claimedAt >= before.addingTimeInterval(-1) && claimedAt <= after.addingTimeInterval(1),
+                        "expiresAt \(expires) is not 24 h after the claim")
                 } else {
                     Issue.record("expiresAt is not ISO 8601: \(expires)")
                 }

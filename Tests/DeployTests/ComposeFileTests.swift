@@ -87,6 +87,19 @@ import Wire
         #expect(ports.contains(.string("8080:8080")), "the HTTP port 8080 is not published")
     }
 
+    /// A crashed container comes back by itself, as the local cluster's supervisor brings back a
+    /// crashed process; one an operator stopped stays stopped.
+    @Test func everyServiceRestartsUnlessStopped() throws {
+        guard case .object(let services)? = try Self.compose()["services"] else {
+            Issue.record("docker-compose.yml has no services")
+            return
+        }
+        #expect(services.count >= 5)
+        for (name, service) in services {
+            #expect(service["restart"] == .string("unless-stopped"), "\(name) has restart \(String(describing: service["restart"]))")
+        }
+    }
+
     @Test func setsOnlyVariablesTheExecutablesReadWithTheDefaultPorts() throws {
         let services = try Self.compose()["services"]
         for executable in ["coupon-center", "rule-engine", "risk-control"] {

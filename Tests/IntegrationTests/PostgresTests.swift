@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Postgres
 
@@ -576,11 +577,10 @@ struct PostgresTests {
             #expect(
                 try await killer.query("SELECT pg_terminate_backend($1)", [firstPID])[0].decode(
                     0, as: Bool.self))
-            for _ in 0..<50 {
+            try await Patience.waitUntil("backend \(firstPID) gone") {
                 let alive = try await killer.query(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [firstPID])
-                if try alive[0].decode(0, as: Int.self) == 0 { break }
-                try await Task.sleep(for: .milliseconds(20))
+                return try alive[0].decode(0, as: Int.self) == 0
             }
             let secondPID = try await pool.query("SELECT pg_backend_pid()")[0].decode(
                 0, as: Int.self)

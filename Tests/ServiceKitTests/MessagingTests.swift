@@ -31,7 +31,9 @@ func withServer(
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...5)))
             return request.reversed()
         }) { _, url in
-            let client = try RequestClient(urls: [url], timeoutMilliseconds: 5_000)
+            // 300 calls queue behind 8 handlers: on a loaded machine the last wait long, so the
+            // deadline is generous; what is checked is that every caller gets its own reply.
+            let client = try RequestClient(urls: [url], timeoutMilliseconds: Patience.callMilliseconds)
             defer { client.close() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<300 {
@@ -46,14 +48,17 @@ func withServer(
         }
     }
 
+    /// The deadline fires and the call returns with `.timedOut`; how soon it returns depends on
+    /// the machine's load, so it is not asserted (returning at all is what a hang would fail).
     @Test func callTimesOutWhenNoReplyComes() async throws {
         try await withServer({ _ in nil }) { _, url in
             let client = try RequestClient(urls: [url])
             defer { client.close() }
-            let started = ContinuousClock.now
             let error = await #expect(throws: MessagingError.self) { try await client.call([1], timeoutMilliseconds: 200) }
             #expect(error?.code == .timedOut)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            // The client still works after a timed-out call: the next one times out the same way.
+            let again = await #expect(throws: MessagingError.self) { try await client.call([2], timeoutMilliseconds: 200) }
+            #expect(again?.code == .timedOut)
         }
     }
 
@@ -63,12 +68,10 @@ func withServer(
             defer { client.close() }
             let big = [UInt8](repeating: 1, count: 100_000)
             await #expect(throws: MessagingError.self) { try await client.call(big, timeoutMilliseconds: 300) }
-            // nng drops the pipe that sent it; the client reconnects and the next call is served.
-            var answered = false
-            for _ in 0..<20 where !answered {
-                answered = (try? await client.call([7, 7], timeoutMilliseconds: 500)) == [7, 7]
+            // nng drops the pipe that sent it; the client reconnects and a later call is served.
+            try await Patience.waitUntil("a call served after the oversized one") {
+                (try? await client.call([7, 7], timeoutMilliseconds: Patience.milliseconds(1_000))) == [7, 7]
             }
-            #expect(answered)
         }
     }
 
@@ -86,9 +89,15 @@ func withServer(
                 }
                 return nil
             }
-            group.addTask { try await client.call([1], timeoutMilliseconds: 10_000) }
+            group.addTask { try await client.call([1], timeoutMilliseconds: Patience.callMilliseconds) }
             // Shut down only once the request is being handled: that is what "in flight" means.
-            while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
+            // Shut down too if it never gets there, or the group would wait for the server forever.
+            do {
+                try await Patience.waitUntil("the request reaching its handler", every: .milliseconds(5)) { started.isSet }
+            } catch {
+                server.shutdown()
+                throw error
+            }
             server.shutdown()
             var replies: [[UInt8]] = []
             for try await result in group {
@@ -103,7 +112,7 @@ func withServer(
     @Test func clientDialsSeveralReplicas() async throws {
         try await withServer({ _ in [1] }) { _, first in
             try await withServer({ _ in [2] }) { _, second in
-                let client = try RequestClient(urls: [first, second], timeoutMilliseconds: 10_000)
+                let client = try RequestClient(urls: [first, second], timeoutMilliseconds: Patience.callMilliseconds)
                 defer { client.close() }
                 var seen = Set<UInt8>()
                 for _ in 0..<200 {

@@ -90,7 +90,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// SIGTERM, then up to `grace` for a clean exit, SIGKILL after that. The exit status of a clean
     /// exit, or nil if it had to be killed.
     @discardableResult
-    public func terminate(grace: Duration = .seconds(10)) async -> Int32? {
+    public func terminate(grace: Duration = Patience.scaled(.seconds(10))) async -> Int32? {
         if let status = exitStatus { return status }
         kill(pid, SIGTERM)
         if let status = await wait(timeout: grace) { return status }
@@ -102,7 +102,7 @@ public final class ChildProcess: @unchecked Sendable {
     public func killNow() async {
         guard isRunning else { return }
         kill(pid, SIGKILL)
-        _ = await wait(timeout: .seconds(30))
+        _ = await wait(timeout: Patience.limit)
     }
 
     public func removeLog() {

@@ -34,11 +34,8 @@ public final class PostgresTestServer: Sendable {
     /// Initialises and starts a server with the database `coupon`, runs `body`, then stops the
     /// server and removes its folder whether `body` returns or throws.
     public static func with<Result>(_ body: (PostgresTestServer) async throws -> Result) async throws -> Result {
-        let server = try PostgresTestServer()
+        let server = try await started()
         do {
-            try await server.initialise()
-            try await server.start()
-            try await server.createDatabase(defaultDatabase)
             let result = try await body(server)
             await server.stop()
             server.removeFolder()
@@ -47,6 +44,27 @@ public final class PostgresTestServer: Sendable {
             await server.stop()
             server.removeFolder()
             throw error
+        }
+    }
+
+    /// A started server with its database. The free port can be taken by another test (or another
+    /// run on the same machine) between choosing and binding it; then it starts anew on a new port.
+    private static func started() async throws -> PostgresTestServer {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try PostgresTestServer()
+            do {
+                try await server.initialise()
+                try await server.start()
+                try await server.createDatabase(defaultDatabase)
+                return server
+            } catch {
+                await server.stop()
+                server.removeFolder()
+                let portTaken = (error as? Failure)?.description.contains("Address already in use") == true
+                guard portTaken, attempt < 4 else { throw error }
+            }
         }
     }
 
@@ -106,7 +124,8 @@ public final class PostgresTestServer: Sendable {
         // Marked first: a start that fails half-way may leave a postmaster that `stop` must end.
         isRunning.withLock { $0 = true }
         let started = try await runAsOwner(
-            "pg_ctl", ["-D", dataFolder.path, "-l", logFile.path, "-w", "-t", "60", "start"], within: .seconds(90))
+            "pg_ctl", ["-D", dataFolder.path, "-l", logFile.path, "-w", "-t", String(Patience.seconds(60)), "start"],
+            within: Patience.scaled(.seconds(90)))
         guard started.status == 0 else {
             throw Failure("PostgreSQL on port \(port) did not start:\n\(started.output)\n\(serverLog())")
         }
@@ -117,11 +136,13 @@ public final class PostgresTestServer: Sendable {
     public func stop() async {
         guard isRunning.withLock({ running in defer { running = false }; return running }) else { return }
         let postmaster = postmasterPid()
-        let stopped = try? await runAsOwner("pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", "30", "stop"], within: .seconds(45))
+        let stopped = try? await runAsOwner(
+            "pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", String(Patience.seconds(30)), "stop"],
+            within: Patience.scaled(.seconds(45)))
         guard stopped?.status != 0, let postmaster else { return }
         print("pg_ctl stop failed on port \(port); killing postmaster \(postmaster):\n\(stopped?.output ?? "")")
         kill(postmaster, SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + Patience.limit
         while Self.isAlive(postmaster), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
@@ -129,7 +150,7 @@ public final class PostgresTestServer: Sendable {
         // --no-sync only spares initdb's own flushes of the fresh cluster; the server runs with fsync.
         let initialised = try await runAsOwner(
             "initdb", ["-D", dataFolder.path, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            within: .seconds(120))
+            within: Patience.scaled(.seconds(120)))
         guard initialised.status == 0 else { throw Failure("initdb failed in \(dataFolder.path):\n\(initialised.output)") }
         // Appended, not rewritten: the file keeps its owner. TCP only, so no socket folder is needed.
         let settings = """

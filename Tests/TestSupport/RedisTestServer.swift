@@ -22,15 +22,30 @@ public final class RedisTestServer {
         extraArguments: [String] = [],
         _ body: (RedisTestServer) async throws -> Result
     ) async throws -> Result {
-        let server = try RedisTestServer(extraArguments: extraArguments)
+        let server = try await launched(extraArguments: extraArguments)
         do {
-            try await server.launch()
             let result = try await body(server)
             await server.stop()
             return result
         } catch {
             await server.stop()
             throw error
+        }
+    }
+
+    /// A started server. The free port can be taken by another test (or another run on the same
+    /// machine) between choosing and binding it; then it starts again on a new port.
+    private static func launched(extraArguments: [String]) async throws -> RedisTestServer {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try RedisTestServer(extraArguments: extraArguments)
+            do {
+                try await server.launch()
+                return server
+            } catch let failure as Failure where attempt < 4 && failure.description.contains("Address already in use") {
+                continue
+            }
         }
     }
 
@@ -42,7 +57,7 @@ public final class RedisTestServer {
 
     /// Starts a server and a pool connected to it, runs `body`, then closes both.
     public static func withPool<Result>(
-        poolSize: Int = 8, timeoutMilliseconds: Int = 2000,
+        poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000),
         _ body: (RedisPool) async throws -> Result
     ) async throws -> Result {
         try await with { server in
@@ -52,7 +67,7 @@ public final class RedisTestServer {
 
     /// A pool connected to this server for the duration of `body`.
     public func withPool<Result>(
-        poolSize: Int = 8, timeoutMilliseconds: Int = 2000,
+        poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000),
         _ body: (RedisPool) async throws -> Result
     ) async throws -> Result {
         let pool = RedisPool(config: try config(poolSize: poolSize, timeoutMilliseconds: timeoutMilliseconds))
@@ -66,7 +81,7 @@ public final class RedisTestServer {
         }
     }
 
-    public func config(poolSize: Int = 8, timeoutMilliseconds: Int = 2000) throws -> RedisConfig {
+    public func config(poolSize: Int = 8, timeoutMilliseconds: Int = Patience.milliseconds(10_000)) throws -> RedisConfig {
         try RedisConfig(url: "redis://127.0.0.1:\(port)", poolSize: poolSize, timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -80,9 +95,9 @@ public final class RedisTestServer {
             ] + extraArguments, environment: [:])
         self.process = process
 
-        let probe = RedisConnection(config: try config(poolSize: 1, timeoutMilliseconds: 200))
+        let probe = RedisConnection(config: try config(poolSize: 1, timeoutMilliseconds: Patience.milliseconds(1_000)))
         var answered = false
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + Patience.limit
         while !answered, process.isRunning, ContinuousClock.now < deadline {
             do {
                 _ = try await probe.command(["PING"])

@@ -83,6 +83,7 @@ public final class TestCluster: @unchecked Sendable {
             "RULE_ENGINE_URL": ruleEngineURL, "RISK_CONTROL_URL": riskControlURL,
             "COUPON_DATABASE_URL": database.url, "COUPON_REDIS_URL": "redis://127.0.0.1:\(redis.port)/0",
             "COUPON_LOG_LEVEL": "info", "COUPON_DATABASE_POOL": "8", "COUPON_REDIS_POOL": "8",
+            "COUPON_DEPENDENCY_TIMEOUT_MS": String(Patience.dependencyMilliseconds),
         ].merging(extraEnvironment) { _, override in override }
     }
 
@@ -138,22 +139,28 @@ public final class TestCluster: @unchecked Sendable {
         couponCenters[index] = try await launchCouponCenter(index)
     }
 
-    private func waitUntilServing(_ url: String, process: ChildProcess, within: Duration = .seconds(60)) async throws {
-        let client = try ServiceClient(service: process.name, urls: [url], timeoutMilliseconds: 500)
+    private func waitUntilServing(_ url: String, process: ChildProcess) async throws {
+        // Each ping is short so the loop notices an exit soon; the wait as a whole is generous.
+        let client = try ServiceClient(service: process.name, urls: [url], timeoutMilliseconds: Patience.milliseconds(1_000))
         defer { client.close() }
-        let deadline = ContinuousClock.now + within
-        while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw TestFailure("\(process.name) exited with \(process.exitStatus ?? -1) before serving:\n\(process.log)")
+        var exited: Int32?
+        do {
+            try await Patience.waitUntil("\(process.name) answering ping on \(url)", every: .milliseconds(50)) {
+                exited = process.exitStatus
+                if exited != nil { return true }
+                return (try? await client.call(PingRequest())) != nil
             }
-            if (try? await client.call(PingRequest())) != nil { return }
-            try await Task.sleep(for: .milliseconds(50))
+        } catch {
+            throw TestFailure("\(error):\n\(process.log)")
         }
-        throw TestFailure("\(process.name) did not answer ping on \(url) within \(within):\n\(process.log)")
+        if let exited {
+            throw TestFailure("\(process.name) exited with \(exited) before serving:\n\(process.log)")
+        }
     }
 
-    /// A client for coupon-center, spread across every running replica.
-    public func client(timeoutMilliseconds: Int = 5_000) throws -> ServiceClient {
+    /// A client for coupon-center, spread across every running replica. Its deadline is generous
+    /// (`Patience.callMilliseconds`): a test that wants calls to time out passes its own.
+    public func client(timeoutMilliseconds: Int = Patience.callMilliseconds) throws -> ServiceClient {
         try ServiceClient(service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -175,7 +182,7 @@ public final class TestCluster: @unchecked Sendable {
     public func http(_ method: String, _ path: String, json: String? = nil, to index: Int = 0) async throws -> HTTPAnswer {
         var request = URLRequest(url: URL(string: httpURLs[index] + path)!)
         request.httpMethod = method
-        request.timeoutInterval = 30
+        request.timeoutInterval = Double(Patience.callMilliseconds) / 1000
         if let json {
             request.httpBody = Data(json.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
