@@ -148,6 +148,10 @@ public final class TestCluster: @unchecked Sendable {
             try await Patience.waitUntil("\(process.name) answering ping on \(url)", every: .milliseconds(50)) {
                 exited = process.exitStatus
                 if exited != nil { return true }
+                // The port must be this process's: another test's service may have taken it
+                // between picking it and binding it, and would answer the ping. Ours logs the
+                // address once it has bound it.
+                guard process.log.contains("listen=\(url)") else { return false }
                 return (try? await client.call(PingRequest())) != nil
             }
         } catch {
