@@ -78,7 +78,8 @@ let package = Package(
             path: "Tests/IntegrationTests", exclude: ["Snapshots"]),
         // coupon-center's routes in process, over the test PostgreSQL and Redis (no process spawned).
         .testTarget(
-            name: "CouponCenterTests", dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient"],
+            name: "CouponCenterTests",
+            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient"],
             path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),

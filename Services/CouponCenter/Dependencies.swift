@@ -53,8 +53,12 @@ struct Dependencies: Sendable {
             let reply = try await self.redis.command(["PING"])
             guard reply.string == "PONG" else { throw ServiceError(.dependencyUnavailable, "PING answered \(reply)") }
         }
-        async let ruleEngine = check("rule-engine") { _ = try await self.ruleEngine.call(PingRequest(), timeoutMilliseconds: self.timeoutMilliseconds) }
-        async let riskControl = check("risk-control") { _ = try await self.riskControl.call(PingRequest(), timeoutMilliseconds: self.timeoutMilliseconds) }
+        async let ruleEngine = check("rule-engine") {
+            _ = try await self.ruleEngine.call(PingRequest(), timeoutMilliseconds: self.timeoutMilliseconds)
+        }
+        async let riskControl = check("risk-control") {
+            _ = try await self.riskControl.call(PingRequest(), timeoutMilliseconds: self.timeoutMilliseconds)
+        }
         return await [database, redis, ruleEngine, riskControl]
     }
 
@@ -63,7 +67,9 @@ struct Dependencies: Sendable {
         do {
             try await answerByDeadline(milliseconds: timeoutMilliseconds, probe)
             let elapsed = ContinuousClock.now - started
-            return DependencyStatus(name: name, healthy: true, detail: "answered in \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
+            return DependencyStatus(
+                name: name, healthy: true,
+                detail: "answered in \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
         } catch {
             return DependencyStatus(name: name, healthy: false, detail: "\(error)")
         }

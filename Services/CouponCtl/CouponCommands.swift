@@ -72,11 +72,14 @@ enum CouponCommands {
     ) { values, output in
         let client = try values.client()
         defer { client.close() }
-        let best = try await client.call(BestRequest(userId: values.string("user"), amountCents: try money(values, "amount"), items: try items(values)))
+        let best = try await client.call(
+            BestRequest(userId: values.string("user"), amountCents: try money(values, "amount"), items: try items(values)))
         if output.json {
             output.value(.object(CouponJSON(timeZone: .gmt).best(best)))
         } else {
-            print("coupons \(best.couponIds.joined(separator: " ")), discount \(Money(cents: best.discountCents).yuanText), payable \(Money(cents: best.payableCents).yuanText)")
+            print(
+                "coupons \(best.couponIds.joined(separator: " ")), discount \(Money(cents: best.discountCents).yuanText), payable \(Money(cents: best.payableCents).yuanText)"
+            )
             output.table(
                 ["COUPON", "APPLIED", "REASON", "DISCOUNT", "WHY"],
                 best.explain.map { [$0.couponId, $0.applied ? "yes" : "no", $0.reason, Money(cents: $0.discountCents).yuanText, $0.message] })
@@ -98,10 +101,12 @@ enum CouponCommands {
             output.value(.object(members))
             return
         }
-        output.table(["FIELD", "VALUE"], members.map { name, value in
-            if case .string(let text) = value { return [name, text] }
-            return [name, value.serialized()]
-        })
+        output.table(
+            ["FIELD", "VALUE"],
+            members.map { name, value in
+                if case .string(let text) = value { return [name, text] }
+                return [name, value.serialized()]
+            })
     }
 
     static let templateFlags: [(flag: String, field: String, kind: String)] = [
@@ -166,8 +171,10 @@ enum CouponCommands {
                 output.table(
                     ["ID", "NAME", "TYPE", "STATUS", "ISSUED", "STOCK", "USED", "ENDS"],
                     list.templates.map {
-                        [$0.templateId, $0.spec.name, $0.spec.type.rawValue, $0.status.rawValue, "\($0.issued)", "\($0.spec.totalStock)",
-                         "\($0.used)", Timestamp.formatISO8601($0.spec.endMilliseconds, in: json.timeZone)]
+                        [
+                            $0.templateId, $0.spec.name, $0.spec.type.rawValue, $0.status.rawValue, "\($0.issued)", "\($0.spec.totalStock)",
+                            "\($0.used)", Timestamp.formatISO8601($0.spec.endMilliseconds, in: json.timeZone),
+                        ]
                     })
             }
         default:
@@ -232,9 +239,11 @@ enum CouponCommands {
             output.table(
                 ["COUPON", "TEMPLATE", "TYPE", "STATUS", "THRESHOLD", "DISCOUNT", "EXPIRES"],
                 wallet.coupons.map {
-                    [$0.couponId, $0.templateName, $0.type.rawValue, $0.status.rawValue, Money(cents: $0.thresholdCents).yuanText,
-                     $0.rateBasisPoints.map { Rate.text($0) } ?? Money(cents: $0.discountCents).yuanText,
-                     Timestamp.formatISO8601($0.expiresMilliseconds, in: json.timeZone)]
+                    [
+                        $0.couponId, $0.templateName, $0.type.rawValue, $0.status.rawValue, Money(cents: $0.thresholdCents).yuanText,
+                        $0.rateBasisPoints.map { Rate.text($0) } ?? Money(cents: $0.discountCents).yuanText,
+                        Timestamp.formatISO8601($0.expiresMilliseconds, in: json.timeZone),
+                    ]
                 })
         }
     }
@@ -260,7 +269,10 @@ enum CouponCommands {
     static let profile = Command(
         name: "profile",
         summary: "set a user's tags (POST /api/user/profile) and show their segments",
-        options: [ConfigOption("user", default: "", "the user"), ConfigOption("tags", default: "", "comma-separated tags, e.g. VIP,PRICE_SENSITIVE"), timeZoneOption]
+        options: [
+            ConfigOption("user", default: "", "the user"), ConfigOption("tags", default: "", "comma-separated tags, e.g. VIP,PRICE_SENSITIVE"),
+            timeZoneOption,
+        ]
     ) { values, output in
         let client = try values.client()
         defer { client.close() }

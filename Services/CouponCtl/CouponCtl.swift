@@ -59,7 +59,8 @@ struct Command: Sendable {
     static var all: [Command] { SystemCommands.all + CouponCommands.all + RiskCommands.all }
 
     static var overview: String {
-        var text = "couponctl — operate a Coupon Cluster over its binary protocol\n\nUsage: couponctl COMMAND [options]   (couponctl COMMAND --help for its options)\n\nCommands:\n"
+        var text =
+            "couponctl — operate a Coupon Cluster over its binary protocol\n\nUsage: couponctl COMMAND [options]   (couponctl COMMAND --help for its options)\n\nCommands:\n"
         for command in all { text += "  \(command.name.padding(12)) \(command.summary)\n" }
         text += "\nExit codes: 0 ok, 2 bad input or refused, 3 server error or unreachable, 1 other."
         return text

@@ -22,7 +22,9 @@ struct Output: Sendable {
 
     func failure(_ error: ServiceError) {
         if json {
-            print(JSONValue.object([("code", .integer(error.code.rawValue)), ("error", .string(error.code.name)), ("message", .string(error.message))]).serialized())
+            print(
+                JSONValue.object([("code", .integer(error.code.rawValue)), ("error", .string(error.code.name)), ("message", .string(error.message))])
+                    .serialized())
         } else {
             ProcessEnvironment.writeError("error \(error.code.rawValue) \(error.code.name): \(error.message)\n")
         }

@@ -35,9 +35,10 @@ enum RiskCommands {
             if output.json {
                 print(text)
             } else {
-                let members = ((try? JSONParser.parse(Array(text.utf8))).flatMap { value -> [(String, JSONValue)]? in
-                    if case .object(let members) = value { members } else { nil }
-                }) ?? []
+                let members =
+                    ((try? JSONParser.parse(Array(text.utf8))).flatMap { value -> [(String, JSONValue)]? in
+                        if case .object(let members) = value { members } else { nil }
+                    }) ?? []
                 output.table(["RULE", "VALUE"], members.map { [$0.0, $0.1.serialized()] })
             }
         }
@@ -46,9 +47,11 @@ enum RiskCommands {
         case "reload": showRules(try await client.call(ReloadRiskRulesRequest()))
         case "list":
             let entries = try await client.call(GetRiskListRequest(list: try listName(), subject: try subject())).entries
-            output.table(["LIST", "SUBJECT", "VALUE", "EXPIRES (UNIX MS)"], entries.map {
-                [$0.list.rawValue, $0.subject.rawValue, $0.value, $0.expiresMilliseconds.map(String.init) ?? "never"]
-            })
+            output.table(
+                ["LIST", "SUBJECT", "VALUE", "EXPIRES (UNIX MS)"],
+                entries.map {
+                    [$0.list.rawValue, $0.subject.rawValue, $0.value, $0.expiresMilliseconds.map(String.init) ?? "never"]
+                })
         case "add":
             let ttl = values.string("ttl").isEmpty ? nil : Int64(values.string("ttl"))
             if !values.string("ttl").isEmpty && ttl == nil { throw ConfigError("--ttl: a whole number of seconds") }
@@ -56,7 +59,8 @@ enum RiskCommands {
                 AddRiskListEntryRequest(list: try listName(), subject: try subject(), value: values.string("value"), ttlSeconds: ttl))
             print("added \(entry.value) to \(entry.list.rawValue) \(entry.subject.rawValue)")
         case "remove":
-            let change = try await client.call(RemoveRiskListEntryRequest(list: try listName(), subject: try subject(), value: values.string("value")))
+            let change = try await client.call(
+                RemoveRiskListEntryRequest(list: try listName(), subject: try subject(), value: values.string("value")))
             print(change.removed ? "removed" : "was not listed")
         default:
             throw ConfigError("risk needs an action: rules, reload, list, add or remove")

@@ -30,7 +30,9 @@ struct CouponLoad {
         do {
             let scenario = try await Scenario.make(settings)
             var report = await withTaskGroup(of: LoadReport?.self) { group in
-                group.addTask { await scenario.serve(); return nil }
+                group.addTask {
+                    await scenario.serve(); return nil
+                }
                 group.addTask {
                     let report = await LoadRunner(settings: settings, scenario: scenario).run()
                     scenario.stop()

@@ -45,4 +45,3 @@ enum BenchWallet {
         return elapsed.wholeMicroseconds / Int64(rounds)
     }
 }
-

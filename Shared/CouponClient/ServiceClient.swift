@@ -14,7 +14,9 @@ public final class ServiceClient: Sendable {
     public let defaultTimeoutMilliseconds: Int
 
     /// `urls` may name several replicas of the service; requests are spread across the connected ones.
-    public init(service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes) throws(ServiceError) {
+    public init(service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes)
+        throws(ServiceError)
+    {
         do {
             transport = try RequestClient(
                 configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds))
@@ -52,7 +54,8 @@ public final class ServiceClient: Sendable {
             return try await transport.call(frame, timeoutMilliseconds: timeoutMilliseconds)
         } catch {
             if error.isTimeout {
-                throw ServiceError(.deadlineExceeded, "\(service) did not answer \(kind) within \(timeoutMilliseconds ?? defaultTimeoutMilliseconds) ms")
+                throw ServiceError(
+                    .deadlineExceeded, "\(service) did not answer \(kind) within \(timeoutMilliseconds ?? defaultTimeoutMilliseconds) ms")
             }
             throw ServiceError(.dependencyUnavailable, "\(service) \(kind): \(error)")
         }

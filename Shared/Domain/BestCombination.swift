@@ -301,16 +301,19 @@ public enum BestCombinations {
                 let aloneText = Money(cents: alone[index]).yuanText
                 let message: String
                 if coupon.stacking == .exclusive {
-                    message = "EXCLUSIVE: combines with nothing; alone it takes \(aloneText) off, and \(chosenText) takes \(Money(cents: best.total).yuanText) off"
+                    message =
+                        "EXCLUSIVE: combines with nothing; alone it takes \(aloneText) off, and \(chosenText) takes \(Money(cents: best.total).yuanText) off"
                 } else if answerIsExclusive {
                     message = "the chosen coupon \(chosenText) is EXCLUSIVE and combines with nothing"
                 } else {
                     message = "takes \(aloneText) off alone, but adds nothing to the better combination \(chosenText)"
                 }
-                explain.append(CouponExplanation(couponId: id, applied: false, reason: ErrorCode.stackingConflict.name, discountCents: 0, message: message))
+                explain.append(
+                    CouponExplanation(couponId: id, applied: false, reason: ErrorCode.stackingConflict.name, discountCents: 0, message: message))
             }
         }
-        return BestCombination(couponIds: chosenIds, discountCents: best.total, payableCents: request.order.amountCents - best.total, explain: explain)
+        return BestCombination(
+            couponIds: chosenIds, discountCents: best.total, payableCents: request.order.amountCents - best.total, explain: explain)
     }
 }
 

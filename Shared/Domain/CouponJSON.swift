@@ -26,7 +26,7 @@ public struct CouponJSON: Sendable {
                 Tier(
                     segment: try tier.string("segment"), thresholdCents: try tier.optionalMoney("threshold") ?? 0,
                     discountCents: try tier.money("discount")))
-                    }
+        }
         return TemplateSpec(
             name: try fields.string("name"), type: try fields.enumeration("type", CouponType.self),
             thresholdCents: try fields.optionalMoney("threshold") ?? 0, discountCents: try fields.optionalMoney("discount") ?? 0,
@@ -61,13 +61,25 @@ public struct CouponJSON: Sendable {
             ("categories", .array(spec.categories.map { .string($0) })), ("stacking", .string(spec.stacking.rawValue)),
             ("thresholdOnDiscounted", .bool(spec.thresholdOnDiscounted)), ("channels", .array(spec.channels.map { .string($0) })),
             ("segments", .array(spec.segments.map { .string($0) })), ("pointsCost", .integer(spec.pointsCost)),
-            ("tiers", .array(spec.tiers.map { .object([("segment", .string($0.segment)), ("threshold", Self.yuan($0.thresholdCents)), ("discount", Self.yuan($0.discountCents))]) })),
+            (
+                "tiers",
+                .array(
+                    spec.tiers.map {
+                        .object([
+                            ("segment", .string($0.segment)), ("threshold", Self.yuan($0.thresholdCents)), ("discount", Self.yuan($0.discountCents)),
+                        ])
+                    })
+            ),
         ]
         members.append(
-            ("counters", .object([
-                ("issued", .integer(view.issued)), ("issuedToday", .integer(view.issuedToday)), ("used", .integer(view.used)),
-                ("budgetSpent", Self.yuan(view.budgetSpentCents)), ("remainingStock", .integer(Self.remainingStock(spec.totalStock, issued: view.issued))),
-            ])))
+            (
+                "counters",
+                .object([
+                    ("issued", .integer(view.issued)), ("issuedToday", .integer(view.issuedToday)), ("used", .integer(view.used)),
+                    ("budgetSpent", Self.yuan(view.budgetSpentCents)),
+                    ("remainingStock", .integer(Self.remainingStock(spec.totalStock, issued: view.issued))),
+                ])
+            ))
         members.append(("createdAt", time(view.createdMilliseconds)))
         return members
     }
@@ -143,12 +155,16 @@ public struct CouponJSON: Sendable {
         [
             ("couponIds", .array(best.couponIds.map { .string($0) })), ("discount", Self.yuan(best.discountCents)),
             ("payable", Self.yuan(best.payableCents)),
-            ("explain", .array(best.explain.map {
-                .object([
-                    ("couponId", .string($0.couponId)), ("applied", .bool($0.applied)), ("reason", .string($0.reason)),
-                    ("discount", Self.yuan($0.discountCents)), ("message", .string($0.message)),
-                ])
-            })),
+            (
+                "explain",
+                .array(
+                    best.explain.map {
+                        .object([
+                            ("couponId", .string($0.couponId)), ("applied", .bool($0.applied)), ("reason", .string($0.reason)),
+                            ("discount", Self.yuan($0.discountCents)), ("message", .string($0.message)),
+                        ])
+                    })
+            ),
         ]
     }
 

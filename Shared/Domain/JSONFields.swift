@@ -14,7 +14,8 @@ public struct JSONFields {
         }
         for (name, _) in pairs where !allowed.contains(name) {
             throw ServiceError(
-                .invalidArgument, "\(path.isEmpty ? name : path + "." + name): unknown field (expected one of \(allowed.sorted().joined(separator: ", ")))")
+                .invalidArgument,
+                "\(path.isEmpty ? name : path + "." + name): unknown field (expected one of \(allowed.sorted().joined(separator: ", ")))")
         }
         members = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
     }
@@ -116,7 +117,8 @@ public struct JSONFields {
         guard let value = present(name) else { throw ServiceError(.invalidArgument, "\(qualified(name)): required") }
         guard case .string(let text) = value else { throw wrongType(name, "an ISO 8601 time string", value) }
         guard let milliseconds = Timestamp.parseISO8601(text) else {
-            throw ServiceError(.invalidArgument, "\(qualified(name)): '\(text)' is not an ISO 8601 time with an offset, e.g. 2026-11-11T00:00:00+08:00")
+            throw ServiceError(
+                .invalidArgument, "\(qualified(name)): '\(text)' is not an ISO 8601 time with an offset, e.g. 2026-11-11T00:00:00+08:00")
         }
         return milliseconds
     }
@@ -125,7 +127,8 @@ public struct JSONFields {
         guard let value = present(name) else { return nil }
         guard case .number(let text) = value else { throw wrongType(name, "a number between 0 and 1", value) }
         guard let basisPoints = Rate.parseBasisPoints(text) else {
-            throw ServiceError(.invalidArgument, "\(qualified(name)): \(text) must be between 0 and 1 (exclusive) with at most 4 decimals, e.g. 0.8 for 8折")
+            throw ServiceError(
+                .invalidArgument, "\(qualified(name)): \(text) must be between 0 and 1 (exclusive) with at most 4 decimals, e.g. 0.8 for 8折")
         }
         return basisPoints
     }

@@ -50,7 +50,9 @@ public enum TemplateRules {
             guard spec.discountCents > 0 else { throw fail("discount", "a \(spec.type.rawValue) coupon needs a positive discount") }
             guard spec.discountCents <= Money.maximum.cents else { throw fail("discount", "too large") }
             if spec.thresholdCents > 0 && spec.discountCents > spec.thresholdCents {
-                throw fail("discount", "\(Money(cents: spec.discountCents).yuanText) is more than the threshold \(Money(cents: spec.thresholdCents).yuanText)")
+                throw fail(
+                    "discount",
+                    "\(Money(cents: spec.discountCents).yuanText) is more than the threshold \(Money(cents: spec.thresholdCents).yuanText)")
             }
             guard spec.rateBasisPoints == nil else { throw fail("rate", "only DISCOUNT coupons have a rate") }
             guard spec.maxDiscountCents == nil else { throw fail("maxDiscount", "only DISCOUNT and FREE coupons have a cap") }

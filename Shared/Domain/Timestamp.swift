@@ -103,7 +103,8 @@ public enum Timestamp {
         let millisecond = dayMilliseconds % 1000
         let sign = offset < 0 ? "-" : "+"
         let zone = offset == 0 ? "Z" : "\(sign)\(pad(abs(offset) / 3600, 2)):\(pad(abs(offset) / 60 % 60, 2))"
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(hour), 2)):\(pad(Int(minute), 2)):\(pad(Int(second), 2)).\(pad(Int(millisecond), 3))\(zone)"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int(hour), 2)):\(pad(Int(minute), 2)):\(pad(Int(second), 2)).\(pad(Int(millisecond), 3))\(zone)"
     }
 
     /// The calendar day (`2026-11-11`) that `milliseconds` falls on in `timeZone`: the key of

@@ -31,8 +31,7 @@ extension PostgresError {
         if message == nil, let result, let text = PQresultErrorMessage(result), text.pointee != 0 {
             message = String(cString: text)
         }
-        if message == nil, let connection, let text = PQerrorMessage(connection), text.pointee != 0
-        {
+        if message == nil, let connection, let text = PQerrorMessage(connection), text.pointee != 0 {
             message = String(cString: text)
         }
         let trimmed = (message ?? "unknown libpq failure").trimmingCharacters(
@@ -93,8 +92,7 @@ final class LibpqSession {
     /// and never finished it) must not reach the next holder, so it is closed.
     func cleanUpAfterLease() {
         guard let connection else { return }
-        if PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE
-        {
+        if PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE {
             close()
         }
     }

@@ -39,8 +39,7 @@ public enum PostgresMigrator {
     /// increasing or a name is empty, and `migrationMismatch` before applying anything when a
     /// recorded version carries a different name (the binary and the database disagree about
     /// history).
-    public static func apply(_ migrations: [Migration], to pool: PostgresPool) async throws -> [Int]
-    {
+    public static func apply(_ migrations: [Migration], to pool: PostgresPool) async throws -> [Int] {
         try validate(migrations)
 
         // Read committed on purpose, here and below: each statement then sees what other

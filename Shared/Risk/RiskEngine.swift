@@ -263,7 +263,8 @@ public final class RiskEngine: Sendable {
         if rules.newAccountHours > 0 {
             // Only taking a coupon (claim, exchange) is reviewed; redeeming one the account already
             // holds is not. Every action still records when the account was first seen.
-            let valuable = request.action != .redeem
+            let valuable =
+                request.action != .redeem
                 && (request.couponType == .free || (rules.highValueCents > 0 && request.amountCents >= rules.highValueCents))
             operations.append(
                 Operation(

@@ -152,7 +152,8 @@ public enum ConfigParser {
         for option in options {
             let flag = ("--\(option.flag)" + (option.isSwitch ? "" : " V")).padding(width)
             let env = option.environment.map { "  [\($0)]" } ?? ""
-            text += "  \(flag) \(option.help)\(env)\n  \("".padding(width)) default: \(option.defaultValue.isEmpty ? "(none)" : option.defaultValue)\n"
+            text +=
+                "  \(flag) \(option.help)\(env)\n  \("".padding(width)) default: \(option.defaultValue.isEmpty ? "(none)" : option.defaultValue)\n"
         }
         text += "  \("--help".padding(width)) print this and exit\n"
         return text

@@ -26,7 +26,8 @@ public final class Metrics: Sendable {
         var maxMicroseconds: Int64 = 0
 
         mutating func observe(_ microseconds: Int64) {
-            let index = Metrics.latencyBucketsMicroseconds.firstIndex { microseconds <= $0 }
+            let index =
+                Metrics.latencyBucketsMicroseconds.firstIndex { microseconds <= $0 }
                 ?? Metrics.latencyBucketsMicroseconds.count
             buckets[index] += 1
             count += 1
@@ -104,10 +105,11 @@ public final class Metrics: Sendable {
             out += "# TYPE \(name) \(help?.type ?? fallbackType)\n"
         }
         func labelText(_ labels: [String], extra: String? = nil) -> String {
-            let parts = labels.map { pair -> String in
-                let split = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                return "\(split[0])=\"\(escapeLabel(split.count > 1 ? split[1] : ""))\""
-            } + (extra.map { [$0] } ?? [])
+            let parts =
+                labels.map { pair -> String in
+                    let split = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    return "\(split[0])=\"\(escapeLabel(split.count > 1 ? split[1] : ""))\""
+                } + (extra.map { [$0] } ?? [])
             return parts.isEmpty ? "" : "{" + parts.joined(separator: ",") + "}"
         }
         for (key, value) in snapshot.counters.sorted(by: { $0.key < $1.key }) {

@@ -1,8 +1,8 @@
 import CouponClient
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// A failure belongs to its item: one claim or redemption that PostgreSQL refuses for its own data,

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// couponctl as an operator runs it: a process talking to a real cluster over the binary protocol.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// coupon-load as the bench runs it: a process against a real cluster, its JSON summary and its
@@ -28,7 +28,8 @@ import Wire
     @Test func scenariosReportThroughputLatencyErrorsAndInvariants() async throws {
         try await TestCluster.with { cluster in
             // A claim storm on a small stock: exactly the stock succeeds, the rest are SOLD_OUT.
-            let storm = try await load(cluster, ["--scenario", "claim", "--requests", "300", "--concurrency", "32", "--stock", "50", "--users", "300", "--per-user", "1"])
+            let storm = try await load(
+                cluster, ["--scenario", "claim", "--requests", "300", "--concurrency", "32", "--stock", "50", "--users", "300", "--per-user", "1"])
             #expect(storm["ok"] == .number("50"))
             #expect(storm["errors"]?["SOLD_OUT"] == .number("250"))
             #expect(invariantHeld(storm))
@@ -48,7 +49,8 @@ import Wire
             #expect(best["ok"] == .number("100"))
 
             // Straight to rule-engine, with the computation timed in process as well.
-            let engine = try await load(cluster, ["--scenario", "best-engine", "--requests", "100", "--concurrency", "4"], url: cluster.ruleEngineURL)
+            let engine = try await load(
+                cluster, ["--scenario", "best-engine", "--requests", "100", "--concurrency", "4"], url: cluster.ruleEngineURL)
             #expect(engine["ok"] == .number("100"), "\(engine.serialized())")
             guard case .number(let compute)? = engine["figures"]?["computeMicrosecondsPerBest"], let micros = Int(compute) else {
                 throw TestFailure("no compute figure: \(engine.serialized())")

@@ -3,8 +3,8 @@ import Foundation
 import Messaging
 import Postgres
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// The three real executables on free ports: each answers over the wire, coupon-center reports its

@@ -2,8 +2,8 @@ import CouponClient
 import Foundation
 import Messaging
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// The crashes and poisonings a hostile client found, each as a regression case against the real
@@ -134,8 +134,8 @@ import Wire
             #expect(hostile == [.invalidArgument, .invalidArgument, .invalidArgument])
             let name = try await cluster.http(
                 "POST", "/api/coupon/template",
-                json: #"{"name":"\#(String(repeating: "e\u{0301}", count: 60))","type":"CASH","threshold":0,"discount":1,"# +
-                    #""startTime":"2026-01-01T00:00:00+08:00","endTime":"2036-01-01T00:00:00+08:00","totalStock":1}"#)
+                json: #"{"name":"\#(String(repeating: "e\u{0301}", count: 60))","type":"CASH","threshold":0,"discount":1,"#
+                    + #""startTime":"2026-01-01T00:00:00+08:00","endTime":"2036-01-01T00:00:00+08:00","totalStock":1}"#)
             #expect(name.status == 400, "\(name.text)")
             try await Self.everythingStillServes(cluster, client, templateId: templateId, round: "ids")
         }
@@ -146,12 +146,14 @@ import Wire
             let client = try cluster.client(timeoutMilliseconds: 60_000)
             defer { client.close() }
             let templateId = try await Self.template(client)
-            for (index, (device, ip)) in [("bad\u{0}device", "1.2.3.4"), ("", "1.2.3.4"), (String(repeating: "d", count: 10_000), "ip"),
-                ("dev", "1.2.3.4\u{7}")].enumerated()
-            {
+            for (index, (device, ip)) in [
+                ("bad\u{0}device", "1.2.3.4"), ("", "1.2.3.4"), (String(repeating: "d", count: 10_000), "ip"),
+                ("dev", "1.2.3.4\u{7}"),
+            ].enumerated() {
                 let coupon = try await client.call(ClaimRequest(userId: "h\(index)", templateId: templateId, channel: "app"))
                 let failure = await #expect(throws: ServiceError.self) {
-                    _ = try await client.call(UseRequest(orderId: "o\(index)", couponId: coupon.couponId, amountCents: 10_000, deviceId: device, ip: ip))
+                    _ = try await client.call(
+                        UseRequest(orderId: "o\(index)", couponId: coupon.couponId, amountCents: 10_000, deviceId: device, ip: ip))
                 }
                 #expect(failure?.code == .invalidArgument)
                 let over = try await cluster.http(

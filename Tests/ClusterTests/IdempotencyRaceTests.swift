@@ -1,8 +1,8 @@
 import CouponClient
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Shared/DESIGN.md §2, invariant 3, under concurrency: the same request id sent many times at once, to several
@@ -104,7 +104,8 @@ import Wire
                     group.addTask {
                         do {
                             _ = try await client.call(
-                                UseRequest(orderId: "order-9-\(couponId)", couponId: couponId, amountCents: 25_000, userId: "payer", requestId: "use-9"))
+                                UseRequest(
+                                    orderId: "order-9-\(couponId)", couponId: couponId, amountCents: 25_000, userId: "payer", requestId: "use-9"))
                             return nil
                         } catch let error as ServiceError {
                             return error.code

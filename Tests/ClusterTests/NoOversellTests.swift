@@ -3,8 +3,8 @@ import Foundation
 import Postgres
 import Redis
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Shared/DESIGN.md §2, invariant 1, under fire: 2,000 concurrent claims from three coupon-center processes that
@@ -46,7 +46,8 @@ import Wire
         _ cluster: TestCluster, templateId: String, timeoutMilliseconds: Int = Patience.callMilliseconds, oneSocket: Bool = false,
         midway: @escaping @Sendable () async -> Void = {}
     ) async throws -> Tally {
-        let clients = oneSocket
+        let clients =
+            oneSocket
             ? [try cluster.client(timeoutMilliseconds: timeoutMilliseconds)]
             : try cluster.couponCenterURLs.map {
                 try ServiceClient(service: "coupon-center", urls: [$0], timeoutMilliseconds: timeoutMilliseconds)

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// The order-side HTTP calls: use, refund and best, with the seed's examples.
@@ -19,7 +19,8 @@ import Wire
     }
 
     func claim(_ cluster: TestCluster, _ user: String, _ templateId: String) async throws -> String {
-        let answer = try await cluster.http("POST", "/api/coupon/issue", json: #"{"userId":"\#(user)","couponType":"\#(templateId)","channel":"app"}"#)
+        let answer = try await cluster.http(
+            "POST", "/api/coupon/issue", json: #"{"userId":"\#(user)","couponType":"\#(templateId)","channel":"app"}"#)
         guard case .string(let id)? = answer.json?["couponId"] else { throw TestFailure("claim failed: \(answer.text)") }
         return id
     }
@@ -31,7 +32,8 @@ import Wire
             let coupon = try await claim(cluster, "ann", cash)
             let below = try await cluster.http("POST", "/api/coupon/use", json: #"{"orderId":"o1","couponId":"\#(coupon)","amount":199.99}"#)
             #expect(below.status == 409 && below.code == 1210, "\(below.text)")
-            let used = try await cluster.http("POST", "/api/coupon/use", json: #"{"orderId":"o1","couponId":"\#(coupon)","amount":250,"userId":"ann"}"#)
+            let used = try await cluster.http(
+                "POST", "/api/coupon/use", json: #"{"orderId":"o1","couponId":"\#(coupon)","amount":250,"userId":"ann"}"#)
             #expect(used.status == 200, "\(used.text)")
             #expect(used.json?["discount"] == .number("30.00"))
             #expect(used.json?["payable"] == .number("220.00"))
@@ -58,7 +60,8 @@ import Wire
             // Taobao 双11: shop 满199减20, category 满500减100, platform 满1000减200 on a 1,000 order
             // of that shop and category → 320 off.
             let shop = try await template(cluster, #""name":"店铺券","type":"CASH","threshold":199,"discount":20,"level":"SHOP","shopId":"S1""#)
-            let category = try await template(cluster, #""name":"品类券","type":"CASH","threshold":500,"discount":100,"level":"CATEGORY","categories":["digital"]"#)
+            let category = try await template(
+                cluster, #""name":"品类券","type":"CASH","threshold":500,"discount":100,"level":"CATEGORY","categories":["digital"]"#)
             let platform = try await template(cluster, #""name":"平台券","type":"CASH","threshold":1000,"discount":200"#)
             var held: [String] = []
             for id in [shop, category, platform] { held.append(try await claim(cluster, "cat", id)) }

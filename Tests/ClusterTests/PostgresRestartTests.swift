@@ -2,8 +2,8 @@ import CouponClient
 import Foundation
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Shared/DESIGN.md §7, "Reliability": the invariants of §2 hold while PostgreSQL is restarted

@@ -2,8 +2,8 @@ import CouponClient
 import Foundation
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Shared/DESIGN.md §2, invariant 2: a coupon is used by one order at a time, a refund returns it exactly once,

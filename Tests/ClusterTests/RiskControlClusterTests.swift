@@ -1,8 +1,8 @@
 import CouponClient
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// risk-control in the claim path: its rules refuse abuse, its admin calls change them without a

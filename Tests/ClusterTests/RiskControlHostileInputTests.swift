@@ -2,8 +2,8 @@ import CouponClient
 import Foundation
 import Postgres
 import Redis
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// risk-control as a process, over the wire: hostile text is refused and fails alone, the audit
@@ -12,7 +12,8 @@ import Wire
 @Suite(.serialized) struct RiskControlHostileInputTests {
     /// Only the per-user velocity rule is on (its window is what the last test breaks), high
     /// enough that nothing here reaches it.
-    static let rules = #"{"userLimitPerWindow": 1000, "deviceLimitPerWindow": 0, "ipLimitPerWindow": 0, "subnetLimitPerWindow": 0, "#
+    static let rules =
+        #"{"userLimitPerWindow": 1000, "deviceLimitPerWindow": 0, "ipLimitPerWindow": 0, "subnetLimitPerWindow": 0, "#
         + #""accountsPerDevicePerDay": 0, "accountsPerIPPerDay": 0, "accountsPerSubnetPerDay": 0, "newAccountHours": 0}"#
 
     static func withRiskControl(_ body: (TestCluster, ServiceClient) async throws -> Void) async throws {

@@ -1,8 +1,8 @@
 import Foundation
 import Postgres
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// The coupon-center HTTP API for templates, claims, idempotent retries, tiers, points exchange and
@@ -21,7 +21,8 @@ import Wire
             // CASH 满200减30.
             let cashId = try await Self.createTemplate(
                 cluster,
-                #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":2,"dailyLimit":50,"budget":3000,"channels":["app","web"],"segments":["NEW"],"stacking":"EXCLUSIVE"}"#)
+                #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":2,"dailyLimit":50,"budget":3000,"channels":["app","web"],"segments":["NEW"],"stacking":"EXCLUSIVE"}"#
+            )
             let cash = try await cluster.http("GET", "/api/coupon/template/\(cashId)")
             #expect(cash.status == 200 && cash.code == 0, "\(cash.text)")
             let shown = try #require(cash.json)
@@ -86,7 +87,8 @@ import Wire
             let hostileName = "'; DROP TABLE coupon_template; --"
             let hostileId = try await Self.createTemplate(
                 cluster,
-                #"{"name":"'; DROP TABLE coupon_template; --","type":"CASH","discount":5,"startTime":"\#(start)","endTime":"\#(end)","totalStock":1}"#)
+                #"{"name":"'; DROP TABLE coupon_template; --","type":"CASH","discount":5,"startTime":"\#(start)","endTime":"\#(end)","totalStock":1}"#
+            )
             let hostile = try await cluster.http("GET", "/api/coupon/template/\(hostileId)")
             #expect(hostile.json?["name"] == .string(hostileName), "\(hostile.text)")
             let storedName = try await pool.query("SELECT name FROM coupon_template WHERE id = $1", [hostileId])
@@ -101,8 +103,14 @@ import Wire
                 ("rate 1.2", #"{"name":"d","type":"DISCOUNT","rate":1.2,\#(window),"totalStock":1}"#, 1005, "rate"),
                 ("rate 0", #"{"name":"d","type":"DISCOUNT","rate":0,\#(window),"totalStock":1}"#, 1005, "rate"),
                 ("rate missing", #"{"name":"d","type":"DISCOUNT",\#(window),"totalStock":1}"#, 1005, "rate"),
-                ("discount above threshold", #"{"name":"c","type":"CASH","threshold":200,"discount":250,\#(window),"totalStock":1}"#, 1005, "discount"),
-                ("end before start", #"{"name":"c","type":"CASH","discount":5,"startTime":"\#(end)","endTime":"\#(start)","totalStock":1}"#, 1005, "endTime"),
+                (
+                    "discount above threshold", #"{"name":"c","type":"CASH","threshold":200,"discount":250,\#(window),"totalStock":1}"#, 1005,
+                    "discount"
+                ),
+                (
+                    "end before start", #"{"name":"c","type":"CASH","discount":5,"startTime":"\#(end)","endTime":"\#(start)","totalStock":1}"#, 1005,
+                    "endTime"
+                ),
                 ("negative stock", #"{"name":"c","type":"CASH","discount":5,\#(window),"totalStock":-1}"#, 1005, "totalStock"),
                 ("unknown type", #"{"name":"c","type":"COUPONX","discount":5,\#(window),"totalStock":1}"#, 1005, "type"),
                 ("unknown level", #"{"name":"c","type":"CASH","discount":5,"level":"GALAXY",\#(window),"totalStock":1}"#, 1005, "level"),
@@ -110,13 +118,26 @@ import Wire
                 ("stock as string", #"{"name":"c","type":"CASH","discount":5,\#(window),"totalStock":"10"}"#, 1005, "totalStock"),
                 ("missing name", #"{"type":"CASH","discount":5,\#(window),"totalStock":1}"#, 1005, "name"),
                 ("blank name", #"{"name":"   ","type":"CASH","discount":5,\#(window),"totalStock":1}"#, 1005, "name"),
-                ("time without offset", #"{"name":"c","type":"CASH","discount":5,"startTime":"2026-01-01T00:00:00","endTime":"\#(end)","totalStock":1}"#, 1005, "startTime"),
+                (
+                    "time without offset",
+                    #"{"name":"c","type":"CASH","discount":5,"startTime":"2026-01-01T00:00:00","endTime":"\#(end)","totalStock":1}"#, 1005,
+                    "startTime"
+                ),
                 ("three decimals", #"{"name":"c","type":"CASH","threshold":199.999,"discount":5,\#(window),"totalStock":1}"#, 1007, "threshold"),
                 ("negative money", #"{"name":"c","type":"CASH","threshold":-5,"discount":5,\#(window),"totalStock":1}"#, 1007, "threshold"),
                 ("money as string", #"{"name":"c","type":"CASH","threshold":"200","discount":5,\#(window),"totalStock":1}"#, 1007, "threshold"),
-                ("name of 101 characters", #"{"name":"\#(String(repeating: "n", count: 101))","type":"CASH","discount":5,\#(window),"totalStock":1}"#, 1005, "name"),
-                ("DISCOUNT budget without cap", #"{"name":"d","type":"DISCOUNT","rate":0.9,"budget":100,\#(window),"totalStock":1}"#, 1005, "maxDiscount"),
-                ("money too large", #"{"name":"c","type":"CASH","threshold":100000000000000,"discount":5,\#(window),"totalStock":1}"#, 1007, "threshold"),
+                (
+                    "name of 101 characters",
+                    #"{"name":"\#(String(repeating: "n", count: 101))","type":"CASH","discount":5,\#(window),"totalStock":1}"#, 1005, "name"
+                ),
+                (
+                    "DISCOUNT budget without cap", #"{"name":"d","type":"DISCOUNT","rate":0.9,"budget":100,\#(window),"totalStock":1}"#, 1005,
+                    "maxDiscount"
+                ),
+                (
+                    "money too large", #"{"name":"c","type":"CASH","threshold":100000000000000,"discount":5,\#(window),"totalStock":1}"#, 1007,
+                    "threshold"
+                ),
                 ("duplicate key", #"{"name":"c","name":"d","type":"CASH","discount":5,\#(window),"totalStock":1}"#, 1006, ""),
                 ("truncated JSON", #"{"name":"#, 1006, ""),
                 ("array body", "[1,2]", 1006, ""),
@@ -130,8 +151,10 @@ import Wire
 
             // Unknown ids, paths and methods.
             Self.expectRefusal(try await cluster.http("GET", "/api/coupon/template/T_no_such_template"), status: 404, code: 1100, "unknown template")
-            Self.expectRefusal(try await cluster.http("POST", "/api/coupon/template/T_no_such_template/pause"), status: 404, code: 1100, "pause unknown")
-            Self.expectRefusal(try await cluster.http("POST", "/api/coupon/template/T_no_such_template/resume"), status: 404, code: 1100, "resume unknown")
+            Self.expectRefusal(
+                try await cluster.http("POST", "/api/coupon/template/T_no_such_template/pause"), status: 404, code: 1100, "pause unknown")
+            Self.expectRefusal(
+                try await cluster.http("POST", "/api/coupon/template/T_no_such_template/resume"), status: 404, code: 1100, "resume unknown")
             Self.expectRefusal(try await cluster.http("GET", "/api/coupon/nothing-here"), status: 404, code: 1008, "unknown path")
             Self.expectRefusal(try await cluster.http("DELETE", "/api/coupon/template"), status: 405, code: 1009, "wrong method")
 
@@ -168,7 +191,8 @@ import Wire
             func cash(_ name: String, _ extra: String = "", from: String? = nil, until: String? = nil, stock: Int = 100) async throws -> String {
                 try await Self.createTemplate(
                     cluster,
-                    #"{"name":"\#(name)","type":"CASH","threshold":100,"discount":30,"startTime":"\#(from ?? start)","endTime":"\#(until ?? end)","totalStock":\#(stock)\#(extra)}"#)
+                    #"{"name":"\#(name)","type":"CASH","threshold":100,"discount":30,"startTime":"\#(from ?? start)","endTime":"\#(until ?? end)","totalStock":\#(stock)\#(extra)}"#
+                )
             }
             var issued: Int64 = 0
 
@@ -200,7 +224,9 @@ import Wire
             }
             issued += 2
             #expect(Self.string(first.json?["couponId"]) != Self.string(second.json?["couponId"]))
-            #expect(try await Self.count(pool, "SELECT count(*) FROM user_coupon WHERE user_id = 'u1' AND template_id = $1 AND status = 'UNUSED'", [open]) == 2)
+            #expect(
+                try await Self.count(pool, "SELECT count(*) FROM user_coupon WHERE user_id = 'u1' AND template_id = $1 AND status = 'UNUSED'", [open])
+                    == 2)
 
             // Paused → 409/1204; resumed → claimable.
             let paused = try await cash("paused")
@@ -308,7 +334,8 @@ import Wire
             // The per-user limit would allow a second coupon: only the request id prevents it.
             let template = try await Self.createTemplate(
                 cluster,
-                #"{"name":"retry","type":"CASH","threshold":50,"discount":5,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":3}"#)
+                #"{"name":"retry","type":"CASH","threshold":50,"discount":5,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":3}"#
+            )
             let first = try await Self.claim(cluster, "r1", template, requestId: "req-1")
             Self.expectSuccess(first, "first try")
             let retry = try await Self.claim(cluster, "r1", template, requestId: "req-1")
@@ -317,7 +344,8 @@ import Wire
             #expect(Self.string(retry.json?["couponId"]) == Self.string(first.json?["couponId"]))
             #expect(retry.json?["expiresAt"] == first.json?["expiresAt"])
             #expect(try await Self.count(pool, "SELECT count(*) FROM user_coupon WHERE template_id = $1", [template]) == 1)
-            Self.expectRefusal(try await Self.claim(cluster, "r1", template, channel: "web", requestId: "req-1"), status: 409, code: 1211, "other channel")
+            Self.expectRefusal(
+                try await Self.claim(cluster, "r1", template, channel: "web", requestId: "req-1"), status: 409, code: 1211, "other channel")
             Self.expectRefusal(try await Self.claim(cluster, "r2", template, requestId: "req-1"), status: 409, code: 1211, "other user")
             #expect(try await Self.count(pool, "SELECT count(*) FROM user_coupon WHERE template_id = $1", [template]) == 1)
             #expect(try await Self.count(pool, "SELECT count(*) FROM idempotency_record WHERE request_id = 'req-1'") == 1)
@@ -341,7 +369,8 @@ import Wire
             // Tiers (Meituan): frequent users 满30减5, infrequent 满20减8, everyone else 满20减3.
             let tiered = try await Self.createTemplate(
                 cluster,
-                #"{"name":"分层券","type":"CASH","threshold":20,"discount":3,"tiers":[{"segment":"HIGH_FREQ","threshold":30,"discount":5},{"segment":"LOW_FREQ","threshold":20,"discount":8}],"startTime":"\#(start)","endTime":"\#(end)","totalStock":100}"#)
+                #"{"name":"分层券","type":"CASH","threshold":20,"discount":3,"tiers":[{"segment":"HIGH_FREQ","threshold":30,"discount":5},{"segment":"LOW_FREQ","threshold":20,"discount":8}],"startTime":"\#(start)","endTime":"\#(end)","totalStock":100}"#
+            )
             let shown = try await cluster.http("GET", "/api/coupon/template/\(tiered)")
             if case .array(let tiers)? = shown.json?["tiers"] {
                 #expect(tiers.count == 2)
@@ -407,10 +436,12 @@ import Wire
 
             let exchangeTemplate = try await Self.createTemplate(
                 cluster,
-                #"{"name":"积分兑换券","type":"EXCHANGE","pointsCost":2,"discount":10,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":5}"#)
+                #"{"name":"积分兑换券","type":"EXCHANGE","pointsCost":2,"discount":10,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":5}"#
+            )
             let cashTemplate = try await Self.createTemplate(
                 cluster,
-                #"{"name":"钱包券","type":"CASH","threshold":100,"discount":10,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":2}"#)
+                #"{"name":"钱包券","type":"CASH","threshold":100,"discount":10,"startTime":"\#(start)","endTime":"\#(end)","totalStock":100,"perUserLimit":2}"#
+            )
             func exchange(_ user: String, _ template: String, _ requestId: String) async throws -> HTTPAnswer {
                 try await cluster.http(
                     "POST", "/api/coupon/exchange", json: #"{"userId":"\#(user)","templateId":"\#(template)","requestId":"\#(requestId)"}"#)
@@ -470,7 +501,8 @@ import Wire
             #expect(Self.coupons(try await cluster.http("GET", "/api/coupon/list?userId=w1&status=USED")).isEmpty)
             #expect(Self.coupons(try await cluster.http("GET", "/api/coupon/list?userId=w1&status=UNUSED")).count == 2)
             #expect(Self.coupons(try await cluster.http("GET", "/api/coupon/list?userId=nobody")).isEmpty)
-            Self.expectRefusal(try await cluster.http("GET", "/api/coupon/list?userId=w1&status=BOGUS"), status: 400, code: 1005, naming: "status", "bogus status")
+            Self.expectRefusal(
+                try await cluster.http("GET", "/api/coupon/list?userId=w1&status=BOGUS"), status: 400, code: 1005, naming: "status", "bogus status")
             Self.expectRefusal(try await cluster.http("GET", "/api/coupon/list"), status: 400, code: 1005, naming: "userId", "no userId")
             Self.expectRefusal(try await cluster.http("GET", "/api/coupon/list?userId="), status: 400, code: 1005, naming: "userId", "empty userId")
 
@@ -585,7 +617,8 @@ import Wire
         let ledger = try await count(pool, "SELECT count(*) FROM coupon_ledger WHERE event = 'ISSUED'")
         let coupons = try await count(pool, "SELECT count(*) FROM user_coupon")
         let counters = try await count(pool, "SELECT coalesce(sum(issued_count), 0)::bigint FROM coupon_template")
-        #expect(ledger == coupons && coupons == counters, "ledger \(ledger), coupons \(coupons), counters \(counters)", sourceLocation: sourceLocation)
+        #expect(
+            ledger == coupons && coupons == counters, "ledger \(ledger), coupons \(coupons), counters \(counters)", sourceLocation: sourceLocation)
         #expect(coupons == expected, "expected \(expected) coupons, found \(coupons)", sourceLocation: sourceLocation)
     }
 }

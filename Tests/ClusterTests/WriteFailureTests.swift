@@ -2,8 +2,8 @@ import CouponClient
 import Foundation
 import Postgres
 import Redis
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// What a claim does when PostgreSQL fails its write after Redis reserved it: the caller hears 503,
@@ -40,7 +40,9 @@ import Wire
             let claim = ClaimRequest(userId: "u-last", templateId: templateId, channel: "app")
             let failure = await #expect(throws: ServiceError.self) { _ = try await client.call(claim) }
             #expect(failure?.code == .dependencyUnavailable, "\(String(describing: failure))")
-            #expect(try await database.query("SELECT count(*)::bigint FROM user_coupon WHERE template_id = $1", [templateId])[0].decode(0, as: Int64.self) == 0)
+            #expect(
+                try await database.query("SELECT count(*)::bigint FROM user_coupon WHERE template_id = $1", [templateId])[0].decode(0, as: Int64.self)
+                    == 0)
             // The reservation came back: Redis counts nothing issued, nothing spent, nothing for the user.
             #expect(try await counter("issued") == 0)
             #expect(try await counter("spent") == 0)

@@ -4,8 +4,8 @@ import Messaging
 import Postgres
 import Redis
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 @testable import CouponCenter

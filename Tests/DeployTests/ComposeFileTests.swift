@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Docker cannot run here, so the compose file is checked against the code instead: it parses,

@@ -1,6 +1,6 @@
+import Domain
 import Testing
 import Wire
-import Domain
 
 private func choose(_ coupons: [CouponTerms], _ order: OrderSummary, at time: Int64 = Fixture.now) -> BestCombination {
     BestCombinations.choose(BestCombinationRequest(coupons: coupons, order: order, nowMilliseconds: time))
@@ -252,8 +252,10 @@ private func randomCase(_ random: inout DiscountRandom) -> ([CouponTerms], Order
                     ? Int64.random(in: 1...5, using: &random)
                     : [1, 500, 1_000, 2_000, Int64.random(in: 1...40_000, using: &random)].randomElement(using: &random)!,
                 rate: [5_000, 8_000, 8_500, 9_000, Int32.random(in: 1...9_999, using: &random)].randomElement(using: &random)!,
-                cap: Bool.random(using: &random) ? nil : [1, 1_000, 5_000, Int64.random(in: 0...30_000, using: &random)].randomElement(using: &random)!,
-                level: level, shop: shops.randomElement(using: &random)!, categories: Array(categories.shuffled(using: &random).prefix(categoryCount)),
+                cap: Bool.random(using: &random)
+                    ? nil : [1, 1_000, 5_000, Int64.random(in: 0...30_000, using: &random)].randomElement(using: &random)!,
+                level: level, shop: shops.randomElement(using: &random)!,
+                categories: Array(categories.shuffled(using: &random).prefix(categoryCount)),
                 stacking: Int.random(in: 0..<5, using: &random) == 0 ? .exclusive : .stackable, onDiscounted: Bool.random(using: &random),
                 expires: [Fixture.now, Fixture.now + 1, Fixture.now + 2, Fixture.now + 3].randomElement(using: &random)!, status: status))
     }

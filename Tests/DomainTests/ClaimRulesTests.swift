@@ -1,5 +1,6 @@
 import Testing
 import Wire
+
 @testable import Domain
 
 let hour: Int64 = 3_600_000

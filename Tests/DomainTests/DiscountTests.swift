@@ -1,6 +1,6 @@
+import Domain
 import Testing
 import Wire
-import Domain
 
 /// Coupons, orders and quotes for the discount and best-combination tests.
 enum Fixture {
@@ -102,7 +102,9 @@ typealias DiscountRandom = SeededRandom
     let eightyCapped = Fixture.coupon(.discount, rate: 8_000, cap: 5_000)
 
     @Test func twentyPercentOfOneHundred() {
-        #expect(Fixture.quote(eightyCapped, Fixture.order(10_000)) == DiscountQuote(refusal: nil, eligibleCents: 10_000, discountCents: 2_000, payableCents: 8_000))
+        #expect(
+            Fixture.quote(eightyCapped, Fixture.order(10_000))
+                == DiscountQuote(refusal: nil, eligibleCents: 10_000, discountCents: 2_000, payableCents: 8_000))
     }
 
     @Test func theCapLimitsLargeOrders() {
@@ -210,7 +212,9 @@ typealias DiscountRandom = SeededRandom
 
     @Test func anOrderWithoutItemsOnlyTakesPlatformCoupons() {
         #expect(Fixture.quote(Fixture.coupon(discount: 100, level: .shop, shop: "S1"), Fixture.order(10_000)).refusal?.code == .couponNotApplicable)
-        #expect(Fixture.quote(Fixture.coupon(discount: 100, level: .category, categories: ["digital"]), Fixture.order(10_000)).refusal?.code == .couponNotApplicable)
+        #expect(
+            Fixture.quote(Fixture.coupon(discount: 100, level: .category, categories: ["digital"]), Fixture.order(10_000)).refusal?.code
+                == .couponNotApplicable)
         #expect(Fixture.quote(Fixture.coupon(discount: 100), Fixture.order(10_000)).discountCents == 100)
     }
 

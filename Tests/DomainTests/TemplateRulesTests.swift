@@ -1,5 +1,6 @@
 import Testing
 import Wire
+
 @testable import Domain
 
 /// 2026-11-11T00:00:00+08:00 and a week later.
@@ -81,20 +82,22 @@ struct InvalidTemplate: Sendable, CustomTestStringConvertible {
     }
 
     @Test func acceptsScopedTemplatesAndChannels() throws {
-        try TemplateRules.validate(with(cash200Minus30()) {
-            $0.level = .shop
-            $0.shopId = "shop-42"
-            $0.channels = ["app", "mini-program"]
-            $0.segments = ["NEW", "VIP"]
-            $0.validHours = 72
-            $0.dailyLimit = 100
-            $0.budgetCents = 3_000_000
-            $0.perUserLimit = 3
-        })
-        try TemplateRules.validate(with(cash200Minus30()) {
-            $0.level = .category
-            $0.categories = ["fresh", "snacks"]
-        })
+        try TemplateRules.validate(
+            with(cash200Minus30()) {
+                $0.level = .shop
+                $0.shopId = "shop-42"
+                $0.channels = ["app", "mini-program"]
+                $0.segments = ["NEW", "VIP"]
+                $0.validHours = 72
+                $0.dailyLimit = 100
+                $0.budgetCents = 3_000_000
+                $0.perUserLimit = 3
+            })
+        try TemplateRules.validate(
+            with(cash200Minus30()) {
+                $0.level = .category
+                $0.categories = ["fresh", "snacks"]
+            })
         // A no-threshold cash coupon (立减) is fine.
         try TemplateRules.validate(with(cash200Minus30()) { $0.thresholdCents = 0 })
         // The discount may equal its threshold.
@@ -142,11 +145,23 @@ struct InvalidTemplate: Sendable, CustomTestStringConvertible {
             InvalidTemplate(label: "negative budget", field: "budget", spec: with(base) { $0.budgetCents = -1 }),
             InvalidTemplate(label: "maxDiscount 0 on DISCOUNT", field: "maxDiscount", spec: with(discount) { $0.maxDiscountCents = 0 }),
             InvalidTemplate(label: "SHOP without shopId", field: "shopId", spec: with(base) { $0.level = .shop }),
-            InvalidTemplate(label: "SHOP with blank shopId", field: "shopId", spec: with(base) { $0.level = .shop; $0.shopId = " " }),
+            InvalidTemplate(
+                label: "SHOP with blank shopId", field: "shopId",
+                spec: with(base) {
+                    $0.level = .shop; $0.shopId = " "
+                }),
             InvalidTemplate(label: "CATEGORY without categories", field: "categories", spec: with(base) { $0.level = .category }),
             InvalidTemplate(label: "shopId on PLATFORM", field: "shopId", spec: with(base) { $0.shopId = "shop-42" }),
-            InvalidTemplate(label: "shopId on CATEGORY", field: "shopId", spec: with(base) { $0.level = .category; $0.categories = ["fresh"]; $0.shopId = "shop-42" }),
-            InvalidTemplate(label: "duplicate categories", field: "categories", spec: with(base) { $0.level = .category; $0.categories = ["fresh", "fresh"] }),
+            InvalidTemplate(
+                label: "shopId on CATEGORY", field: "shopId",
+                spec: with(base) {
+                    $0.level = .category; $0.categories = ["fresh"]; $0.shopId = "shop-42"
+                }),
+            InvalidTemplate(
+                label: "duplicate categories", field: "categories",
+                spec: with(base) {
+                    $0.level = .category; $0.categories = ["fresh", "fresh"]
+                }),
             InvalidTemplate(label: "duplicate channels", field: "channels", spec: with(base) { $0.channels = ["app", "web", "app"] }),
             InvalidTemplate(label: "empty channel", field: "channels", spec: with(base) { $0.channels = [""] }),
             InvalidTemplate(label: "channel with NUL", field: "channels", spec: with(base) { $0.channels = ["ap\u{0}p"] }),
@@ -167,10 +182,14 @@ struct InvalidTemplate: Sendable, CustomTestStringConvertible {
             InvalidTemplate(label: "pointsCost on DISCOUNT", field: "pointsCost", spec: with(discount) { $0.pointsCost = 100 }),
             InvalidTemplate(
                 label: "DISCOUNT with a budget but no maxDiscount", field: "maxDiscount",
-                spec: with(discount) { $0.maxDiscountCents = nil; $0.budgetCents = 1_000_000 }),
+                spec: with(discount) {
+                    $0.maxDiscountCents = nil; $0.budgetCents = 1_000_000
+                }),
             InvalidTemplate(
                 label: "FREE with a budget but no maxDiscount", field: "maxDiscount",
-                spec: with(base) { $0.type = .free; $0.thresholdCents = 0; $0.discountCents = 0; $0.budgetCents = 1_000_000 }),
+                spec: with(base) {
+                    $0.type = .free; $0.thresholdCents = 0; $0.discountCents = 0; $0.budgetCents = 1_000_000
+                }),
             InvalidTemplate(
                 label: "a tier on a DISCOUNT coupon", field: "tiers",
                 spec: with(discount) { $0.tiers = [Tier(segment: "HIGH_FREQ", thresholdCents: 3_000, discountCents: 500)] }),

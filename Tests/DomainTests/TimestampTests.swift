@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Domain
 
 /// A small deterministic generator, so a failing random case can be reproduced from its seed.
@@ -43,10 +44,11 @@ let utc = TimeZone(identifier: "UTC")!
         #expect(zulu == Timestamp.parseISO8601("2026-03-01T20:34:56+08:00"))
     }
 
-    @Test(arguments: [
-        (".5", 500), (".05", 50), (".123", 123), (".1234", 123), (".123456789", 123), (".999999999", 999), (".000", 0),
-        (".0", 0), (".9", 900),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            (".5", 500), (".05", 50), (".123", 123), (".1234", 123), (".123456789", 123), (".999999999", 999), (".000", 0),
+            (".0", 0), (".9", 900),
+        ] as [(String, Int64)])
     func keepsFractionsToTheMillisecondTruncated(fraction: String, milliseconds: Int64) throws {
         let whole = try #require(Timestamp.parseISO8601("2026-11-11T00:00:00+08:00"))
         #expect(Timestamp.parseISO8601("2026-11-11T00:00:00\(fraction)+08:00") == whole + milliseconds)
@@ -111,7 +113,8 @@ let utc = TimeZone(identifier: "UTC")!
             func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
             func three(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
             let sign = offsetMinutes < 0 ? "-" : "+"
-            let text = "\(year)-\(two(month))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second)).\(three(millisecond))"
+            let text =
+                "\(year)-\(two(month))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second)).\(three(millisecond))"
                 + "\(sign)\(two(abs(offsetMinutes) / 60)):\(two(abs(offsetMinutes) % 60))"
             #expect(Timestamp.parseISO8601(text) == expected, "\(text)")
         }
@@ -213,10 +216,11 @@ let utc = TimeZone(identifier: "UTC")!
 }
 
 @Suite struct RateTests {
-    @Test(arguments: [
-        ("0.8", 8_000), ("0.85", 8_500), ("0.8500", 8_500), ("0.0001", 1), ("0.9999", 9_999), ("0.5", 5_000),
-        ("0.05", 500), ("0.001", 10), ("0.01", 100), ("0.080", 800),
-    ] as [(String, Int32)])
+    @Test(
+        arguments: [
+            ("0.8", 8_000), ("0.85", 8_500), ("0.8500", 8_500), ("0.0001", 1), ("0.9999", 9_999), ("0.5", 5_000),
+            ("0.05", 500), ("0.001", 10), ("0.01", 100), ("0.080", 800),
+        ] as [(String, Int32)])
     func parsesBasisPoints(text: String, basisPoints: Int32) {
         #expect(Rate.parseBasisPoints(text) == basisPoints)
     }

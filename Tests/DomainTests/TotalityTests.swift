@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Wire
+
 @testable import Domain
 
 /// Hostile values from outside: each is refused with a precise `.invalidArgument` (or written
@@ -159,10 +160,11 @@ import Wire
 }
 
 @Suite struct RatioTextTests {
-    @Test(arguments: [
-        (0.0, "0.0000"), (0.5, "0.5000"), (0.12344, "0.1234"), (0.12346, "0.1235"), (1.0, "1.0000"), (37.25, "37.2500"),
-        (-2.5, "-2.5000"), (-0.00001, "0.0000"), (1e-9, "0.0000"),
-    ] as [(Double, String)])
+    @Test(
+        arguments: [
+            (0.0, "0.0000"), (0.5, "0.5000"), (0.12344, "0.1234"), (0.12346, "0.1235"), (1.0, "1.0000"), (37.25, "37.2500"),
+            (-2.5, "-2.5000"), (-0.00001, "0.0000"), (1e-9, "0.0000"),
+        ] as [(Double, String)])
     func normalRatiosKeepFourDecimals(value: Double, text: String) {
         #expect(CouponJSON.ratioText(value) == text)
     }

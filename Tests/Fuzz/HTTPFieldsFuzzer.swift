@@ -1,3 +1,4 @@
+import Domain
 // libFuzzer target `http-fields`: everything coupon-center's HTTP routes do to a body before they
 // touch a database. Deploy/fuzz compiles this file and FuzzSupport.swift against the Wire and Domain
 // modules.
@@ -12,7 +13,6 @@
 //   - an amount in yuan, a rate and an instant print as text that parses back to the same value;
 //   - a refusal from a reader is a client error (4xx), never an internal one.
 import Foundation
-import Domain
 import Wire
 
 let shanghai = TimeZone(identifier: "Asia/Shanghai")!
@@ -143,11 +143,26 @@ func readTime(_ text: String, input: [UInt8]) {
 
 func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let texts: [(String, String)] = [
-        ("template-cash", #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","validHours":24,"totalStock":1000,"perUserLimit":1,"dailyLimit":100,"budget":30000,"channels":["app","web"],"segments":["VIP","NEW"],"tiers":[{"segment":"VIP","threshold":150,"discount":30}]}"#),
-        ("template-discount", #"{"name":"8折","type":"DISCOUNT","rate":0.8,"maxDiscount":50,"startTime":"2026-11-11T00:00:00Z","endTime":"2026-11-12T00:00:00.123456789-05:30","totalStock":5,"level":"CATEGORY","categories":["digital"],"stacking":"EXCLUSIVE","thresholdOnDiscounted":true}"#),
-        ("template-shop", #"{"name":"店铺券","type":"FREE","maxDiscount":10.5,"startTime":"2026-11-11T00:00:00+08:00","endTime":"9999-12-30T23:59:59.999Z","totalStock":0,"level":"SHOP","shopId":"S1"}"#),
-        ("template-exchange", #"{"name":"积分兑换","type":"EXCHANGE","discount":5,"pointsCost":100,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","totalStock":10}"#),
-        ("use", #"{"orderId":"o1","couponId":"c1","amount":199.99,"userId":"u1","items":[{"sku":"k1","category":"digital","shopId":"S1","amount":99.99},{"sku":"k2","category":"food","shopId":"S2","amount":1e2}],"requestId":"r1"}"#),
+        (
+            "template-cash",
+            #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","validHours":24,"totalStock":1000,"perUserLimit":1,"dailyLimit":100,"budget":30000,"channels":["app","web"],"segments":["VIP","NEW"],"tiers":[{"segment":"VIP","threshold":150,"discount":30}]}"#
+        ),
+        (
+            "template-discount",
+            #"{"name":"8折","type":"DISCOUNT","rate":0.8,"maxDiscount":50,"startTime":"2026-11-11T00:00:00Z","endTime":"2026-11-12T00:00:00.123456789-05:30","totalStock":5,"level":"CATEGORY","categories":["digital"],"stacking":"EXCLUSIVE","thresholdOnDiscounted":true}"#
+        ),
+        (
+            "template-shop",
+            #"{"name":"店铺券","type":"FREE","maxDiscount":10.5,"startTime":"2026-11-11T00:00:00+08:00","endTime":"9999-12-30T23:59:59.999Z","totalStock":0,"level":"SHOP","shopId":"S1"}"#
+        ),
+        (
+            "template-exchange",
+            #"{"name":"积分兑换","type":"EXCHANGE","discount":5,"pointsCost":100,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","totalStock":10}"#
+        ),
+        (
+            "use",
+            #"{"orderId":"o1","couponId":"c1","amount":199.99,"userId":"u1","items":[{"sku":"k1","category":"digital","shopId":"S1","amount":99.99},{"sku":"k2","category":"food","shopId":"S2","amount":1e2}],"requestId":"r1"}"#
+        ),
         ("claim", #"{"userId":"u1","templateId":"t1","channel":"app","deviceId":"d1","ip":"10.0.0.1","requestId":"r1","points":12}"#),
         ("stats", #"[0.12345, 9.3e14, -1e308, 0.00005]"#),
     ]

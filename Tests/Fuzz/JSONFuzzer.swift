@@ -36,7 +36,10 @@ func fuzzTarget(_ bytes: [UInt8]) {
 
 func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let texts: [(String, String)] = [
-        ("template", #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","totalStock":1000,"tiers":[{"segment":"VIP","threshold":100,"discount":20.5}]}"#),
+        (
+            "template",
+            #"{"name":"满200减30","type":"CASH","threshold":200,"discount":30,"startTime":"2026-11-11T00:00:00+08:00","endTime":"2026-11-18T00:00:00+08:00","totalStock":1000,"tiers":[{"segment":"VIP","threshold":100,"discount":20.5}]}"#
+        ),
         ("escapes", #"["a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00", -0.5e-3, 1E+2, true, false, null, {}, []]"#),
         ("nested", String(repeating: "[", count: 40) + String(repeating: "]", count: 40)),
         ("rules", #"{"userLimitPerWindow": 10, "velocityWindowSeconds": 30, "highValueCents": 50000}"#),

@@ -92,7 +92,9 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
         checkEach(call.quotes, answer.results, input, checkQuote)
     case .bestCombination:
         let (call, answer) = decode(BestCombinationRequest.self, frame, reply, input)
-        guard answer.explain.count == call.coupons.count else { propertyFailed("\(call.coupons.count) coupons, \(answer.explain.count) explained", input: input) }
+        guard answer.explain.count == call.coupons.count else {
+            propertyFailed("\(call.coupons.count) coupons, \(answer.explain.count) explained", input: input)
+        }
         guard answer.discountCents >= 0, answer.payableCents >= 0, answer.couponIds.count <= 3 else {
             propertyFailed("best combination \(answer.couponIds) takes \(answer.discountCents), leaves \(answer.payableCents)", input: input)
         }

@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import Risk
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// risk-control's audit writer against a real PostgreSQL: a row the database refuses is kept in

@@ -1,7 +1,7 @@
 import Postgres
 import Redis
-import Testing
 import TestSupport
+import Testing
 
 /// The Redis lock and PostgreSQL together: a holder whose lease expired while it was paused must
 /// not be able to write after a newer holder did, because its fencing token is older.

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Redis
-import Testing
 import TestSupport
+import Testing
+
+@testable import Redis
 
 #if canImport(Glibc)
     import Glibc
@@ -686,4 +687,3 @@ private actor ServedOrder {
     private(set) var order: [Int] = []
     func append(_ waiter: Int) { order.append(waiter) }
 }
-

@@ -2,8 +2,8 @@ import Foundation
 import Redis
 import Risk
 import ServiceKit
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// The risk rules against a real redis-server of each test's own. Time is driven through
@@ -152,14 +152,16 @@ struct RiskEngineTests {
         try await withEngine(rules) { engine, _ in
             var verdicts: [RiskVerdict] = []
             for second in 0..<3 {
-                verdicts.append(try await engine.decide(request("u", device: "d1", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + Int64(second) * 1000).verdict)
+                verdicts.append(
+                    try await engine.decide(request("u", device: "d1", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + Int64(second) * 1000).verdict)
             }
             #expect(verdicts == [.allow, .allow, .deny])
             let third = try await engine.decide(request("u", device: "d1", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + 3000)
             #expect(third.reasons == ["DEVICE_VELOCITY"])
             // The denied ones took no user slot: three more on other devices, then the user limit.
             for second in 4..<7 {
-                let decision = try await engine.decide(request("u", device: "d\(second)", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + Int64(second) * 1000)
+                let decision = try await engine.decide(
+                    request("u", device: "d\(second)", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + Int64(second) * 1000)
                 #expect(decision.verdict == .allow)
             }
             let sixth = try await engine.decide(request("u", device: "d9", ip: "192.0.2.1"), nowMilliseconds: Self.t0 + 7000)
@@ -180,11 +182,13 @@ struct RiskEngineTests {
 
             _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .user, value: "b2"), nowMilliseconds: Self.t0)
             _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .ip, value: "192.0.2.66"), nowMilliseconds: Self.t0)
-            _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: "stolen", ttlSeconds: 60), nowMilliseconds: Self.t0)
+            _ = try await engine.add(
+                AddRiskListEntryRequest(list: .block, subject: .device, value: "stolen", ttlSeconds: 60), nowMilliseconds: Self.t0)
             let all = try await engine.decide(request("b2", device: "stolen", ip: "192.0.2.66"), nowMilliseconds: Self.t0 + 1)
             #expect(all == RiskDecision(verdict: .deny, score: 300, reasons: ["BLOCKED_USER", "BLOCKED_DEVICE", "BLOCKED_IP"]))
             // The IP entry has no expiry; a request without an IP is not matched by it.
-            #expect(try await engine.decide(request("b3", ip: "192.0.2.66"), nowMilliseconds: Self.t0 + 365 * 24 * Self.hour).reasons == ["BLOCKED_IP"])
+            #expect(
+                try await engine.decide(request("b3", ip: "192.0.2.66"), nowMilliseconds: Self.t0 + 365 * 24 * Self.hour).reasons == ["BLOCKED_IP"])
             #expect(try await engine.decide(request("b3"), nowMilliseconds: Self.t0).verdict == .allow)
         }
     }
@@ -213,7 +217,8 @@ struct RiskEngineTests {
     @Test func listEntriesRoundTrip() async throws {
         try await withEngine(Self.quiet) { engine, _ in
             for (value, ttl) in [("carol", Int64?.none), ("alice", 30), ("bob", nil), ("Ünïcode user", nil)] {
-                _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .user, value: value, ttlSeconds: ttl), nowMilliseconds: Self.t0)
+                _ = try await engine.add(
+                    AddRiskListEntryRequest(list: .block, subject: .user, value: value, ttlSeconds: ttl), nowMilliseconds: Self.t0)
             }
             _ = try await engine.add(AddRiskListEntryRequest(list: .allow, subject: .user, value: "dave"), nowMilliseconds: Self.t0)
             let live = try await engine.entries(list: .block, subject: .user, nowMilliseconds: Self.t0 + 1000)
@@ -223,7 +228,10 @@ struct RiskEngineTests {
             #expect(try await engine.entries(list: .allow, subject: .user, nowMilliseconds: Self.t0).map(\.value) == ["dave"])
             #expect(try await engine.entries(list: .block, subject: .ip, nowMilliseconds: Self.t0).isEmpty)
             // Expired entries are left out.
-            #expect(try await engine.entries(list: .block, subject: .user, nowMilliseconds: Self.t0 + 30_000).map(\.value) == ["bob", "carol", "Ünïcode user"])
+            #expect(
+                try await engine.entries(list: .block, subject: .user, nowMilliseconds: Self.t0 + 30_000).map(\.value) == [
+                    "bob", "carol", "Ünïcode user",
+                ])
 
             #expect(try await engine.remove(RemoveRiskListEntryRequest(list: .block, subject: .user, value: "bob")))
             #expect(try await !engine.remove(RemoveRiskListEntryRequest(list: .block, subject: .user, value: "bob")))
@@ -247,7 +255,8 @@ struct RiskEngineTests {
                 #expect(error?.code == .invalidArgument)
                 #expect(error?.message.hasPrefix(bad.ttlSeconds == nil ? "value:" : "ttlSeconds:") == true)
             }
-            _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: String(repeating: "y", count: 64)), nowMilliseconds: Self.t0)
+            _ = try await engine.add(
+                AddRiskListEntryRequest(list: .block, subject: .device, value: String(repeating: "y", count: 64)), nowMilliseconds: Self.t0)
             #expect(try await engine.entries(list: .block, subject: .device, nowMilliseconds: Self.t0).count == 1)
         }
     }
@@ -299,7 +308,10 @@ struct RiskEngineTests {
             let denied = try await engine.decide(redeem, nowMilliseconds: Self.t0 + 1000)
             #expect(denied == RiskDecision(verdict: .deny, score: 200, reasons: ["USER_PROBING", "IP_PROBING"]))
             #expect(try await engine.decide(request("neighbour", ip: ip, action: .redeem), nowMilliseconds: Self.t0 + 1000).reasons == ["IP_PROBING"])
-            #expect(try await engine.decide(request("prober", ip: "198.51.100.1", action: .redeem), nowMilliseconds: Self.t0 + 1000).reasons == ["USER_PROBING"])
+            #expect(
+                try await engine.decide(request("prober", ip: "198.51.100.1", action: .redeem), nowMilliseconds: Self.t0 + 1000).reasons == [
+                    "USER_PROBING"
+                ])
             // The window (600 s) slides past the failures.
             #expect(try await engine.decide(redeem, nowMilliseconds: Self.t0 + 600_001).verdict == .allow)
         }
@@ -627,12 +639,12 @@ extension RiskEngineTests {
 extension RiskEngineTests {
     static var int32Fields: [(String, WritableKeyPath<RiskRules, Int32>)] {
         [
-        ("velocityWindowSeconds", \.velocityWindowSeconds), ("userLimitPerWindow", \.userLimitPerWindow),
-        ("deviceLimitPerWindow", \.deviceLimitPerWindow), ("ipLimitPerWindow", \.ipLimitPerWindow),
-        ("subnetLimitPerWindow", \.subnetLimitPerWindow), ("accountsPerDevicePerDay", \.accountsPerDevicePerDay),
-        ("accountsPerIPPerDay", \.accountsPerIPPerDay), ("accountsPerSubnetPerDay", \.accountsPerSubnetPerDay),
-        ("newAccountHours", \.newAccountHours), ("failedRedemptionsPerWindow", \.failedRedemptionsPerWindow),
-        ("failedRedemptionWindowSeconds", \.failedRedemptionWindowSeconds),
+            ("velocityWindowSeconds", \.velocityWindowSeconds), ("userLimitPerWindow", \.userLimitPerWindow),
+            ("deviceLimitPerWindow", \.deviceLimitPerWindow), ("ipLimitPerWindow", \.ipLimitPerWindow),
+            ("subnetLimitPerWindow", \.subnetLimitPerWindow), ("accountsPerDevicePerDay", \.accountsPerDevicePerDay),
+            ("accountsPerIPPerDay", \.accountsPerIPPerDay), ("accountsPerSubnetPerDay", \.accountsPerSubnetPerDay),
+            ("newAccountHours", \.newAccountHours), ("failedRedemptionsPerWindow", \.failedRedemptionsPerWindow),
+            ("failedRedemptionWindowSeconds", \.failedRedemptionWindowSeconds),
         ]
     }
 

@@ -79,20 +79,20 @@ private func running(_ batchers: [any LifecycleService], _ body: () async throws
             return items.map { .success($0 + 100) }
         }
         try await running([batcher]) { () async throws in
-        try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-            group.addTask { (0, try await batcher.submit(0)) }
-            try await eventually { gate.batches.count == 1 }
-            for item in 1...9 {
-                group.addTask { (item, try await batcher.submit(item)) }
+            try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                group.addTask { (0, try await batcher.submit(0)) }
+                try await eventually { gate.batches.count == 1 }
+                for item in 1...9 {
+                    group.addTask { (item, try await batcher.submit(item)) }
+                }
+                // Item 0 is in flight; the nine others queue behind it.
+                try await eventually { batcher.waitingCount == 9 }
+                #expect(gate.batches.count == 1)
+                gate.open()
+                var answers: [Int: Int] = [:]
+                for try await (item, answer) in group { answers[item] = answer }
+                #expect(answers == Dictionary(uniqueKeysWithValues: (0...9).map { ($0, $0 + 100) }))
             }
-            // Item 0 is in flight; the nine others queue behind it.
-            try await eventually { batcher.waitingCount == 9 }
-            #expect(gate.batches.count == 1)
-            gate.open()
-            var answers: [Int: Int] = [:]
-            for try await (item, answer) in group { answers[item] = answer }
-            #expect(answers == Dictionary(uniqueKeysWithValues: (0...9).map { ($0, $0 + 100) }))
-        }
         }
         let batches = gate.batches
         #expect(batches.first == [0])
@@ -116,26 +116,26 @@ private func running(_ batchers: [any LifecycleService], _ body: () async throws
             return Array(items.prefix(2).map { .success($0) })
         }
         try await running([batcher, held]) { () async throws in
-        #expect(try await batcher.submit(4) == 4)
-        await #expect(throws: ServiceError(.invalidArgument, "odd 3")) { try await batcher.submit(3) }
+            #expect(try await batcher.submit(4) == 4)
+            await #expect(throws: ServiceError(.invalidArgument, "odd 3")) { try await batcher.submit(3) }
 
-        try await withThrowingTaskGroup(of: Result<Int, ServiceError>.self) { group in
-            group.addTask { .success(try await held.submit(0)) }
-            try await eventually { gate.batches.count == 1 }
-            for item in [10, 11, 12] {
-                group.addTask {
-                    do { return .success(try await held.submit(item)) } catch let error as ServiceError { return .failure(error) }
+            try await withThrowingTaskGroup(of: Result<Int, ServiceError>.self) { group in
+                group.addTask { .success(try await held.submit(0)) }
+                try await eventually { gate.batches.count == 1 }
+                for item in [10, 11, 12] {
+                    group.addTask {
+                        do { return .success(try await held.submit(item)) } catch let error as ServiceError { return .failure(error) }
+                    }
                 }
+                try await eventually { held.waitingCount == 3 }
+                gate.open()
+                var failures: [ServiceError] = []
+                for try await result in group {
+                    if case .failure(let error) = result { failures.append(error) }
+                }
+                #expect(failures.count == 1)
+                #expect(failures.first?.code == .internalError)
             }
-            try await eventually { held.waitingCount == 3 }
-            gate.open()
-            var failures: [ServiceError] = []
-            for try await result in group {
-                if case .failure(let error) = result { failures.append(error) }
-            }
-            #expect(failures.count == 1)
-            #expect(failures.first?.code == .internalError)
-        }
         }
     }
 
@@ -147,29 +147,29 @@ private func running(_ batchers: [any LifecycleService], _ body: () async throws
             return items.map { .success($0) }
         }
         try await running([batcher]) { () async throws in
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            for item in 0..<5 {
-                group.addTask { try await batcher.submit(item) }
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for item in 0..<5 {
+                    group.addTask { try await batcher.submit(item) }
+                }
+                // Every item is in a batch held in flight (how many batches depends on how the lanes
+                // were scheduled).
+                try await eventually { gate.batches.flatMap { $0 }.count == 5 }
+                batcher.close()
+                await #expect(throws: ServiceError.self) { try await batcher.submit(99) }
+                let drained = Gate()
+                let drain = Task {
+                    await batcher.drain()
+                    drained.record([1])
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                #expect(drained.batches.isEmpty, "drain returned while batches were in flight")
+                gate.open()
+                await drain.value
+                #expect(drained.batches == [[1]])
+                var answers: [Int] = []
+                for try await answer in group { answers.append(answer) }
+                #expect(answers.sorted() == [0, 1, 2, 3, 4])
             }
-            // Every item is in a batch held in flight (how many batches depends on how the lanes
-            // were scheduled).
-            try await eventually { gate.batches.flatMap { $0 }.count == 5 }
-            batcher.close()
-            await #expect(throws: ServiceError.self) { try await batcher.submit(99) }
-            let drained = Gate()
-            let drain = Task {
-                await batcher.drain()
-                drained.record([1])
-            }
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(drained.batches.isEmpty, "drain returned while batches were in flight")
-            gate.open()
-            await drain.value
-            #expect(drained.batches == [[1]])
-            var answers: [Int] = []
-            for try await answer in group { answers.append(answer) }
-            #expect(answers.sorted() == [0, 1, 2, 3, 4])
-        }
         }
         #expect(!gate.batches.flatMap { $0 }.contains(99))
     }

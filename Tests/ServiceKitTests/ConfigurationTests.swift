@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ServiceKit
 
 @Suite struct ConfigurationTests {
@@ -9,8 +10,9 @@ import Testing
     ]
 
     func values(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ConfigValues {
-        guard case .run(let values) = try ConfigParser.parse(
-            program: "t", summary: "s", options: options, arguments: arguments, environment: environment)
+        guard
+            case .run(let values) = try ConfigParser.parse(
+                program: "t", summary: "s", options: options, arguments: arguments, environment: environment)
         else { throw ConfigError("expected values") }
         return values
     }

@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
-import Testing
-@testable import Messaging
 import TestSupport
+import Testing
 import Wire
+
+@testable import Messaging
 
 #if canImport(Glibc)
     import Glibc
@@ -41,7 +42,8 @@ import Wire
     }
 
     @Test func readsARequestWithCanonicalHeaderNamesWhetherItArrivesWholeOrByteByByte() {
-        let text = "POST /api/coupon/issue?userId=7 HTTP/1.1\r\nhost: x\r\ncontent-TYPE: application/json\r\nx-request-id: r1\r\n"
+        let text =
+            "POST /api/coupon/issue?userId=7 HTTP/1.1\r\nhost: x\r\ncontent-TYPE: application/json\r\nx-request-id: r1\r\n"
             + "Content-Length: 7\r\n\r\n{\"a\":1}"
         let expected = HTTPRequest(
             method: "POST", path: "/api/coupon/issue", query: "userId=7",
@@ -74,7 +76,8 @@ import Wire
     }
 
     @Test func decodesChunkedBodiesWithExtensionsAndTrailersInAnyPieces() {
-        let text = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let text =
+            "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "5;name=value\r\nhello\r\n1 \r\n,\r\nA\r\n0123456789\r\n0\r\nTrailer: dropped\r\n\r\n"
         for piece in [1, 3, 7, Int.max] {
             guard case .request(let request, let keepAlive)? = Self.events(text, piece: piece).first else {

@@ -1,13 +1,14 @@
 import Foundation
 import Synchronization
-import Testing
-@testable import Messaging
-@testable import ServiceKit
 import TestSupport
+import Testing
 import Wire
 
+@testable import Messaging
+@testable import ServiceKit
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A rep server on a free loopback port, serving `handler` until the test ends.

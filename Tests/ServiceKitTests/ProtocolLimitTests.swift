@@ -1,7 +1,8 @@
 import Messaging
 import Testing
-@testable import ServiceKit
 import Wire
+
+@testable import ServiceKit
 
 /// The header fields and sizes a stranger controls, against a real `RPCRouter` behind a real
 /// `RPCListener` on loopback: hostile deadlines, invalid flags and frames on both sides of the size

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -44,9 +45,6 @@ public func freeLocalPort() throws -> Int {
     guard bound else { throw TestFailure("could not bind a local port: errno \(errno)") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
-
-
-import Synchronization
 
 /// A counter shared by a test's concurrent tasks.
 public final class SharedCounter: Sendable {

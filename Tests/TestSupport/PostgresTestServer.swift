@@ -134,7 +134,11 @@ public final class PostgresTestServer: Sendable {
     /// Fast shutdown, waiting until it is done; SIGKILL to the postmaster if that fails, so the
     /// caller never finds the old server still running. Does nothing when it is not running.
     public func stop() async {
-        guard isRunning.withLock({ running in defer { running = false }; return running }) else { return }
+        guard
+            isRunning.withLock({ running in
+                defer { running = false }; return running
+            })
+        else { return }
         let postmaster = postmasterPid()
         let stopped = try? await runAsOwner(
             "pg_ctl", ["-D", dataFolder.path, "-m", "fast", "-w", "-t", String(Patience.seconds(30)), "stop"],

@@ -74,7 +74,8 @@ public final class TestCluster: @unchecked Sendable {
 
     private var commonEnvironment: [String: String] {
         if !FileManager.default.fileExists(atPath: Self.permissiveRules.path) {
-            let text = #"{"userLimitPerWindow":0,"deviceLimitPerWindow":0,"ipLimitPerWindow":0,"subnetLimitPerWindow":0,"#
+            let text =
+                #"{"userLimitPerWindow":0,"deviceLimitPerWindow":0,"ipLimitPerWindow":0,"subnetLimitPerWindow":0,"#
                 + #""accountsPerDevicePerDay":0,"accountsPerIPPerDay":0,"accountsPerSubnetPerDay":0,"newAccountHours":0}"#
             try? Data(text.utf8).write(to: Self.permissiveRules, options: .atomic)
         }

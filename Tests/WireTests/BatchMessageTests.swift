@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 /// The batch messages (`claim_check_batch`, `risk_decide_batch`) survive encode → decode unchanged,

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 /// A message with every field shape the body format supports.
@@ -132,7 +133,8 @@ let sample = Sample(
         struct Line: Codable { var sku: String; var flag: Bool; var color: Sample.Color? }
         struct Order: Codable { var id: String; var lines: [Line] }
         struct Envelope: Codable { var order: Order; var tags: [[Int8]] }
-        var good = Envelope(order: Order(id: "o", lines: [Line(sku: "a", flag: true, color: nil), Line(sku: "b", flag: false, color: .red)]), tags: [[1], [2, 3]])
+        var good = Envelope(
+            order: Order(id: "o", lines: [Line(sku: "a", flag: true, color: nil), Line(sku: "b", flag: false, color: .red)]), tags: [[1], [2, 3]])
         #expect(try WireBody.decode(Envelope.self, from: try WireBody.encode(good)).order.lines[1].color == .red)
 
         var badFlag = try WireBody.encode(good)
@@ -155,7 +157,9 @@ let sample = Sample(
         struct OrderText: Codable { var id: String; var lines: [LineText] }
         struct EnvelopeText: Codable { var order: OrderText; var tags: [[Int8]] }
         let purple = try WireBody.encode(
-            EnvelopeText(order: OrderText(id: "o", lines: [LineText(sku: "a", flag: true, color: "RED"), LineText(sku: "b", flag: true, color: "PURPLE")]), tags: []))
+            EnvelopeText(
+                order: OrderText(id: "o", lines: [LineText(sku: "a", flag: true, color: "RED"), LineText(sku: "b", flag: true, color: "PURPLE")]),
+                tags: []))
         let colorError = #expect(throws: WireDecodingError.self) { try WireBody.decode(Envelope.self, from: purple) }
         #expect(colorError?.reason == .invalidValue)
         #expect(colorError?.path == "order.lines[1].color")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 @Suite struct FrameTests {
@@ -144,7 +145,8 @@ import Testing
 
     @Test func replyForAnotherRequestIsRefused() throws {
         let header = FrameHeader(kind: .ping, requestId: 1)
-        let reply = Envelope.reply(to: header, body: try WireBody.encode(PingResponse(service: "", instance: "", version: "", uptimeMilliseconds: 0, dependencies: [])))
+        let reply = Envelope.reply(
+            to: header, body: try WireBody.encode(PingResponse(service: "", instance: "", version: "", uptimeMilliseconds: 0, dependencies: [])))
         let error = #expect(throws: ServiceError.self) { try Envelope.decodeReply(reply, for: PingRequest.self, requestId: 2) }
         #expect(error?.code == .malformedBody)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Wire
 
 /// PROTOCOL.md shows, for one request and one reply of every message kind, the values and the exact
@@ -132,11 +133,15 @@ import Testing
     @Test func theSamplesCoverEveryRegisteredKindAndTheDocumentNoOther() throws {
         let sampled = GoldenSamples.all.map(\.kind)
         #expect(Set(sampled).count == sampled.count, "a kind has two samples")
-        #expect(Set(sampled) == Set(MessageKind.names.keys), "kinds without a golden sample: \(Set(MessageKind.names.keys).subtracting(sampled).map(\.name))")
+        #expect(
+            Set(sampled) == Set(MessageKind.names.keys),
+            "kinds without a golden sample: \(Set(MessageKind.names.keys).subtracting(sampled).map(\.name))")
         let expected = Set(sampled.flatMap { [Self.heading($0, "request"), Self.heading($0, "reply")] })
             .union(GoldenSamples.frames.map { "frame: \($0.name)" })
         let documented = Set(try Self.blocks().blocks.keys)
-        #expect(documented.subtracting(expected).isEmpty, "golden blocks for no known kind (or a wrong number): \(documented.subtracting(expected).sorted())")
+        #expect(
+            documented.subtracting(expected).isEmpty,
+            "golden blocks for no known kind (or a wrong number): \(documented.subtracting(expected).sorted())")
     }
 
     /// The table of kinds under "## Messages" lists every registered kind with its number, and no other.
@@ -174,7 +179,8 @@ import Testing
             var list: [Double]
         }
         let value = Sample(text: "满 a", number: -3, missing: nil, present: true, kind: .cash, code: .soldOut, list: [0.25])
-        #expect(GoldenRendering.render(value) == #"{text: "满 a", number: -3, missing: absent, present: true, kind: "CASH", code: 1200, list: [0.25]}"#)
+        #expect(
+            GoldenRendering.render(value) == #"{text: "满 a", number: -3, missing: absent, present: true, kind: "CASH", code: 1200, list: [0.25]}"#)
         #expect(GoldenRendering.normalized("{a: \"x y\",\n  b: 1}") == "{a:\"x y\",b:1}")
     }
 }
@@ -255,7 +261,10 @@ enum GoldenSamples {
         name: "满30减5", type: .cash, thresholdCents: 3_000, discountCents: 500, startMilliseconds: 1_763_000_000_000,
         endMilliseconds: 1_765_000_000_000, validHours: 72, totalStock: 5_000, perUserLimit: 1, budgetCents: 500_000,
         level: .platform, stacking: .stackable, thresholdOnDiscounted: true, channels: ["app", "web"],
-        tiers: [Tier(segment: "HIGH_FREQ", thresholdCents: 3_000, discountCents: 500), Tier(segment: "LOW_FREQ", thresholdCents: 2_000, discountCents: 800)])
+        tiers: [
+            Tier(segment: "HIGH_FREQ", thresholdCents: 3_000, discountCents: 500),
+            Tier(segment: "LOW_FREQ", thresholdCents: 2_000, discountCents: 800),
+        ])
 
     static func view(_ status: TemplateStatus) -> TemplateView {
         TemplateView(
@@ -318,7 +327,8 @@ enum GoldenSamples {
         GoldenSample(ListTemplatesRequest(limit: 20), TemplateList(templates: [view(.paused)])),
         GoldenSample(
             ClaimRequest(userId: "u-42", templateId: "tpl-1", channel: "app", deviceId: "dev-7", ip: nil, requestId: "req-1"),
-            ClaimResponse(couponId: "c-5", templateId: "tpl-1", expiresMilliseconds: expires, thresholdCents: 10_000, discountCents: 0, pointsLeft: nil)),
+            ClaimResponse(
+                couponId: "c-5", templateId: "tpl-1", expiresMilliseconds: expires, thresholdCents: 10_000, discountCents: 0, pointsLeft: nil)),
         GoldenSample(
             UseRequest(
                 orderId: "o-1", couponId: "c-5", amountCents: 25_000, userId: "u-42", items: [item], requestId: "req-2", deviceId: nil,
@@ -372,7 +382,8 @@ enum GoldenSamples {
                 quote,
                 DiscountQuoteRequest(
                     coupon: discountTerms,
-                    order: OrderSummary(amountCents: 5_000, items: [OrderItem(sku: "sku-2", category: "shoes", shopId: "shop-9", amountCents: 5_000)]),
+                    order: OrderSummary(
+                        amountCents: 5_000, items: [OrderItem(sku: "sku-2", category: "shoes", shopId: "shop-9", amountCents: 5_000)]),
                     nowMilliseconds: created),
             ]),
             DiscountQuoteBatch(results: [
@@ -420,8 +431,9 @@ enum GoldenSamples {
             rendering: GoldenRendering.render(FrameHeader(kind: .ping, requestId: 0x0102_0304_0506_0708, deadlineMilliseconds: 1_764_000_002_000)),
             encode: { try Envelope.request(PingRequest(), requestId: 0x0102_0304_0506_0708, deadlineMilliseconds: 1_764_000_002_000) },
             decodesToSample: { bytes in
-                (try? FrameCodec.decode(bytes)) == Frame(
-                    header: FrameHeader(kind: .ping, requestId: 0x0102_0304_0506_0708, deadlineMilliseconds: 1_764_000_002_000), body: [])
+                (try? FrameCodec.decode(bytes))
+                    == Frame(
+                        header: FrameHeader(kind: .ping, requestId: 0x0102_0304_0506_0708, deadlineMilliseconds: 1_764_000_002_000), body: [])
             }),
         errorReplyFrame,
     ]

@@ -177,7 +177,8 @@ struct StockCounters: Sendable {
         templateId: String, day: String, userId: String, token: String, giveBack generation: String?, cost: Int64, hasDailyLimit: Bool
     ) async {
         _ = try? await releases.submit(
-            Self.releaseCall(templateId: templateId, day: day, userId: userId, token: token, giveBack: generation, cost: cost, hasDailyLimit: hasDailyLimit))
+            Self.releaseCall(
+                templateId: templateId, day: day, userId: userId, token: token, giveBack: generation, cost: cost, hasDailyLimit: hasDailyLimit))
     }
 
     /// Frees the user's claim lock after a written claim without making the reply wait for it (the

@@ -66,7 +66,8 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/user/profile") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["userId", "tags"])
-                let profile = try await operations.wallets.setProfile(SetProfileRequest(userId: try fields.string("userId"), tags: try fields.strings("tags")))
+                let profile = try await operations.wallets.setProfile(
+                    SetProfileRequest(userId: try fields.string("userId"), tags: try fields.strings("tags")))
                 return .json(json.profile(profile))
             },
             HTTPRoute("POST", "/api/coupon/use") { call in
@@ -112,7 +113,8 @@ struct CouponRoutes {
                 var status: CouponStatus?
                 if let text = query["status"], !text.isEmpty {
                     guard let parsed = CouponStatus(rawValue: text.uppercased()) else {
-                        throw ServiceError(.invalidArgument, "status: '\(text)' is not one of \(CouponStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                        throw ServiceError(
+                            .invalidArgument, "status: '\(text)' is not one of \(CouponStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
                     status = parsed
                 }

@@ -1,6 +1,6 @@
 import Foundation
-import Redis
 import Postgres
+import Redis
 import ServiceKit
 import Wire
 

@@ -1,5 +1,5 @@
-import Domain
 import CouponClient
+import Domain
 import Postgres
 import ServiceKit
 import Wire

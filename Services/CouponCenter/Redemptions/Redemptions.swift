@@ -52,7 +52,8 @@ struct Redemptions: Sendable {
         do {
             return try await redeem(request)
         } catch let error as ServiceError where Self.probingCodes.contains(error.code) {
-            await risk.report(RiskReportRequest(action: .redeem, userId: request.userId, deviceId: request.deviceId, ip: request.ip, code: error.code))
+            await risk.report(
+                RiskReportRequest(action: .redeem, userId: request.userId, deviceId: request.deviceId, ip: request.ip, code: error.code))
             throw error
         }
     }

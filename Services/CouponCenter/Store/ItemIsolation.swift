@@ -14,7 +14,8 @@ enum ItemIsolation {
         do {
             return try await write(batch).map { .success($0) }
         } catch let error as PostgresError where error.refusesValues && batch.count > 1 {
-            logger.warning("\(what) batch refused for its data; writing each alone", [("batch.size", String(batch.count)), ("error", error.description)])
+            logger.warning(
+                "\(what) batch refused for its data; writing each alone", [("batch.size", String(batch.count)), ("error", error.description)])
             var results: [Result<Output, any Error>] = []
             for item in batch {
                 do {

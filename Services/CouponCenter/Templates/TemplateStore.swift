@@ -26,9 +26,10 @@ struct TemplateStore: Sendable {
 
     func createTemplate(_ spec: TemplateSpec) async throws -> TemplateView {
         let id = RandomIdentifier.make(prefix: "T", bytes: 12)
-        let tiers = JSONValue.array(spec.tiers.map {
-            .object([("segment", .string($0.segment)), ("threshold", .integer($0.thresholdCents)), ("discount", .integer($0.discountCents))])
-        })
+        let tiers = JSONValue.array(
+            spec.tiers.map {
+                .object([("segment", .string($0.segment)), ("threshold", .integer($0.thresholdCents)), ("discount", .integer($0.discountCents))])
+            })
         try await database.execute(
             """
             INSERT INTO coupon_template (id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,

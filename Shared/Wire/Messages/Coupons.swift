@@ -88,7 +88,10 @@ public struct TemplateView: Codable, Sendable, Equatable {
     public var budgetSpentCents: Int64
     public var createdMilliseconds: Int64
 
-    public init(templateId: String, spec: TemplateSpec, status: TemplateStatus, issued: Int32, issuedToday: Int32, used: Int32, budgetSpentCents: Int64, createdMilliseconds: Int64) {
+    public init(
+        templateId: String, spec: TemplateSpec, status: TemplateStatus, issued: Int32, issuedToday: Int32, used: Int32, budgetSpentCents: Int64,
+        createdMilliseconds: Int64
+    ) {
         self.templateId = templateId
         self.spec = spec
         self.status = status
@@ -173,7 +176,9 @@ public struct ClaimResponse: Codable, Sendable, Equatable {
     /// Set for exchanges: the user's points after paying for the coupon.
     public var pointsLeft: Int64?
 
-    public init(couponId: String, templateId: String, expiresMilliseconds: Int64, thresholdCents: Int64, discountCents: Int64, pointsLeft: Int64? = nil) {
+    public init(
+        couponId: String, templateId: String, expiresMilliseconds: Int64, thresholdCents: Int64, discountCents: Int64, pointsLeft: Int64? = nil
+    ) {
         self.couponId = couponId
         self.templateId = templateId
         self.expiresMilliseconds = expiresMilliseconds

@@ -30,7 +30,9 @@ public struct ClaimCheckResponse: Codable, Sendable, Equatable {
     /// What the coupon can cost the budget at most: the face value, or the cap of a rate coupon.
     public var budgetCostCents: Int64
 
-    public init(refusal: ServiceError?, thresholdCents: Int64, discountCents: Int64, segment: String?, expiresMilliseconds: Int64, budgetCostCents: Int64) {
+    public init(
+        refusal: ServiceError?, thresholdCents: Int64, discountCents: Int64, segment: String?, expiresMilliseconds: Int64, budgetCostCents: Int64
+    ) {
         self.refusal = refusal
         self.thresholdCents = thresholdCents
         self.discountCents = discountCents
