@@ -1,0 +1,170 @@
+// libFuzzer target `redis-reply`: the Swift side of every Redis reply, `RedisValue` and its readers
+// (Shared/Redis/RedisValue.swift). Deploy/fuzz compiles this file and FuzzSupport.swift against the
+// Redis module.
+//
+// Why this and not the bytes of the socket: the RESP bytes Redis sends are parsed by hiredis's C reader
+// (redisReader, in libhiredis), not by Swift; the one Swift step between it and us,
+// `RedisConnection.value(of:)`, is private and reads C structs. What Swift does with outside bytes starts
+// at `RedisValue`: bulk strings are arbitrary bytes from Redis (values other services or scripts
+// stored), and every caller reads them through `int`, `string`, `bytes`, `array` and `isNull`, and
+// prints unexpected replies into error messages. The callers' own decoding (the reserve script's
+// verdict in coupon-center's StockCounters, RiskEngine's decision and list readers) is private inside
+// async methods that need a live pool, so it cannot be reached from here without changing those files.
+//
+// The input is read as RESP2, the way Redis writes replies, into `RedisValue`s (this reader is only
+// the fuzzer's way of building values from bytes, so the corpus stays readable: `*2\r\n+OK\r\n$1\r\n7\r\n`).
+// For every value and every value nested in it, properties:
+//   - `string` of a bulk is non-nil exactly when its bytes are valid UTF-8 (checked against the
+//     standard library's validating initializer), and then spells those very bytes;
+//   - `int` of a bulk or status is non-nil only for an optional sign and ASCII digits, and it is the
+//     number they spell; `int` of an integer reply is that integer; of anything else nil;
+//   - `bytes`, `array` and `isNull` answer for their own case only;
+//   - describing a value (what the "unexpected reply" errors print) never traps, and a value equals
+//     itself.
+
+import Redis
+
+func fuzzTarget(_ bytes: [UInt8]) {
+    var reader = RESPReader(bytes: bytes)
+    while let value = reader.next() {
+        check(value, input: bytes)
+    }
+}
+
+func check(_ value: RedisValue, input: [UInt8]) {
+    guard value == value else { propertyFailed("a value differs from itself: \(value)", input: input) }
+    _ = String(describing: value)
+    switch value {
+    case .null:
+        guard value.isNull, value.int == nil, value.string == nil, value.bytes == nil, value.array == nil else {
+            propertyFailed("null reads as something", input: input)
+        }
+    case .integer(let number):
+        guard value.int == number, value.string == nil, value.bytes == nil, value.array == nil, !value.isNull else {
+            propertyFailed("integer \(number) reads as \(String(describing: value.int))", input: input)
+        }
+    case .bulk(let bulk):
+        guard value.bytes == bulk, value.array == nil, !value.isNull else {
+            propertyFailed("a bulk reply does not read as its bytes", input: input)
+        }
+        let valid = String(validating: bulk, as: UTF8.self)
+        guard value.string == valid, value.string.map({ Array($0.utf8) == bulk }) ?? true else {
+            propertyFailed("bulk \(hex(bulk)) reads as string \(String(describing: value.string?.debugDescription))", input: input)
+        }
+        checkNumber(value.int, spelledBy: bulk, input: input)
+    case .status(let text):
+        guard value.string == text, value.bytes == nil, value.array == nil, !value.isNull else {
+            propertyFailed("status '\(text)' does not read as its text", input: input)
+        }
+        checkNumber(value.int, spelledBy: Array(text.utf8), input: input)
+    case .error:
+        guard value.int == nil, value.string == nil, value.bytes == nil, value.array == nil, !value.isNull else {
+            propertyFailed("an error reply reads as a value: \(value)", input: input)
+        }
+    case .array(let elements):
+        guard value.array == elements, value.int == nil, value.string == nil, value.bytes == nil, !value.isNull else {
+            propertyFailed("an array reads as something else", input: input)
+        }
+        for element in elements { check(element, input: input) }
+    }
+}
+
+/// `int` read from text: a number only for `[+-]digits` that fit in Int64, and then the number the
+/// digits spell (computed here digit by digit, not with `Int64(String)` which `int` itself uses).
+func checkNumber(_ number: Int64?, spelledBy text: [UInt8], input: [UInt8]) {
+    let negative = text.first == UInt8(ascii: "-")
+    let digits = text.first == UInt8(ascii: "-") || text.first == UInt8(ascii: "+") ? text.dropFirst() : text[...]
+    var expected: Int64? = digits.isEmpty ? nil : 0
+    for digit in digits {
+        guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9"), let sofar = expected else {
+            expected = nil
+            break
+        }
+        let (shifted, overflowMultiplying) = sofar.multipliedReportingOverflow(by: 10)
+        let step = Int64(digit - UInt8(ascii: "0"))
+        let (sum, overflowAdding) = negative ? shifted.subtractingReportingOverflow(step) : shifted.addingReportingOverflow(step)
+        expected = overflowMultiplying || overflowAdding ? nil : sum
+    }
+    guard number == expected else {
+        propertyFailed("\(hex(text)) reads as the number \(String(describing: number)), not \(String(describing: expected))", input: input)
+    }
+}
+
+/// RESP2 as Redis writes replies: `+status`, `-error`, `:integer`, `$length` bulk (`$-1` null) and
+/// `*count` arrays (`*-1` null), each header line ending in CRLF. Stops at the first malformed reply.
+struct RESPReader {
+    static let maxDepth = 16
+    let bytes: [UInt8]
+    var index = 0
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    mutating func next() -> RedisValue? {
+        guard index < bytes.count else { return nil }
+        return value(depth: 0)
+    }
+
+    private mutating func value(depth: Int) -> RedisValue? {
+        guard depth <= Self.maxDepth, index < bytes.count else { return nil }
+        let kind = bytes[index]
+        index += 1
+        guard let line = line() else { return nil }
+        switch kind {
+        case UInt8(ascii: "+"): return .status(String(decoding: line, as: UTF8.self))
+        case UInt8(ascii: "-"): return .error(String(decoding: line, as: UTF8.self))
+        case UInt8(ascii: ":"): return Int64(String(decoding: line, as: UTF8.self)).map(RedisValue.integer)
+        case UInt8(ascii: "$"):
+            guard let length = Int(String(decoding: line, as: UTF8.self)) else { return nil }
+            if length == -1 { return .null }
+            guard length >= 0, length <= bytes.count - index - 2 else { return nil }
+            let bulk = Array(bytes[index..<(index + length)])
+            index += length
+            guard bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n") else { return nil }
+            index += 2
+            return .bulk(bulk)
+        case UInt8(ascii: "*"):
+            guard let count = Int(String(decoding: line, as: UTF8.self)) else { return nil }
+            if count == -1 { return .null }
+            // Every element takes at least three bytes (`+\r\n`), so a count past that is a lie.
+            guard count >= 0, count <= (bytes.count - index) / 3 else { return nil }
+            var elements: [RedisValue] = []
+            for _ in 0..<count {
+                guard let element = value(depth: depth + 1) else { return nil }
+                elements.append(element)
+            }
+            return .array(elements)
+        default:
+            return nil
+        }
+    }
+
+    /// The bytes up to the next CRLF, which is consumed.
+    private mutating func line() -> ArraySlice<UInt8>? {
+        var end = index
+        while end + 1 < bytes.count {
+            if bytes[end] == UInt8(ascii: "\r") && bytes[end + 1] == UInt8(ascii: "\n") {
+                let line = bytes[index..<end]
+                index = end + 2
+                return line
+            }
+            end += 1
+        }
+        return nil
+    }
+}
+
+func seeds() throws -> [(name: String, bytes: [UInt8])] {
+    let replies: [(String, [UInt8])] = [
+        ("reserve-ok", Array("*2\r\n+OK\r\n$6\r\ngen-42\r\n".utf8)),
+        ("reserve-verdicts", Array("*1\r\n$6\r\nLOCKED\r\n*1\r\n$8\r\nSOLD_OUT\r\n*1\r\n$15\r\nRELOAD_TEMPLATE\r\n".utf8)),
+        ("risk-reasons", Array("*3\r\n$12\r\nALLOW_LISTED\r\n$12\r\nBLOCKED_USER\r\n$13\r\nUSER_VELOCITY\r\n".utf8)),
+        ("list-withscores", Array("*4\r\n$3\r\nu-1\r\n$13\r\n1790000000000\r\n$3\r\nu-2\r\n$7\r\n1.5e+12\r\n".utf8)),
+        ("counters", Array(":-9223372036854775808\r\n$19\r\n9223372036854775807\r\n$2\r\n+7\r\n$3\r\n 12\r\n+123\r\n".utf8)),
+        ("null-and-errors", Array("$-1\r\n*-1\r\n*2\r\n-ERR nested\r\n*0\r\n-NOSCRIPT No matching script\r\n".utf8)),
+        ("not-utf8", Array("$4\r\n".utf8) + [0xC3, 0x28, 0xFF, 0x80] + Array("\r\n$4\r\n".utf8) + Array("满".utf8) + [0x35] + Array("\r\n".utf8)),
+        ("nested", Array(String(repeating: "*1\r\n", count: 12).utf8) + Array(":1\r\n".utf8)),
+    ]
+    return replies
+}
