@@ -151,8 +151,14 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let requests: [(String, UInt8, String)] = [
         ("get", 0, "GET /api/coupon/templates?page=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: fuzz\r\n\r\n"),
         ("post", 0, "POST /api/coupon/issue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"userId\":1}\n"),
-        ("chunked", 0, "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\n"),
-        ("pipelined", 0, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+        (
+            "chunked", 0,
+            "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\n"
+        ),
+        (
+            "pipelined", 0,
+            "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        ),
         ("absolute-form", 0, "GET https://coupons.example:8443/api/stats?x=1 HTTP/1.1\r\nHost: coupons.example\r\nConnection: close\r\n\r\n"),
         ("options-star", 0, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
         ("huge-header", 3, "GET / HTTP/1.1\r\nHost: x\r\nX-Huge: \(huge)\r\nX-Huge: \(huge)\r\n\r\n"),
@@ -162,9 +168,11 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         // Bodies exactly at the limit: one byte more must be refused, whichever way it is framed.
         ("content-length-at-limit", 2, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nh"),
         ("chunked-at-limit", 2, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nh\r\n0\r\n\r\n"),
-        ("chunks-summing-to-limit", 0,
+        (
+            "chunks-summing-to-limit", 0,
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n\(String(repeating: "a", count: 32))\r\n"
-                + "20\r\n\(String(repeating: "b", count: 32))\r\n0\r\n\r\n"),
+                + "20\r\n\(String(repeating: "b", count: 32))\r\n0\r\n\r\n"
+        ),
         ("head-at-limit", 1, "GET / HTTP/1.1\r\nHost: \(String(repeating: "h", count: 64 - 26))\r\n\r\n"),
         ("smuggling", 0, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
         ("http2-preface", 0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
