@@ -8,37 +8,31 @@ import Wire
 @Suite struct ComposeFileTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// Runs a helper program to its end and returns what it printed (stdout and stderr). Through
+    /// `ChildProcess`, not Foundation's `Process`: Foundation reaps children it did not start, which
+    /// took the exit status of other tests' children in the same test process (SupervisorTests).
+    static func output(of path: String, _ arguments: [String]) async throws -> (status: Int32?, text: String) {
+        let process = try ChildProcess(name: URL(fileURLWithPath: path).lastPathComponent, path: path, arguments: arguments, environment: [:])
+        let status = await process.wait(timeout: Patience.limit)
+        if status == nil { await process.killNow() }
+        let text = process.log
+        process.removeLog()
+        return (status, text)
+    }
+
     /// The compose file as JSON, parsed by Debian's PyYAML (Deploy/test installs python3-yaml).
-    static func compose() throws -> JSONValue {
+    static func compose() async throws -> JSONValue {
         let path = repository.appendingPathComponent("Deploy/docker-compose.yml").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [
-            "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("docker-compose.yml does not parse: \(String(decoding: data, as: UTF8.self))")
-        }
-        return try JSONParser.parse(Array(data))
+        let (status, text) = try await output(
+            of: "/usr/bin/python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path])
+        guard status == 0 else { throw TestFailure("docker-compose.yml does not parse: \(text)") }
+        return try JSONParser.parse(Array(text.utf8))
     }
 
     /// The environment variables an executable reads, from its own `--help`.
-    static func variables(of executable: String) throws -> Set<String> {
+    static func variables(of executable: String) async throws -> Set<String> {
         let directory = try requiredEnvironment("COUPON_BIN_DIR")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: directory).appendingPathComponent(executable)
-        process.arguments = ["--help"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (_, text) = try await output(of: URL(fileURLWithPath: directory).appendingPathComponent(executable).path, ["--help"])
         var names = Set<String>()
         for part in text.split(separator: "[").dropFirst() {
             if let end = part.firstIndex(of: "]") { names.insert(String(part[..<end])) }
@@ -59,8 +53,8 @@ import Wire
         return result
     }
 
-    @Test func namesEveryServiceWithHealthChecksVolumesAndReplicas() throws {
-        let compose = try Self.compose()
+    @Test func namesEveryServiceWithHealthChecksVolumesAndReplicas() async throws {
+        let compose = try await Self.compose()
         let services = compose["services"]
         for name in ["postgres", "redis", "coupon-center", "rule-engine", "risk-control"] {
             #expect(services?[name] != nil, "service \(name) is missing")
@@ -89,8 +83,8 @@ import Wire
 
     /// A crashed container comes back by itself, as the local cluster's supervisor brings back a
     /// crashed process; one an operator stopped stays stopped.
-    @Test func everyServiceRestartsUnlessStopped() throws {
-        guard case .object(let services)? = try Self.compose()["services"] else {
+    @Test func everyServiceRestartsUnlessStopped() async throws {
+        guard case .object(let services)? = try await Self.compose()["services"] else {
             Issue.record("docker-compose.yml has no services")
             return
         }
@@ -100,12 +94,12 @@ import Wire
         }
     }
 
-    @Test func setsOnlyVariablesTheExecutablesReadWithTheDefaultPorts() throws {
-        let services = try Self.compose()["services"]
+    @Test func setsOnlyVariablesTheExecutablesReadWithTheDefaultPorts() async throws {
+        let services = try await Self.compose()["services"]
         for executable in ["coupon-center", "rule-engine", "risk-control"] {
             let environment = Self.environment(services?[executable])
             #expect(!environment.isEmpty, "\(executable) sets no environment")
-            let known = try Self.variables(of: executable)
+            let known = try await Self.variables(of: executable)
             for name in environment.keys {
                 #expect(known.contains(name), "\(executable) does not read \(name) (it reads \(known.sorted()))")
             }
