@@ -110,11 +110,9 @@ struct StoredAnswers: Sendable {
             """, [wanted.serialized()])
         var found: [Key: Record] = [:]
         for row in rows {
-            let operation = try row.decode(0, as: String.self)
-            guard let known = IdempotentOperation(rawValue: operation) else {
-                throw ServiceError(.internalError, "idempotency_record.operation: unknown value '\(operation)'")
-            }
-            found[Key(operation: known, requestId: try row.decode(1))] = Record(fingerprint: try row.decode(2), response: try row.decode(3))
+            // Strict: an operation this code does not know is an error naming the column.
+            found[Key(operation: try row.decode(0, as: IdempotentOperation.self), requestId: try row.decode(1))] = Record(
+                fingerprint: try row.decode(2), response: try row.decode(3))
         }
         return keys.map { found[$0] }
     }
