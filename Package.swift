@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "BatchInputs", dependencies: ["Wire"], path: "Shared/BatchInputs"),
 
         // risk-control's rules over Redis: a library so integration tests can drive it directly.
-        .target(name: "Risk", dependencies: ["Wire", "Redis", "Postgres", "ServiceKit"], path: "Shared/Risk"),
+        .target(name: "Risk", dependencies: ["Wire", "Redis", "Postgres", "ServiceKit", "BatchInputs"], path: "Shared/Risk"),
 
         // What every executable shares: configuration, logs, metrics, lifecycle, RPC plumbing.
         .target(name: "ServiceKit", dependencies: ["Wire", "Messaging"], path: "Shared/ServiceKit"),
@@ -70,7 +70,7 @@ let package = Package(
         // dependencies that nothing imports, the migration list against its folder.
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
         .testTarget(
-            name: "ServiceKitTests", dependencies: ["ServiceKit", "Messaging", "Wire", "TestSupport"],
+            name: "ServiceKitTests", dependencies: ["ServiceKit", "Messaging", "Wire", "CouponClient", "TestSupport"],
             path: "Tests/ServiceKitTests"),
         // Needs the PostgreSQL and Redis that Deploy/test starts (TEST_DATABASE_URL, TEST_REDIS_URL).
         .testTarget(

@@ -12,6 +12,8 @@ public final class ServiceClient: Sendable {
     public let service: String
     public let urls: [String]
     public let defaultTimeoutMilliseconds: Int
+    /// The largest reply accepted, the same bound the transport was configured with.
+    public let maxFrameBytes: Int
 
     /// `urls` may name several replicas of the service; requests are spread across the connected ones.
     public init(service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes)
@@ -28,6 +30,7 @@ public final class ServiceClient: Sendable {
         self.service = service
         self.urls = urls
         self.defaultTimeoutMilliseconds = timeoutMilliseconds
+        self.maxFrameBytes = maxFrameBytes
     }
 
     public func close() { transport.close() }
@@ -37,7 +40,7 @@ public final class ServiceClient: Sendable {
     public func call<R: WireRequest>(_ request: R, timeoutMilliseconds: Int? = nil) async throws(ServiceError) -> R.Response {
         let timeout = max(1, timeoutMilliseconds ?? defaultTimeoutMilliseconds)
         let requestId = nextRequestId.wrappingAdd(1, ordering: .relaxed).newValue
-        let deadline = UInt64(Int64(Date().timeIntervalSince1970 * 1000) + Int64(timeout))
+        let deadline = Self.deadline(afterMilliseconds: timeout, now: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
         let frame: [UInt8]
         do {
             frame = try Envelope.request(request, requestId: requestId, deadlineMilliseconds: deadline)
@@ -45,7 +48,15 @@ public final class ServiceClient: Sendable {
             throw ServiceError(.invalidArgument, "cannot encode \(R.kind): \(error)")
         }
         let reply = try await exchange(frame, kind: R.kind, timeoutMilliseconds: timeout)
-        return try Envelope.decodeReply(reply, for: R.self, requestId: requestId)
+        return try Envelope.decodeReply(reply, for: R.self, requestId: requestId, maxFrameBytes: maxFrameBytes)
+    }
+
+    /// The header's absolute deadline `timeout` milliseconds after `now` (Unix milliseconds). A
+    /// timeout so long that the sum leaves the signed 64-bit range PROTOCOL.md allows is clamped to
+    /// Int64.max, which a server reads as "practically no deadline", rather than trapping.
+    static func deadline(afterMilliseconds timeout: Int, now: Int64) -> UInt64 {
+        let (sum, overflow) = max(0, now).addingReportingOverflow(Int64(clamping: max(1, timeout)))
+        return UInt64(overflow ? Int64.max : sum)
     }
 
     /// Sends raw bytes and returns the raw reply: for tools and tests that speak the wire directly.
