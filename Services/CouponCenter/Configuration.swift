@@ -16,6 +16,7 @@ struct CouponCenterConfiguration: Sendable {
     var maxHTTPBodyBytes: Int
     var httpReadTimeoutMilliseconds: Int
     var httpIdleTimeoutMilliseconds: Int
+    var httpMaxConnections: Int
     var timeZone: TimeZone
     var claimWriterLanes: Int
     var claimBatchSize: Int
@@ -47,6 +48,9 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "http-idle-timeout-ms", env: "COUPON_HTTP_IDLE_TIMEOUT_MS", default: "60000",
                 "a kept-alive HTTP connection with no request in progress is closed after this"),
+            ConfigOption(
+                "http-max-connections", env: "COUPON_HTTP_MAX_CONNECTIONS", default: "4096",
+                "HTTP connections open at once; a connection past this is closed unanswered (counted in http_refused_total)"),
             ConfigOption("time-zone", env: "COUPON_TIME_ZONE", default: "Asia/Shanghai", "time zone of daily limits and of times in answers"),
             ConfigOption(
                 "claim-writers", env: "COUPON_CLAIM_WRITERS", default: "2",
@@ -80,6 +84,7 @@ struct CouponCenterConfiguration: Sendable {
         maxHTTPBodyBytes = try values.int("max-http-body-bytes", in: 1024...(16 << 20))
         httpReadTimeoutMilliseconds = try values.int("http-read-timeout-ms", in: 100...600_000)
         httpIdleTimeoutMilliseconds = try values.int("http-idle-timeout-ms", in: 100...3_600_000)
+        httpMaxConnections = try values.int("http-max-connections", in: 1...1_000_000)
         guard let zone = TimeZone(identifier: values.string("time-zone")) else {
             throw ConfigError("--time-zone / COUPON_TIME_ZONE: '\(values.string("time-zone"))' is not a time zone name such as Asia/Shanghai")
         }

@@ -20,7 +20,8 @@ struct CouponCenterMain {
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes,
                 readTimeoutMilliseconds: configuration.httpReadTimeoutMilliseconds,
-                idleTimeoutMilliseconds: configuration.httpIdleTimeoutMilliseconds, routes: parts.routes, metrics: metrics,
+                idleTimeoutMilliseconds: configuration.httpIdleTimeoutMilliseconds, maxConnections: configuration.httpMaxConnections,
+                routes: parts.routes, metrics: metrics,
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,

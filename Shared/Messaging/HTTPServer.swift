@@ -55,6 +55,23 @@ public struct HTTPResponse: Sendable {
 public final class HTTPServer: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) async -> HTTPResponse
 
+    /// What the server turned away before any handler saw it, for the caller's metrics: a request
+    /// refused with an answer (`HTTPRefusal.Kind`), or a connection closed unanswered because
+    /// `maxConnections` were already open.
+    public enum Refusal: Sendable, Equatable {
+        case request(HTTPRefusal.Kind)
+        case connectionLimit
+
+        /// A stable label: the refusal's error name, or `CONNECTION_LIMIT`.
+        public var label: String {
+            switch self {
+            case .request(let kind): kind.name
+            case .connectionLimit: "CONNECTION_LIMIT"
+            }
+        }
+    }
+    public typealias RefusalObserver = @Sendable (Refusal) -> Void
+
     public struct Timeouts: Sendable {
         public var readMilliseconds: Int
         public var idleMilliseconds: Int
@@ -87,6 +104,7 @@ public final class HTTPServer: Sendable {
     private let timeouts: Timeouts
     private let maxConnections: Int
     private let drainTimeoutMilliseconds: Int
+    private let observeRefusal: RefusalObserver
     /// The address served, with port 0 replaced by the port the system chose.
     public let url: String
 
@@ -97,11 +115,16 @@ public final class HTTPServer: Sendable {
     static let receiveBufferBytes = 8 * 1024
 
     /// `maxConnections` bounds what a flood of connections can take (descriptors, buffers) from
-    /// the rest of the process: past it a new connection is closed at once.
+    /// the rest of the process: past it a new connection is closed at once. `observeRefusal` is
+    /// told of every request or connection turned away before the handler (called on the
+    /// connection's task; keep it cheap).
     public init(
-        url: String, maxBodyBytes: Int = 1 << 20, timeouts: Timeouts = Timeouts(), maxConnections: Int = 4096,
-        drainTimeoutMilliseconds: Int = 10_000
+        url: String, maxBodyBytes: Int = 1 << 20, timeouts: Timeouts = Timeouts(), maxConnections: Int = defaultMaxConnections,
+        drainTimeoutMilliseconds: Int = 10_000, observeRefusal: @escaping RefusalObserver = { _ in }
     ) throws(MessagingError) {
+        guard maxConnections > 0 else {
+            throw MessagingError(code: .other, operation: "listen \(url)", text: "maxConnections \(maxConnections) is not positive")
+        }
         let authority = try Self.authority(of: url)
         var listener: OpaquePointer?
         try nngCheck(nng_stream_listener_alloc(&listener, "tcp://\(authority)"), "listen \(url)")
@@ -126,7 +149,11 @@ public final class HTTPServer: Sendable {
         self.timeouts = timeouts
         self.maxConnections = maxConnections
         self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
+        self.observeRefusal = observeRefusal
     }
+
+    /// Open connections allowed at once unless the caller says otherwise.
+    public static let defaultMaxConnections = 4096
 
     deinit {
         nng_stream_listener_free(listener)
@@ -175,6 +202,7 @@ public final class HTTPServer: Sendable {
                 }
                 guard let id else {
                     nng_stream_free(stream)
+                    if !registry.withLock({ $0.draining }) { observeRefusal(.connectionLimit) }
                     continue
                 }
                 let open = OpenStream(stream: stream)
@@ -230,6 +258,7 @@ public final class HTTPServer: Sendable {
                     parser.append(bytes)
                 case .timedOut where parser.hasPartialRequest:
                     let refusal = HTTPRefusal(.timedOut, "request not received within \(timeouts.readMilliseconds) ms")
+                    observeRefusal(.request(refusal.kind))
                     guard await connection.send(Self.encode(Self.answer(refusal), closing: true), timeout: writeTimeout) else { return }
                     await connection.drain(for: .milliseconds(Self.lingerMilliseconds))
                     return
@@ -239,6 +268,7 @@ public final class HTTPServer: Sendable {
             case .continueExpected:
                 guard await connection.send(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), timeout: writeTimeout) else { return }
             case .refused(let refusal):
+                observeRefusal(.request(refusal.kind))
                 guard await connection.send(Self.encode(Self.answer(refusal), closing: true), timeout: writeTimeout) else { return }
                 await connection.drain(for: .milliseconds(Self.lingerMilliseconds))
                 return
@@ -252,6 +282,7 @@ public final class HTTPServer: Sendable {
                 }
                 guard admitted else {
                     let refusal = HTTPRefusal(.shuttingDown, "shutting down")
+                    observeRefusal(.request(refusal.kind))
                     _ = await connection.send(Self.encode(Self.answer(refusal), closing: true), timeout: writeTimeout)
                     return
                 }

@@ -247,13 +247,23 @@ struct SeededRandom: RandomNumberGenerator {
 @Suite struct HostileHTTPClientTests {
     static let maxBodyBytes = 1024
 
+    /// What the server reported turning away, in order, for the tests to compare with what the
+    /// client saw.
+    final class RefusalLog: Sendable {
+        private let seen = Mutex<[HTTPServer.Refusal]>([])
+        func record(_ refusal: HTTPServer.Refusal) { seen.withLock { $0.append(refusal) } }
+        var all: [HTTPServer.Refusal] { seen.withLock { $0 } }
+    }
+
     /// Serves with small limits and timeouts, answering every request with what it saw; `body`
     /// gets the port. The server is shut down afterwards and `run` must return.
     static func withServer(
         timeouts: HTTPServer.Timeouts = HTTPServer.Timeouts(readMilliseconds: 2_000, idleMilliseconds: 5_000), maxConnections: Int = 64,
-        _ body: @Sendable (Int) async throws -> Void
+        refusals: RefusalLog = RefusalLog(), _ body: @Sendable (Int) async throws -> Void
     ) async throws {
-        let server = try HTTPServer(url: "http://127.0.0.1:0", maxBodyBytes: maxBodyBytes, timeouts: timeouts, maxConnections: maxConnections)
+        let server = try HTTPServer(
+            url: "http://127.0.0.1:0", maxBodyBytes: maxBodyBytes, timeouts: timeouts, maxConnections: maxConnections,
+            observeRefusal: refusals.record)
         let port = try #require(Int(server.url.split(separator: ":").last ?? ""))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -310,7 +320,8 @@ struct SeededRandom: RandomNumberGenerator {
             ("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413, 1011, "declared body over the limit"),
             ("POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400, 1010, "unknown transfer coding"),
         ]
-        try await Self.withServer { port in
+        let refusals = RefusalLog()
+        try await Self.withServer(refusals: refusals) { port in
             for (request, status, code, label) in refused {
                 let client = try await RawHTTPClient.connect(port: port)
                 try await client.send(request)
@@ -321,6 +332,12 @@ struct SeededRandom: RandomNumberGenerator {
                 try await Self.expectJSONRefusal(response, status: status, code: code, port: port, label)
             }
         }
+        // Each refusal was reported for the metrics, with the code the client read.
+        #expect(
+            refusals.all.map(\.label)
+                == refused.map { request, _, code, _ in
+                    HTTPRefusal.Kind.allCases.first { $0.code == code }?.name ?? "code \(code) of \(request.prefix(20))"
+                })
     }
 
     @Test func aBodyOverTheLimitSentInFullStillGetsItsAnswer() async throws {
@@ -352,7 +369,8 @@ struct SeededRandom: RandomNumberGenerator {
     }
 
     @Test func aConnectionThatSendsHalfARequestIsAnsweredAndClosed() async throws {
-        try await Self.withServer(timeouts: HTTPServer.Timeouts(readMilliseconds: 200, idleMilliseconds: 60_000)) { port in
+        let refusals = RefusalLog()
+        try await Self.withServer(timeouts: HTTPServer.Timeouts(readMilliseconds: 200, idleMilliseconds: 60_000), refusals: refusals) { port in
             let client = try await RawHTTPClient.connect(port: port)
             try await client.send("GET /hea")
             // Waits as long as the client's own 30 s receive limit for the server to give up first.
@@ -375,6 +393,7 @@ struct SeededRandom: RandomNumberGenerator {
             await trickler.close()
             #expect(answered?.status == 408, "a trickled head is cut off: \(answered?.text ?? "no answer")")
         }
+        #expect(refusals.all == [.request(.timedOut), .request(.timedOut)])
     }
 
     @Test func anIdleConnectionIsClosedSilently() async throws {
@@ -411,7 +430,8 @@ struct SeededRandom: RandomNumberGenerator {
     }
 
     @Test func connectionsPastTheLimitAreClosedAndTheirRoomComesBack() async throws {
-        try await Self.withServer(maxConnections: 2) { port in
+        let refusals = RefusalLog()
+        try await Self.withServer(maxConnections: 2, refusals: refusals) { port in
             let first = try await RawHTTPClient.connect(port: port)
             let second = try await RawHTTPClient.connect(port: port)
             for client in [first, second] {
@@ -437,6 +457,8 @@ struct SeededRandom: RandomNumberGenerator {
             #expect(served)
             await second.close()
         }
+        #expect(refusals.all.first == .connectionLimit, "the connection closed unanswered is counted")
+        #expect(refusals.all.allSatisfy { $0 == .connectionLimit })
     }
 
     @Test func shutdownClosesIdleConnectionsAndRunReturns() async throws {

@@ -78,12 +78,18 @@ struct HTTPFront: LifecycleService {
     private let errorPolicy: ErrorPolicy
 
     init(
-        url: String, maxBodyBytes: Int, readTimeoutMilliseconds: Int = 10_000, idleTimeoutMilliseconds: Int = 60_000, routes: [HTTPRoute],
-        metrics: Metrics, logger: Logger, errorPolicy: ErrorPolicy = ErrorPolicy()
+        url: String, maxBodyBytes: Int, readTimeoutMilliseconds: Int = 10_000, idleTimeoutMilliseconds: Int = 60_000,
+        maxConnections: Int = HTTPServer.defaultMaxConnections, routes: [HTTPRoute], metrics: Metrics, logger: Logger,
+        errorPolicy: ErrorPolicy = ErrorPolicy()
     ) throws(ServiceError) {
+        metrics.describe(
+            "http_refused_total", type: "counter",
+            help: "HTTP requests the server answered before routing, and connections closed at the connection limit, by reason")
         do {
             let timeouts = HTTPServer.Timeouts(readMilliseconds: readTimeoutMilliseconds, idleMilliseconds: idleTimeoutMilliseconds)
-            server = try HTTPServer(url: url, maxBodyBytes: maxBodyBytes, timeouts: timeouts)
+            server = try HTTPServer(
+                url: url, maxBodyBytes: maxBodyBytes, timeouts: timeouts, maxConnections: maxConnections,
+                observeRefusal: { refusal in metrics.increment("http_refused_total", [("reason", refusal.label)]) })
         } catch {
             throw ServiceError(.dependencyUnavailable, "cannot serve HTTP on \(url): \(error)")
         }
