@@ -42,6 +42,9 @@ enum RiskMigrations {
         Migration(
             version: 1002, name: "risk_audit_dead_letter",
             sql: String(decoding: PackageResources._002_risk_audit_dead_letter_sql, as: UTF8.self)),
+        Migration(
+            version: 1003, name: "risk_audit_input_type",
+            sql: String(decoding: PackageResources._003_risk_audit_input_type_sql, as: UTF8.self)),
     ]
 }
 

@@ -1,3 +1,4 @@
+import BatchInputs
 import Postgres
 import ServiceKit
 import Synchronization
@@ -100,16 +101,24 @@ public final class AuditWriter: Sendable {
         }
     }
 
-    /// The row as JSON, the form it is kept in when PostgreSQL refuses it.
+    /// The row as JSON: the batch element `risk_audit_input` reads, and the form it is kept in when
+    /// PostgreSQL refuses it.
     static func json(_ entry: Entry) -> JSONValue {
-        .object([
-            ("decided_at_ms", .integer(entry.atMilliseconds)), ("action", .string(entry.request.action.rawValue)),
-            ("user_id", .string(entry.request.userId)), ("device_id", entry.request.deviceId.map { .string($0) } ?? .null),
-            ("ip", entry.request.ip.map { .string($0) } ?? .null), ("template_id", .string(entry.request.templateId)),
-            ("coupon_type", .string(entry.request.couponType.rawValue)), ("amount_cents", .integer(entry.request.amountCents)),
-            ("verdict", .string(entry.decision.verdict.rawValue)), ("score", .integer(entry.decision.score)),
-            ("reasons", .array(entry.decision.reasons.map { .string($0) })),
-        ])
+        .batchInput { (field: AuditInputField) in
+            switch field {
+            case .decidedAtMs: .integer(entry.atMilliseconds)
+            case .action: .string(entry.request.action.rawValue)
+            case .userId: .string(entry.request.userId)
+            case .deviceId: entry.request.deviceId.map { .string($0) } ?? .null
+            case .ip: entry.request.ip.map { .string($0) } ?? .null
+            case .templateId: .string(entry.request.templateId)
+            case .couponType: .string(entry.request.couponType.rawValue)
+            case .amountCents: .integer(entry.request.amountCents)
+            case .verdict: .string(entry.decision.verdict.rawValue)
+            case .score: .integer(entry.decision.score)
+            case .reasons: .array(entry.decision.reasons.map { .string($0) })
+            }
+        }
     }
 
     private func insert(_ entries: ArraySlice<Entry>) async throws {
@@ -118,9 +127,8 @@ public final class AuditWriter: Sendable {
             """
             INSERT INTO risk_audit (decided_at, action, user_id, device_id, ip, template_id, coupon_type, amount_cents, verdict, score, reasons)
             SELECT to_timestamp(r.decided_at_ms / 1000.0), r.action, r.user_id, r.device_id, r.ip, r.template_id, r.coupon_type,
-                   r.amount_cents, r.verdict, r.score, ARRAY(SELECT jsonb_array_elements_text(r.reasons))
-              FROM jsonb_to_recordset($1::jsonb) AS r(decided_at_ms bigint, action text, user_id text, device_id text, ip text,
-                   template_id text, coupon_type text, amount_cents bigint, verdict text, score integer, reasons jsonb)
+                   r.amount_cents, r.verdict, r.score, coalesce(r.reasons, '{}')
+              FROM jsonb_populate_recordset(NULL::risk_audit_input, $1::jsonb) AS r
             """, [rows.serialized()])
     }
 

@@ -11,28 +11,12 @@ import Wire
 /// keeps them queued.
 @Suite(.serialized)
 struct AuditWriterTests {
-    /// risk-control's migrations (`Services/RiskControl/Migrations/NNNN_name.sql`), read from the
-    /// source tree that the executable embeds.
-    static func riskMigrations() throws -> [Migration] {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Services/RiskControl/Migrations")
-        return try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted().map { file in
-            let stem = file.dropLast(".sql".count)
-            guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]) else {
-                throw TestFailure("migration file \(file) is not NNNN_name.sql")
-            }
-            return Migration(
-                version: version, name: String(stem[stem.index(after: underscore)...]),
-                sql: try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8))
-        }
-    }
-
     /// A fresh database, migrated unless `migrated` is false, for `body`; dropped afterwards.
     func withDatabase(migrated: Bool = true, _ body: (PostgresPool) async throws -> Void) async throws {
         let database = try await TestDatabase.create(prefix: "audit")
         let pool = try database.pool(size: 2)
         do {
-            if migrated { _ = try await PostgresMigrator.apply(try Self.riskMigrations(), to: pool) }
+            if migrated { _ = try await PostgresMigrator.apply(try SourceMigrations.riskControl(), to: pool) }
             try await body(pool)
         } catch {
             await pool.close()
@@ -145,7 +129,7 @@ struct AuditWriterTests {
             #expect(await writer.flush() == 0, "still queued, still not written")
             #expect(metrics.counter("risk_audit_dead_letters_total") == 0)
 
-            _ = try await PostgresMigrator.apply(try Self.riskMigrations(), to: pool)
+            _ = try await PostgresMigrator.apply(try SourceMigrations.riskControl(), to: pool)
             #expect(await writer.flush() == 25)
             #expect(try await Self.users(pool) == (0..<25).map { "kept-\($0)" })
             #expect(try await Self.deadLetters(pool).isEmpty)

@@ -3,8 +3,8 @@ import Postgres
 import TestSupport
 import Testing
 
-/// The batch inputs coupon-center writes as JSON and its SQL functions read through composite
-/// types (migration 0006): the Swift cases and the type's attributes must be the same names in the
+/// The batch inputs coupon-center and risk-control write as JSON and PostgreSQL reads through
+/// composite types (migrations 0006 and 1003): the Swift cases and the type's attributes must be the same names in the
 /// same order, because PostgreSQL reads a key it does not find as NULL instead of failing.
 @Suite struct BatchInputShapeTests {
     struct Shape: Sendable, CustomTestStringConvertible {
@@ -19,10 +19,12 @@ import Testing
         var testDescription: String { compositeType }
     }
 
-    static let shapes = [Shape(ClaimInputField.self), Shape(RedeemInputField.self), Shape(AnswerKeyField.self)]
+    static let shapes = [Shape(ClaimInputField.self), Shape(RedeemInputField.self), Shape(AnswerKeyField.self), Shape(AuditInputField.self)]
 
     @Test func swiftKeysAreTheCompositeTypesAttributes() async throws {
         try await SourceMigrations.withCouponCenterDatabase(prefix: "shapes") { pool in
+            // risk-control's shapes too, in the shared schema as each service migrates it.
+            _ = try await PostgresMigrator.apply(try SourceMigrations.riskControl(), to: pool)
             for shape in Self.shapes {
                 let rows = try await pool.query(
                     """

@@ -37,6 +37,20 @@ CREATE TYPE public.redeem_input AS (
 	response jsonb
 );
 
+CREATE TYPE public.risk_audit_input AS (
+	decided_at_ms bigint,
+	action text,
+	user_id text,
+	device_id text,
+	ip text,
+	template_id text,
+	coupon_type text,
+	amount_cents bigint,
+	verdict text,
+	score integer,
+	reasons text[]
+);
+
 CREATE FUNCTION public.claim_coupon_steps(claims jsonb) RETURNS TABLE(idx integer, outcome text, coupon_id text, points_left bigint)
     LANGUAGE plpgsql
     AS $$
