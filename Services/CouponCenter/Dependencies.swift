@@ -71,7 +71,19 @@ struct Dependencies: Sendable {
                 name: name, healthy: true,
                 detail: "answered in \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
         } catch {
-            return DependencyStatus(name: name, healthy: false, detail: "\(error)")
+            return DependencyStatus(name: name, healthy: false, detail: Self.healthDetail(error))
+        }
+    }
+
+    /// What a failed probe shows in `/health` and `ping`: what failed, in our words. Never the
+    /// library's own text: libpq's message names the server's socket path or host, which any
+    /// client of `/health` would read.
+    static func healthDetail(_ error: any Error) -> String {
+        switch error {
+        case let error as ServiceError: "\(error.code.name): \(error.message)"
+        case let error as PostgresError: "PostgreSQL: \(error.code)"
+        case let error as RedisError: "Redis: \(error.code)"
+        default: "the probe failed (\(type(of: error)))"
         }
     }
 

@@ -165,10 +165,13 @@ public enum Rate {
         return value
     }
 
+    /// The rate as a JSON number ("0.85" for 8500). Total: a stored or received rate outside
+    /// (0, 1) is shown as what it is ("0", "1", "-0.0005", "1.2345"), never as text that is not a number.
     public static func text(_ basisPoints: Int32) -> String {
-        var digits = String(basisPoints)
-        digits = String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-        while digits.hasSuffix("0") { digits.removeLast() }
-        return "0." + digits
+        let whole = basisPoints.magnitude / 10_000
+        var fraction = String(basisPoints.magnitude % 10_000)
+        fraction = String(repeating: "0", count: 4 - fraction.utf8.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return (basisPoints < 0 ? "-" : "") + String(whole) + (fraction.isEmpty ? "" : "." + fraction)
     }
 }

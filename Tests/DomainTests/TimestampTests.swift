@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Wire
 
 @testable import Domain
 
@@ -240,6 +241,21 @@ let utc = TimeZone(identifier: "UTC")!
         #expect(Rate.text(9_999) == "0.9999")
         #expect(Rate.text(500) == "0.05")
         #expect(Rate.text(10) == "0.001")
+    }
+
+    /// Found by the coupon-center fuzzer (Tests/Fuzz/Crashers/coupon-center/template-rate-zero): a
+    /// template read back with a rate of 0 was shown as `"rate":0.`, which is not JSON.
+    @Test(
+        arguments: [
+            (0, "0"), (10_000, "1"), (12_345, "1.2345"), (-5, "-0.0005"), (-8_500, "-0.85"), (Int32.max, "214748.3647"),
+            (Int32.min, "-214748.3648"),
+        ] as [(Int32, String)])
+    func printsAnyRateAsANumber(basisPoints: Int32, text: String) throws {
+        #expect(Rate.text(basisPoints) == text)
+        guard case .number = try JSONParser.parse(Array(Rate.text(basisPoints).utf8)) else {
+            Issue.record("\(Rate.text(basisPoints)) is not a JSON number")
+            return
+        }
     }
 
     @Test func printedRatesParseBack() {

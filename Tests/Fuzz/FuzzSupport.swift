@@ -7,6 +7,8 @@
 // Seeds: with FUZZ_WRITE_SEEDS=<dir> set, the binary writes its seeds into <dir> and exits instead of
 // fuzzing, so a fresh working corpus always starts from inputs the current code accepts.
 
+import Dispatch
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -33,6 +35,24 @@ public func fuzzInitialize(
 /// A broken property: libFuzzer saves the input that reached this. `input` is shown in hex.
 func propertyFailed(_ message: String, input: [UInt8]) -> Never {
     fatalError("fuzz: \(message); input \(hex(input))")
+}
+
+/// What the async `body` returns, waited for on libFuzzer's (synchronous) thread.
+func waitFor<Value: Sendable>(_ body: @escaping @Sendable () async -> Value) -> Value {
+    let box = ResultBox<Value>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        box.value = await body()
+        done.signal()
+    }
+    done.wait()
+    guard let value = box.value else { fatalError("fuzz: the awaited task ended without a value") }
+    return value
+}
+
+/// Carries the task's result to the waiting thread; the semaphore orders the write before the read.
+private final class ResultBox<Value: Sendable>: @unchecked Sendable {
+    var value: Value?
 }
 
 func hex(_ bytes: [UInt8]) -> String {

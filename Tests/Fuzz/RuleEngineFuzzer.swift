@@ -1,8 +1,9 @@
 // libFuzzer target `rule-engine`: frames through a real `RPCRouter` with rule-engine's handlers,
 // registered by the same `RuleEngineRoutes.register` that RuleEngineMain calls, plus the standard
-// ping/service_stats handlers ServiceMain adds. Deploy/fuzz compiles this file, FuzzSupport.swift and
-// Services/RuleEngine/RuleEngineRoutes.swift against the Wire, Domain and ServiceKit modules;
-// `router.handle(bytes)` is what the NNG listener calls, so no socket is needed.
+// ping/service_stats handlers ServiceMain adds. Deploy/fuzz compiles this file, FuzzSupport.swift,
+// RouterFuzzSupport.swift (the checks every router's reply gets) and Services/RuleEngine/RuleEngineRoutes.swift
+// against the Wire, Domain and ServiceKit modules; `router.handle(bytes)` is what the NNG listener
+// calls, so no socket is needed.
 //
 // An input whose first byte is even is a whole frame (the rest of the bytes); odd, it is a body
 // (the rest) sent as a valid frame of one of the served kinds, so mutations reach the handlers.
@@ -10,7 +11,6 @@
 // its header was readable, and never INTERNAL_ERROR (a handler that traps kills the fuzzer). An
 // answer that is not an error decodes as the call's response and keeps the rules' promises:
 // one result per item of a batch, amounts off within the order, an expiry after the claim.
-import Dispatch
 import Domain
 import ServiceKit
 import Wire
@@ -24,22 +24,6 @@ let router: RPCRouter = {
 
 let servedKinds: [MessageKind] = [.claimCheck, .claimCheckBatch, .discountQuote, .discountQuoteBatch, .bestCombination, .ping, .serviceStats]
 
-/// The reply, from the async router, for the synchronous libFuzzer callback.
-final class ReplyBox: @unchecked Sendable {
-    var bytes: [UInt8] = []
-}
-
-func serve(_ frame: [UInt8]) -> [UInt8] {
-    let box = ReplyBox()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.bytes = await router.handle(frame)
-        done.signal()
-    }
-    done.wait()
-    return box.bytes
-}
-
 func fuzzTarget(_ bytes: [UInt8]) {
     guard let mode = bytes.first else { return }
     let rest = Array(bytes.dropFirst())
@@ -50,48 +34,27 @@ func fuzzTarget(_ bytes: [UInt8]) {
         let kind = servedKinds[Int(mode / 2) % servedKinds.count]
         frame = FrameCodec.encode(Frame(header: FrameHeader(kind: kind, requestId: 42), body: rest))
     }
-    check(reply: serve(frame), to: frame, input: bytes)
+    check(reply: serve(frame, on: router), to: frame, input: bytes)
 }
 
 func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
-    let reply: Frame
-    do {
-        reply = try FrameCodec.decode(bytes, maxFrameBytes: Int.max)
-    } catch {
-        propertyFailed("the router's reply is not a frame: \(error)", input: input)
-    }
-    guard reply.isReply else { propertyFailed("the router's reply lacks the reply flag", input: input) }
-    let header = try? FrameCodec.decodeHeader(request)
-    if let header, reply.header.requestId != header.requestId || reply.header.kind != header.kind {
-        propertyFailed("reply for \(reply.header.kind) #\(reply.header.requestId) to \(header.kind) #\(header.requestId)", input: input)
-    }
-    if reply.isError {
-        let error: ServiceError
-        do {
-            error = try WireBody.decode(ServiceError.self, from: reply.body)
-        } catch {
-            propertyFailed("an error reply's body is not a ServiceError: \(error)", input: input)
-        }
-        guard error.code != .internalError else { propertyFailed("rule-engine answered \(error)", input: input) }
-        return
-    }
     // A success: the request was a well-formed frame of a served kind.
-    guard let frame = try? FrameCodec.decode(request) else { propertyFailed("a reply that is not an error to a bad frame", input: input) }
+    guard case .success(let frame, let reply) = checkedReply(bytes, to: request, service: "rule-engine", input: input) else { return }
     switch frame.header.kind {
     case .claimCheck:
-        let (call, answer) = decode(ClaimCheckRequest.self, frame, reply, input)
+        let (call, answer) = decodeCall(ClaimCheckRequest.self, frame, reply, input)
         checkClaim(call, answer, input)
     case .claimCheckBatch:
-        let (call, answer) = decode(ClaimCheckBatchRequest.self, frame, reply, input)
+        let (call, answer) = decodeCall(ClaimCheckBatchRequest.self, frame, reply, input)
         checkEach(call.checks, answer.results, input, checkClaim)
     case .discountQuote:
-        let (call, answer) = decode(DiscountQuoteRequest.self, frame, reply, input)
+        let (call, answer) = decodeCall(DiscountQuoteRequest.self, frame, reply, input)
         checkQuote(call, answer, input)
     case .discountQuoteBatch:
-        let (call, answer) = decode(DiscountQuoteBatchRequest.self, frame, reply, input)
+        let (call, answer) = decodeCall(DiscountQuoteBatchRequest.self, frame, reply, input)
         checkEach(call.quotes, answer.results, input, checkQuote)
     case .bestCombination:
-        let (call, answer) = decode(BestCombinationRequest.self, frame, reply, input)
+        let (call, answer) = decodeCall(BestCombinationRequest.self, frame, reply, input)
         guard answer.explain.count == call.coupons.count else {
             propertyFailed("\(call.coupons.count) coupons, \(answer.explain.count) explained", input: input)
         }
@@ -102,19 +65,11 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
             propertyFailed("best combination: discount + payable != the order amount", input: input)
         }
     case .ping:
-        _ = decode(PingRequest.self, frame, reply, input)
+        _ = decodeCall(PingRequest.self, frame, reply, input)
     case .serviceStats:
-        _ = decode(ServiceStatsRequest.self, frame, reply, input)
+        _ = decodeCall(ServiceStatsRequest.self, frame, reply, input)
     default:
         propertyFailed("a success reply to unserved kind \(frame.header.kind)", input: input)
-    }
-}
-
-func decode<R: WireRequest>(_: R.Type, _ frame: Frame, _ reply: Frame, _ input: [UInt8]) -> (R, R.Response) {
-    do {
-        return (try WireBody.decode(R.self, from: frame.body), try WireBody.decode(R.Response.self, from: reply.body))
-    } catch {
-        propertyFailed("\(R.kind): a success whose request or answer does not decode: \(error)", input: input)
     }
 }
 

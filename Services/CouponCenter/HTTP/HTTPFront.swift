@@ -66,16 +66,13 @@ enum HTTPAnswer: Sendable {
     case text(String, contentType: String)
 }
 
-/// The HTTP/JSON API served by nng's HTTP server. Every answer carries `code` (0 on success, a
-/// stable error code otherwise) and on failure `message`; the HTTP status comes from the one
-/// table in `ErrorCode`.
+/// The HTTP/JSON API served over `HTTPServer`. Every answer carries `code` (0 on success, a stable
+/// error code otherwise) and on failure `message`; the HTTP status comes from the one table in
+/// `ErrorCode`. The answering is `HTTPDispatcher`'s; this only owns the socket.
 struct HTTPFront: LifecycleService {
     let name = "http"
     private let server: HTTPServer
-    private let routes: [HTTPRoute]
-    private let metrics: Metrics
-    private let logger: Logger
-    private let errorPolicy: ErrorPolicy
+    let dispatcher: HTTPDispatcher
 
     init(
         url: String, maxBodyBytes: Int, readTimeoutMilliseconds: Int = 10_000, idleTimeoutMilliseconds: Int = 60_000,
@@ -93,6 +90,29 @@ struct HTTPFront: LifecycleService {
         } catch {
             throw ServiceError(.dependencyUnavailable, "cannot serve HTTP on \(url): \(error)")
         }
+        dispatcher = HTTPDispatcher(routes: routes, metrics: metrics, logger: logger, errorPolicy: errorPolicy)
+    }
+
+    func run() async throws {
+        let dispatcher = self.dispatcher
+        await server.run { request in await dispatcher.respond(to: request) }
+    }
+
+    func shutdown() async { await server.shutdown() }
+
+    func respond(to request: HTTPRequest) async -> HTTPResponse { await dispatcher.respond(to: request) }
+}
+
+/// What the HTTP front does with a request once it is read: finds its route, runs it, and turns
+/// its answer or its failure into JSON, counting it in `metrics`. Apart from the socket so that the
+/// coupon-center fuzzer (Tests/Fuzz/CouponCenterFuzzer.swift) answers requests exactly as the server does.
+struct HTTPDispatcher: Sendable {
+    private let routes: [HTTPRoute]
+    private let metrics: Metrics
+    private let logger: Logger
+    private let errorPolicy: ErrorPolicy
+
+    init(routes: [HTTPRoute], metrics: Metrics, logger: Logger, errorPolicy: ErrorPolicy = ErrorPolicy()) {
         self.routes = routes
         self.metrics = metrics
         self.logger = logger
@@ -100,12 +120,6 @@ struct HTTPFront: LifecycleService {
         metrics.describe("http_requests_total", type: "counter", help: "HTTP requests, by route and result code")
         metrics.describe("http_request_duration_seconds", type: "histogram", help: "HTTP request latency, by route")
     }
-
-    func run() async throws {
-        await server.run { request in await self.respond(to: request) }
-    }
-
-    func shutdown() async { await server.shutdown() }
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         let started = ContinuousClock.now

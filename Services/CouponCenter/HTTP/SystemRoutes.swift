@@ -18,9 +18,10 @@ struct SystemRoutes {
                 ]
                 guard healthy else {
                     // Not a success: the same body, with the error code of a dependency being down.
+                    let code = ErrorCode.dependencyUnavailable
                     return .json(
-                        [("code", .integer(ErrorCode.dependencyUnavailable.rawValue)), ("message", .string("a dependency is down"))] + members,
-                        status: 503)
+                        [("code", .integer(code.rawValue)), ("error", .string(code.name)), ("message", .string("a dependency is down"))] + members,
+                        status: code.httpStatus)
                 }
                 return .json(members)
             },
