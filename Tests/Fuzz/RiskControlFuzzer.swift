@@ -1,8 +1,9 @@
 // libFuzzer target `risk-control`: frames through a real `RPCRouter` with risk-control's handlers,
 // registered by the same `RiskControlRoutes.register` that RiskControlMain calls (which also sets
 // `CallerFacingErrors.policy`), plus the standard ping/service_stats handlers ServiceMain adds.
-// Deploy/fuzz compiles this file, FuzzSupport.swift and Services/RiskControl/{RiskControlRoutes,
-// CallerFacingErrors}.swift against the Wire, Messaging, Postgres, Redis, ServiceKit and Risk modules.
+// Deploy/fuzz compiles this file, FuzzSupport.swift, RouterFuzzing.swift (shared with rule-engine's
+// target) and Services/RiskControl/{RiskControlRoutes,CallerFacingErrors}.swift against the Wire,
+// Messaging, Postgres, Redis, ServiceKit and Risk modules.
 //
 // The dependencies point at nothing, so every call that needs one fails the way an outage does:
 // the `RiskEngine`'s Redis pool at 127.0.0.1 port 1 (connection refused at once, no timeout, no
@@ -20,7 +21,6 @@
 //     `risk_rules_get` then returns them; a refused set leaves the rules as they were;
 //   - nothing that needs Redis succeeds (no decision, list entry or counted report is invented),
 //     and a batch answers each of its decisions with exactly one error.
-import Dispatch
 import Postgres
 import Redis
 import Risk
@@ -80,78 +80,34 @@ let servedKinds: [MessageKind] = [
     .riskListGet, .ping, .serviceStats,
 ]
 
-/// The reply, from the async router, for the synchronous libFuzzer callback.
-final class ReplyBox: @unchecked Sendable {
-    var bytes: [UInt8] = []
-}
-
-func serve(_ frame: [UInt8], by router: RPCRouter) -> [UInt8] {
-    let box = ReplyBox()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.bytes = await router.handle(frame)
-        done.signal()
-    }
-    done.wait()
-    return box.bytes
-}
-
 /// Before the first input: the Redis pool must fail, and fail as a transport error, or the fuzzer
 /// would be testing some server that happens to listen there.
 let redisIsNowhere: Void = {
     let probe = RedisPool(config: try! RedisConfig(host: nowhere, port: 1, poolSize: 1, timeoutMilliseconds: 500))
-    final class Outcome: @unchecked Sendable { var error: (any Error)? }
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    Task {
+    let failure: RedisError? = waitFor {
         do {
             _ = try await probe.command(["PING"])
+            return nil
         } catch {
-            outcome.error = error
+            return error as? RedisError
         }
-        done.signal()
     }
-    done.wait()
-    guard let error = outcome.error as? RedisError, error.code == .connectionFailed else {
-        fatalError("fuzz: expected Redis at \(nowhere):1 to refuse the connection, got \(String(describing: outcome.error))")
+    guard let failure, failure.code == .connectionFailed else {
+        fatalError("fuzz: expected Redis at \(nowhere):1 to refuse the connection, got \(String(describing: failure))")
     }
 }()
 
 func fuzzTarget(_ bytes: [UInt8]) {
     _ = redisIsNowhere
-    guard let mode = bytes.first else { return }
-    let rest = Array(bytes.dropFirst())
-    let frame: [UInt8]
-    if mode % 2 == 0 {
-        frame = rest
-    } else {
-        let kind = servedKinds[Int(mode / 2) % servedKinds.count]
-        frame = FrameCodec.encode(Frame(header: FrameHeader(kind: kind, requestId: 42), body: rest))
-    }
+    guard let frame = frame(from: bytes, servedKinds: servedKinds) else { return }
     let router = currentRouter()
     check(reply: serve(frame, by: router), to: frame, input: bytes, router: router)
 }
 
 func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8], router: RPCRouter) {
-    let reply: Frame
-    do {
-        reply = try FrameCodec.decode(bytes, maxFrameBytes: Int.max)
-    } catch {
-        propertyFailed("the router's reply is not a frame: \(error)", input: input)
-    }
-    guard reply.isReply else { propertyFailed("the router's reply lacks the reply flag", input: input) }
-    let header = try? FrameCodec.decodeHeader(request)
-    if let header, reply.header.requestId != header.requestId || reply.header.kind != header.kind {
-        propertyFailed("reply for \(reply.header.kind) #\(reply.header.requestId) to \(header.kind) #\(header.requestId)", input: input)
-    }
+    let (reply, error) = readReply(bytes, to: request, service: "risk-control", input: input)
     let frame = try? FrameCodec.decode(request)
-    if reply.isError {
-        let error: ServiceError
-        do {
-            error = try WireBody.decode(ServiceError.self, from: reply.body)
-        } catch {
-            propertyFailed("an error reply's body is not a ServiceError: \(error)", input: input)
-        }
+    if let error {
         checkCallerFacing(error, input: input)
         if let frame, frame.header.kind == .riskRulesSet { checkRulesUnchanged(router, input: input) }
         return
@@ -193,12 +149,8 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8], router: RP
         propertyFailed("risk_rules_reload succeeded without a rules file", input: input)
     case .riskListAdd, .riskListRemove, .riskListGet:
         propertyFailed("\(frame.header.kind) succeeded with Redis unreachable", input: input)
-    case .ping:
-        _ = decode(PingRequest.self, frame, reply, input)
-    case .serviceStats:
-        _ = decode(ServiceStatsRequest.self, frame, reply, input)
     default:
-        propertyFailed("a success reply to unserved kind \(frame.header.kind)", input: input)
+        checkStandardSuccess(frame, reply, input)
     }
 }
 
@@ -233,14 +185,6 @@ func checkRulesUnchanged(_ router: RPCRouter, input: [UInt8]) {
     guard rules == expected else { propertyFailed("risk_rules_get answered \(rules) after a set, not \(expected)", input: input) }
 }
 
-func decode<R: WireRequest>(_: R.Type, _ frame: Frame, _ reply: Frame, _ input: [UInt8]) -> (R, R.Response) {
-    do {
-        return (try WireBody.decode(R.self, from: frame.body), try WireBody.decode(R.Response.self, from: reply.body))
-    } catch {
-        propertyFailed("\(R.kind): a success whose request or answer does not decode: \(error)", input: input)
-    }
-}
-
 func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let decision = RiskDecisionRequest(
         action: .claim, userId: "u-1001", deviceId: "dev-7", ip: "203.0.113.9", templateId: "t-42", couponType: .cash, amountCents: 3_000)
@@ -251,11 +195,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     var stricter = RiskRules()
     stricter.userLimitPerWindow = 5
     stricter.accountsPerDevicePerDay = 2
-    // Odd first byte: a body for kind servedKinds[byte / 2]; even: a whole frame.
-    func body<R: WireRequest>(_ request: R) throws -> [UInt8] {
-        guard let index = servedKinds.firstIndex(of: R.kind) else { throw ServiceError(.internalError, "\(R.kind) is not served") }
-        return [UInt8(index * 2 + 1)] + (try WireBody.encode(request))
-    }
+    func body<R: WireRequest>(_ request: R) throws -> [UInt8] { try seedBody(request, servedKinds: servedKinds) }
     return [
         ("body-risk-decide", try body(decision)),
         ("body-risk-decide-batch", try body(RiskDecisionBatchRequest(decisions: [decision, free, invalid]))),

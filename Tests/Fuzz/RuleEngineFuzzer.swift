@@ -1,7 +1,8 @@
 // libFuzzer target `rule-engine`: frames through a real `RPCRouter` with rule-engine's handlers,
 // registered by the same `RuleEngineRoutes.register` that RuleEngineMain calls, plus the standard
-// ping/service_stats handlers ServiceMain adds. Deploy/fuzz compiles this file, FuzzSupport.swift and
-// Services/RuleEngine/RuleEngineRoutes.swift against the Wire, Domain and ServiceKit modules;
+// ping/service_stats handlers ServiceMain adds. Deploy/fuzz compiles this file, FuzzSupport.swift,
+// RouterFuzzing.swift (shared with risk-control's target) and Services/RuleEngine/RuleEngineRoutes.swift
+// against the Wire, Domain and ServiceKit modules;
 // `router.handle(bytes)` is what the NNG listener calls, so no socket is needed.
 //
 // An input whose first byte is even is a whole frame (the rest of the bytes); odd, it is a body
@@ -10,7 +11,6 @@
 // its header was readable, and never INTERNAL_ERROR (a handler that traps kills the fuzzer). An
 // answer that is not an error decodes as the call's response and keeps the rules' promises:
 // one result per item of a batch, amounts off within the order, an expiry after the claim.
-import Dispatch
 import Domain
 import ServiceKit
 import Wire
@@ -24,57 +24,14 @@ let router: RPCRouter = {
 
 let servedKinds: [MessageKind] = [.claimCheck, .claimCheckBatch, .discountQuote, .discountQuoteBatch, .bestCombination, .ping, .serviceStats]
 
-/// The reply, from the async router, for the synchronous libFuzzer callback.
-final class ReplyBox: @unchecked Sendable {
-    var bytes: [UInt8] = []
-}
-
-func serve(_ frame: [UInt8]) -> [UInt8] {
-    let box = ReplyBox()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        box.bytes = await router.handle(frame)
-        done.signal()
-    }
-    done.wait()
-    return box.bytes
-}
-
 func fuzzTarget(_ bytes: [UInt8]) {
-    guard let mode = bytes.first else { return }
-    let rest = Array(bytes.dropFirst())
-    let frame: [UInt8]
-    if mode % 2 == 0 {
-        frame = rest
-    } else {
-        let kind = servedKinds[Int(mode / 2) % servedKinds.count]
-        frame = FrameCodec.encode(Frame(header: FrameHeader(kind: kind, requestId: 42), body: rest))
-    }
-    check(reply: serve(frame), to: frame, input: bytes)
+    guard let frame = frame(from: bytes, servedKinds: servedKinds) else { return }
+    check(reply: serve(frame, by: router), to: frame, input: bytes)
 }
 
 func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
-    let reply: Frame
-    do {
-        reply = try FrameCodec.decode(bytes, maxFrameBytes: Int.max)
-    } catch {
-        propertyFailed("the router's reply is not a frame: \(error)", input: input)
-    }
-    guard reply.isReply else { propertyFailed("the router's reply lacks the reply flag", input: input) }
-    let header = try? FrameCodec.decodeHeader(request)
-    if let header, reply.header.requestId != header.requestId || reply.header.kind != header.kind {
-        propertyFailed("reply for \(reply.header.kind) #\(reply.header.requestId) to \(header.kind) #\(header.requestId)", input: input)
-    }
-    if reply.isError {
-        let error: ServiceError
-        do {
-            error = try WireBody.decode(ServiceError.self, from: reply.body)
-        } catch {
-            propertyFailed("an error reply's body is not a ServiceError: \(error)", input: input)
-        }
-        guard error.code != .internalError else { propertyFailed("rule-engine answered \(error)", input: input) }
-        return
-    }
+    let (reply, error) = readReply(bytes, to: request, service: "rule-engine", input: input)
+    guard error == nil else { return }
     // A success: the request was a well-formed frame of a served kind.
     guard let frame = try? FrameCodec.decode(request) else { propertyFailed("a reply that is not an error to a bad frame", input: input) }
     switch frame.header.kind {
@@ -101,20 +58,8 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
         if Discounts.orderProblem(call.order) == nil, answer.discountCents + answer.payableCents != call.order.amountCents {
             propertyFailed("best combination: discount + payable != the order amount", input: input)
         }
-    case .ping:
-        _ = decode(PingRequest.self, frame, reply, input)
-    case .serviceStats:
-        _ = decode(ServiceStatsRequest.self, frame, reply, input)
     default:
-        propertyFailed("a success reply to unserved kind \(frame.header.kind)", input: input)
-    }
-}
-
-func decode<R: WireRequest>(_: R.Type, _ frame: Frame, _ reply: Frame, _ input: [UInt8]) -> (R, R.Response) {
-    do {
-        return (try WireBody.decode(R.self, from: frame.body), try WireBody.decode(R.Response.self, from: reply.body))
-    } catch {
-        propertyFailed("\(R.kind): a success whose request or answer does not decode: \(error)", input: input)
+        checkStandardSuccess(frame, reply, input)
     }
 }
 
@@ -168,11 +113,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         coupon("c3", .free, .platform, cap: 1_000), coupon("c4", .exchange, .platform, discount: 500),
     ]
     let quote = DiscountQuoteRequest(coupon: wallet[1], order: order, nowMilliseconds: now)
-    // Odd first byte: a body for kind servedKinds[byte / 2]; even: a whole frame.
-    func body<R: WireRequest>(_ request: R) throws -> [UInt8] {
-        guard let index = servedKinds.firstIndex(of: R.kind) else { throw ServiceError(.internalError, "\(R.kind) is not served") }
-        return [UInt8(index * 2 + 1)] + (try WireBody.encode(request))
-    }
+    func body<R: WireRequest>(_ request: R) throws -> [UInt8] { try seedBody(request, servedKinds: servedKinds) }
     return [
         ("body-claim-check", try body(claim)),
         ("body-claim-check-batch", try body(ClaimCheckBatchRequest(checks: [claim, claim]))),
