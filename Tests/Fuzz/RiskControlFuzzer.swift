@@ -3,7 +3,7 @@
 // `CallerFacingErrors.policy`), plus the standard ping/service_stats handlers ServiceMain adds.
 // Deploy/fuzz compiles this file, FuzzSupport.swift, RouterFuzzing.swift (shared with rule-engine's
 // target) and Services/RiskControl/{RiskControlRoutes,CallerFacingErrors}.swift against the Wire,
-// Messaging, Postgres, Redis, ServiceKit and Risk modules.
+// Messaging, Postgres, Redis, ServiceKit, BatchInputs and Risk modules.
 //
 // The dependencies point at nothing, so every call that needs one fails the way an outage does:
 // the `RiskEngine`'s Redis pool at 127.0.0.1 port 1 (connection refused at once, no timeout, no
