@@ -47,7 +47,9 @@ let audit: AuditWriter = {
 }()
 
 /// What the harness keeps between inputs. libFuzzer calls one input at a time and the router's
-/// task is awaited before the next, so no two threads touch it at once.
+/// task is awaited before the next, so no two threads touch it at once. A class rather than a
+/// global `Mutex`: with Swift 6.3.1 and -O, a global `let model = Mutex(RiskRules())` (a struct of
+/// another module) read as all zeros here, while -Onone read the defaults.
 final class Harness: @unchecked Sendable {
     /// The router is rebuilt every this many inputs: the shield logs every dependency failure at
     /// error level, and a capturing sink dropped with its router keeps those lines off libFuzzer's
