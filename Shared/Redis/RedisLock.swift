@@ -40,13 +40,8 @@ public struct RedisLock: Sendable {
         let token = Self.randomToken()
         let reply = try await pool.evaluate(
             Self.acquireScript, keys: [key, Self.fenceKey(key)], args: [token, String(ttlMilliseconds)])
-        switch reply {
-        case .null:
-            return nil
-        case .integer(let fence):
-            return RedisLockLease(key: key, token: token, fence: fence, ttlMilliseconds: ttlMilliseconds)
-        default:
-            throw RedisError(.unexpectedReply, "the lock script answered \(reply)")
+        return try Self.fence(fromReply: reply).map { fence in
+            RedisLockLease(key: key, token: token, fence: fence, ttlMilliseconds: ttlMilliseconds)
         }
     }
 
@@ -72,7 +67,7 @@ public struct RedisLock: Sendable {
     @discardableResult
     public func release(_ lease: RedisLockLease) async throws -> Bool {
         let reply = try await pool.evaluate(Self.releaseScript, keys: [lease.key], args: [lease.token])
-        return try Self.succeeded(reply)
+        return try Self.succeeded(fromReply: reply)
     }
 
     /// Sets the lock's remaining time to `ttl` if `lease` still owns it; false otherwise. The
@@ -81,7 +76,7 @@ public struct RedisLock: Sendable {
         let ttlMilliseconds = try Self.milliseconds(ttl, "ttl")
         let reply = try await pool.evaluate(
             Self.extendScript, keys: [lease.key], args: [lease.token, String(ttlMilliseconds)])
-        return try Self.succeeded(reply)
+        return try Self.succeeded(fromReply: reply)
     }
 
     /// Runs `body` while holding the lock and releases it afterwards, also when `body` throws.
@@ -140,9 +135,26 @@ public struct RedisLock: Sendable {
 
     // MARK: - Helpers
 
-    private static func succeeded(_ reply: RedisValue) throws -> Bool {
-        guard let count = reply.int, case .integer = reply else {
-            throw RedisError(.unexpectedReply, "the lock script answered \(reply)")
+    // MARK: - Replies
+    //
+    // Pure and total on any `RedisValue` (Tests/Fuzz/RedisReplyFuzzer.swift). A reply of another
+    // shape throws `unexpectedReply`: taking it for a lease would let two holders write, taking it
+    // for "not held" would hide a fault.
+
+    /// `acquireScript`'s reply: nil when the key is held (the script's `false`), else the fence,
+    /// which `INCR` makes at least 1 on a counter only this lock writes.
+    public static func fence(fromReply reply: RedisValue) throws(RedisError) -> Int64? {
+        switch reply {
+        case .null: return nil
+        case .integer(let fence) where fence >= 1: return fence
+        default: throw RedisError(.unexpectedReply, "the lock script answered \(reply), not a fence or nil")
+        }
+    }
+
+    /// `releaseScript`'s and `extendScript`'s reply: 1 when the caller still owned the lock, 0 when not.
+    public static func succeeded(fromReply reply: RedisValue) throws(RedisError) -> Bool {
+        guard case .integer(let count) = reply, count == 0 || count == 1 else {
+            throw RedisError(.unexpectedReply, "the lock script answered \(reply), not 0 or 1")
         }
         return count == 1
     }

@@ -86,11 +86,20 @@ public final class RedisPool: Sendable {
     }
 
     private func load(_ script: RedisScript, on connection: RedisConnection) async throws -> String {
-        let reply = try await connection.command(["SCRIPT", "LOAD", script.source])
-        guard let hash = reply.string else {
-            throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply), not a hash")
-        }
+        let hash = try Self.scriptHash(fromReply: try await connection.command(["SCRIPT", "LOAD", script.source]))
         scriptHashes.withLock { $0[script.source] = hash }
+        return hash
+    }
+
+    /// `SCRIPT LOAD`'s reply: the script's SHA1 as 40 lowercase hex digits. Pure and total on any
+    /// `RedisValue`; anything else throws `unexpectedReply` rather than being cached and sent as
+    /// the name of every later `EVALSHA`.
+    public static func scriptHash(fromReply reply: RedisValue) throws(RedisError) -> String {
+        guard let hash = reply.string, hash.utf8.count == 40,
+            hash.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
+        else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply), not a SHA1 in hex")
+        }
         return hash
     }
 

@@ -161,7 +161,7 @@ public final class RiskEngine: Sendable {
     public func decide(_ request: RiskDecisionRequest, nowMilliseconds now: Int64) async throws -> RiskDecision {
         let call = try Self.decisionCall(request, rules: rules, nowMilliseconds: now)
         let reply = try await redis.evaluate(Self.decideScript, keys: call.keys, args: call.args)
-        return try decision(fromReply: reply, action: request.action)
+        return count(try Self.decision(fromReply: reply), action: request.action)
     }
 
     /// Many decisions in one Redis round trip (`risk_decide_batch`). Each answer is what the same
@@ -193,8 +193,8 @@ public final class RiskEngine: Sendable {
             }
             switch reply {
             case .success(let value):
-                do {
-                    results.append(.decided(try decision(fromReply: value, action: request.action)))
+                do throws(ServiceError) {
+                    results.append(.decided(count(try Self.decision(fromReply: value), action: request.action)))
                 } catch {
                     results.append(.failed(error))
                 }
@@ -291,28 +291,9 @@ public final class RiskEngine: Sendable {
         return DecisionCall(keys: operations.map(\.key), args: args)
     }
 
-    /// Reads the script's reply (the reasons) into a decision, and counts it.
-    private func decision(fromReply reply: RedisValue, action: RiskAction) throws(ServiceError) -> RiskDecision {
-        guard let parts = reply.array else {
-            throw ServiceError(.internalError, "unexpected reply from the risk decision script: \(reply)")
-        }
-        let reasons = try parts.map { part throws(ServiceError) -> String in
-            guard let text = part.string else {
-                throw ServiceError(.internalError, "unexpected reason from the risk decision script: \(part)")
-            }
-            return text
-        }
-
-        let decision: RiskDecision
-        if reasons == ["ALLOW_LISTED"] {
-            decision = RiskDecision(verdict: .allow, score: 0, reasons: reasons)
-        } else {
-            let reviews = reasons.filter { Self.reviewReasons.contains($0) }.count
-            let denials = reasons.count - reviews
-            let verdict: RiskVerdict = denials > 0 ? .deny : reviews > 0 ? .review : .allow
-            decision = RiskDecision(verdict: verdict, score: Int32(min(1000, denials * 100 + reviews * 50)), reasons: reasons)
-        }
-        for reason in reasons {
+    /// Counts a decision read from the script's reply in the metrics, and passes it on.
+    private func count(_ decision: RiskDecision, action: RiskAction) -> RiskDecision {
+        for reason in decision.reasons {
             metrics.increment("risk_rule_fired_total", [("rule", reason)])
         }
         metrics.increment("risk_decisions_total", [("action", action.rawValue), ("verdict", decision.verdict.rawValue)])
@@ -383,7 +364,7 @@ public final class RiskEngine: Sendable {
     public func remove(_ request: RemoveRiskListEntryRequest) async throws -> Bool {
         try RiskInput.validate(listValue: request.value)
         let reply = try await redis.command(["ZREM", Self.listKey(request.list, request.subject), request.value])
-        let removed = (reply.int ?? 0) > 0
+        let removed = try Self.removed(fromReply: reply)
         if removed { metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "remove")]) }
         return removed
     }
@@ -393,19 +374,7 @@ public final class RiskEngine: Sendable {
         let key = Self.listKey(list, subject)
         _ = try await redis.command(["ZREMRANGEBYSCORE", key, "-inf", String(now)])
         let reply = try await redis.command(["ZRANGEBYSCORE", key, "(\(now)", "+inf", "WITHSCORES"])
-        guard let parts = reply.array, parts.count % 2 == 0 else {
-            throw ServiceError(.internalError, "unexpected reply to ZRANGEBYSCORE: \(reply)")
-        }
-        var result: [RiskListEntry] = []
-        result.reserveCapacity(parts.count / 2)
-        for index in stride(from: 0, to: parts.count, by: 2) {
-            guard let value = parts[index].string, let scoreText = parts[index + 1].string,
-                let score = Int64(scoreText) ?? Double(scoreText).flatMap({ Int64(exactly: $0.rounded()) })
-            else { throw ServiceError(.internalError, "unexpected entry in \(key): \(parts[index]) \(parts[index + 1])") }
-            result.append(
-                RiskListEntry(list: list, subject: subject, value: value, expiresMilliseconds: score >= Self.noExpiry ? nil : score))
-        }
-        return result.sorted { $0.value.utf8.lexicographicallyPrecedes($1.value.utf8) }
+        return try Self.listEntries(fromReply: reply, list: list, subject: subject, nowMilliseconds: now)
     }
 
     // MARK: - Helpers
@@ -451,5 +420,91 @@ public final class RiskEngine: Sendable {
     /// A window member no other event shares: the time and 64 random bits.
     static func uniqueMember(_ now: Int64) -> String {
         "\(now)-\(String(UInt64.random(in: .min ... .max), radix: 36))"
+    }
+}
+
+// MARK: - Reading Redis's replies
+
+/// What risk-control makes of each Redis reply it reads: pure functions, total on any `RedisValue`
+/// (Tests/Fuzz/RedisReplyFuzzer.swift runs them on arbitrary values).
+///
+/// A reply that is not the shape the script or command answers is never read as an answer: it
+/// throws DEPENDENCY_UNAVAILABLE, what risk-control says when Redis cannot be asked, so the
+/// caller's policy for an unanswered risk check applies (coupon-center fails closed for FREE and
+/// EXCHANGE coupons, whose loss is money, and allows and flags the rest). Reading a garbled reply
+/// as "no rule fired" would hand out exactly the coupons the rules hold back; reading it as DENY
+/// would refuse customers for a fault of ours, with a reason code that names no rule.
+extension RiskEngine {
+    /// The one reason of a decision an allow-list entry made; it never comes with another.
+    public static let allowListedReason = "ALLOW_LISTED"
+    /// The reasons of the rules whose firing denies (`decisionCall` writes them into the script's
+    /// arguments; the script answers only those it was given).
+    public static let denyReasons: Set<String> = [
+        "BLOCKED_USER", "BLOCKED_DEVICE", "BLOCKED_IP", "DEVICE_ACCOUNTS", "IP_ACCOUNTS", "SUBNET_ACCOUNTS", "USER_VELOCITY",
+        "DEVICE_VELOCITY", "IP_VELOCITY", "SUBNET_VELOCITY", "USER_PROBING", "IP_PROBING",
+    ]
+    /// Every reason a decision can carry.
+    public static let knownReasons: Set<String> = denyReasons.union(reviewReasons).union([allowListedReason])
+
+    /// `decideScript`'s reply: ALLOW_LISTED alone, or the distinct reasons of the rules that fired
+    /// (none: ALLOW). Any denying reason makes DENY, else a review reason REVIEW; the score is 100
+    /// per denial and 50 per review, at most 1000.
+    public static func decision(fromReply reply: RedisValue) throws(ServiceError) -> RiskDecision {
+        guard let parts = reply.array else {
+            throw unreadable("the risk decision script answered \(reply), not a list of reasons")
+        }
+        var reasons: [String] = []
+        for part in parts {
+            guard let reason = part.string, knownReasons.contains(reason) else {
+                throw unreadable("the risk decision script answered the unknown reason \(part)")
+            }
+            // Each rule adds its reason once, so a repeated one means the reply is not the script's.
+            guard !reasons.contains(reason) else { throw unreadable("the risk decision script answered \(reason) twice") }
+            reasons.append(reason)
+        }
+        if reasons.contains(allowListedReason) {
+            guard reasons.count == 1 else { throw unreadable("the risk decision script answered \(allowListedReason) among \(reasons)") }
+            return RiskDecision(verdict: .allow, score: 0, reasons: reasons)
+        }
+        // At most `knownReasons.count` distinct reasons, so the score cannot overflow.
+        let reviews = reasons.filter { reviewReasons.contains($0) }.count
+        let denials = reasons.count - reviews
+        let verdict: RiskVerdict = denials > 0 ? .deny : reviews > 0 ? .review : .allow
+        return RiskDecision(verdict: verdict, score: Int32(min(1000, denials * 100 + reviews * 50)), reasons: reasons)
+    }
+
+    /// `ZREM key member`'s reply: 1 when the member was there, 0 when not.
+    public static func removed(fromReply reply: RedisValue) throws(ServiceError) -> Bool {
+        guard case .integer(let count) = reply, count == 0 || count == 1 else {
+            throw unreadable("ZREM of one member answered \(reply)")
+        }
+        return count == 1
+    }
+
+    /// `ZRANGEBYSCORE key (now +inf WITHSCORES`'s reply: value, score, value, score... with every
+    /// score an expiry after `now` (a whole number of milliseconds, written by Redis as an integer
+    /// or, past 10^17, as a double that must still be a whole number), `noExpiry` and above meaning
+    /// "until removed". Sorted by the values' bytes.
+    public static func listEntries(
+        fromReply reply: RedisValue, list: RiskListName, subject: RiskSubject, nowMilliseconds now: Int64
+    ) throws(ServiceError) -> [RiskListEntry] {
+        guard let parts = reply.array, parts.count % 2 == 0 else {
+            throw unreadable("ZRANGEBYSCORE WITHSCORES of \(listKey(list, subject)) answered \(reply), not value-score pairs")
+        }
+        var entries: [RiskListEntry] = []
+        entries.reserveCapacity(parts.count / 2)
+        for index in stride(from: 0, to: parts.count, by: 2) {
+            guard let value = parts[index].string, let scoreText = parts[index + 1].string,
+                let score = Int64(scoreText) ?? Double(scoreText).flatMap({ Int64(exactly: $0) }), score > now
+            else {
+                throw unreadable("unexpected entry in \(listKey(list, subject)): \(parts[index]) \(parts[index + 1])")
+            }
+            entries.append(RiskListEntry(list: list, subject: subject, value: value, expiresMilliseconds: score >= noExpiry ? nil : score))
+        }
+        return entries.sorted { $0.value.utf8.lexicographicallyPrecedes($1.value.utf8) }
+    }
+
+    private static func unreadable(_ what: String) -> ServiceError {
+        ServiceError(.dependencyUnavailable, "Redis answered what risk-control cannot read: \(what)")
     }
 }

@@ -1,7 +1,7 @@
 // libFuzzer target `coupon-center`: outside bytes through coupon-center's real code, with no server.
 // Deploy/fuzz compiles every source of Services/CouponCenter but CouponCenterMain.swift (with its SQL
 // and Lua files embedded as SwiftPM embeds them), Services/RuleEngine/RuleEngineRoutes.swift, this
-// file, FuzzSupport.swift and RouterFuzzSupport.swift against the library modules.
+// file, FuzzSupport.swift and RouterFuzzing.swift against the library modules.
 //
 // The process holds one `CouponCenterAssembly` (the wiring `main` serves) over dependencies that
 // answer at once:
@@ -28,7 +28,7 @@
 // is its status, and `error` (the code's name) and `message` when the code is not 0; never
 // INTERNAL; an answer about a failing dependency (5xx) carries no SQL, libpq or hiredis text. Every
 // frame gets exactly one reply frame, for its id and kind when its header was readable
-// (`checkedReply`), with the same rules for its error; a success decodes as the call's answer.
+// (`readReply`, RouterFuzzing.swift), with the same rules for its error; a success decodes as the call's answer.
 // Rendered answers are JSON that parses back.
 import CouponClient
 import Domain
@@ -251,16 +251,17 @@ func checkHTTP(_ response: HTTPResponse, to request: HTTPRequest, input: [UInt8]
     checkOutage(code, text, input: input)
 }
 
-func checkFrame(_ reply: [UInt8], to frame: [UInt8], input: [UInt8]) {
-    switch checkedReply(reply, to: frame, service: "coupon-center", input: input) {
-    case .failure(let error):
+func checkFrame(_ bytes: [UInt8], to frame: [UInt8], input: [UInt8]) {
+    let (reply, error) = readReply(bytes, to: frame, service: "coupon-center", input: input)
+    if let error {
         checkOutage(error.code, error.message, input: input)
-    case .success(let request, let answer):
-        guard let call = servedCalls.first(where: { $0.kind == request.header.kind }) else {
-            propertyFailed("a success reply to unserved kind \(request.header.kind)", input: input)
-        }
-        call.check(request, answer, input)
+        return
     }
+    guard let request = try? FrameCodec.decode(frame) else { propertyFailed("a reply that is not an error to a bad frame", input: input) }
+    guard let call = servedCalls.first(where: { $0.kind == request.header.kind }) else {
+        propertyFailed("a success reply to unserved kind \(request.header.kind)", input: input)
+    }
+    call.check(request, reply, input)
 }
 
 /// A kind coupon-center serves, and the check of a success: request and answer decode as its types.
@@ -270,7 +271,7 @@ struct ServedCall: Sendable {
 
     init<R: WireRequest>(_: R.Type) {
         kind = R.kind
-        check = { request, reply, input in _ = decodeCall(R.self, request, reply, input) }
+        check = { request, reply, input in _ = decode(R.self, request, reply, input) }
     }
 }
 

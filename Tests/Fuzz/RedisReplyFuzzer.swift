@@ -1,15 +1,17 @@
 // libFuzzer target `redis-reply`: the Swift side of every Redis reply, `RedisValue` and its readers
-// (Shared/Redis/RedisValue.swift). Deploy/fuzz compiles this file and FuzzSupport.swift against the
-// Redis module.
+// (Shared/Redis/RedisValue.swift), and every function that turns a reply into an answer: RiskEngine's
+// decision, ZREM and WITHSCORES readers (Shared/Risk/RiskEngine.swift), RedisLock's fence and
+// ownership readers, RedisPool's SCRIPT LOAD hash, and coupon-center's reserve verdict
+// (Services/CouponCenter/Claims/ReserveVerdict.swift, compiled into this target alone). Deploy/fuzz
+// compiles this file, FuzzSupport.swift and ReserveVerdict.swift against the Risk module and the
+// modules it imports.
 //
 // Why this and not the bytes of the socket: the RESP bytes Redis sends are parsed by hiredis's C reader
 // (redisReader, in libhiredis), not by Swift; the one Swift step between it and us,
 // `RedisConnection.value(of:)`, is private and reads C structs. What Swift does with outside bytes starts
 // at `RedisValue`: bulk strings are arbitrary bytes from Redis (values other services or scripts
-// stored), and every caller reads them through `int`, `string`, `bytes`, `array` and `isNull`, and
-// prints unexpected replies into error messages. The callers' own decoding (the reserve script's
-// verdict in coupon-center's StockCounters, RiskEngine's decision and list readers) is private inside
-// async methods that need a live pool, so it cannot be reached from here without changing those files.
+// stored), and every caller reads them through `int`, `string`, `bytes`, `array` and `isNull`, then
+// through one of the decoders, and prints unexpected replies into error messages.
 //
 // The input is read as RESP2, the way Redis writes replies, into `RedisValue`s (this reader is only
 // the fuzzer's way of building values from bytes, so the corpus stays readable: `*2\r\n+OK\r\n$1\r\n7\r\n`).
@@ -20,9 +22,16 @@
 //     number they spell; `int` of an integer reply is that integer; of anything else nil;
 //   - `bytes`, `array` and `isNull` answer for their own case only;
 //   - describing a value (what the "unexpected reply" errors print) never traps, and a value equals
-//     itself.
+//     itself;
+//   - every decoder either answers what the exact reply of its script or command means, or throws
+//     its "cannot read this" error (DEPENDENCY_UNAVAILABLE, or RedisError.unexpectedReply); it never
+//     traps and never reads a reply of another shape as an answer. In particular a risk decision
+//     is ALLOW, REVIEW or DENY as its reasons (all known, none twice) say, never ALLOW for a reply
+//     that is not a list of reasons; a reserve verdict reserves only for exactly {OK, generation}.
 
 import Redis
+import Risk
+import Wire
 
 func fuzzTarget(_ bytes: [UInt8]) {
     var reader = RESPReader(bytes: bytes)
@@ -32,6 +41,7 @@ func fuzzTarget(_ bytes: [UInt8]) {
 }
 
 func check(_ value: RedisValue, input: [UInt8]) {
+    checkDecoders(value, input: input)
     guard value == value else { propertyFailed("a value differs from itself: \(value)", input: input) }
     _ = String(describing: value)
     switch value {
@@ -66,6 +76,146 @@ func check(_ value: RedisValue, input: [UInt8]) {
             propertyFailed("an array reads as something else", input: input)
         }
         for element in elements { check(element, input: input) }
+    }
+}
+
+// MARK: - Decoders
+
+/// The strings of an array reply's elements, nil if it is not an array or one is not text.
+func strings(_ value: RedisValue) -> [String]? {
+    guard let elements = value.array else { return nil }
+    var texts: [String] = []
+    for element in elements {
+        guard let text = element.string else { return nil }
+        texts.append(text)
+    }
+    return texts
+}
+
+func checkDecoders(_ value: RedisValue, input: [UInt8]) {
+    checkRiskDecision(value, input: input)
+    checkRemoved(value, input: input)
+    checkListEntries(value, input: input)
+    checkLock(value, input: input)
+    checkScriptHash(value, input: input)
+    checkReserveVerdict(value, input: input)
+}
+
+func expectUnreadable(_ error: ServiceError, _ decoder: String, input: [UInt8]) {
+    guard error.code == .dependencyUnavailable else { propertyFailed("\(decoder) failed with \(error)", input: input) }
+}
+
+func checkRiskDecision(_ value: RedisValue, input: [UInt8]) {
+    let decision: RiskDecision
+    do {
+        decision = try RiskEngine.decision(fromReply: value)
+    } catch {
+        expectUnreadable(error, "decision(fromReply:)", input: input)
+        return
+    }
+    guard let reasons = strings(value), reasons == decision.reasons else {
+        propertyFailed("\(value) was read as the decision \(decision)", input: input)
+    }
+    guard Set(reasons).count == reasons.count, reasons.allSatisfy(RiskEngine.knownReasons.contains), (0...1000).contains(decision.score)
+    else {
+        propertyFailed("decision \(decision): unknown or repeated reasons, or a score out of range", input: input)
+    }
+    let denials = reasons.filter(RiskEngine.denyReasons.contains).count
+    let reviews = reasons.filter(RiskEngine.reviewReasons.contains).count
+    let expected: RiskVerdict
+    if reasons.contains(RiskEngine.allowListedReason) {
+        guard reasons.count == 1 else { propertyFailed("ALLOW_LISTED read among other reasons: \(reasons)", input: input) }
+        expected = .allow
+    } else {
+        expected = denials > 0 ? .deny : reviews > 0 ? .review : .allow
+    }
+    guard decision.verdict == expected else { propertyFailed("reasons \(reasons) read as \(decision.verdict)", input: input) }
+}
+
+func checkRemoved(_ value: RedisValue, input: [UInt8]) {
+    do {
+        let removed = try RiskEngine.removed(fromReply: value)
+        guard value == .integer(removed ? 1 : 0) else { propertyFailed("ZREM's \(value) read as removed=\(removed)", input: input) }
+    } catch {
+        expectUnreadable(error, "removed(fromReply:)", input: input)
+    }
+}
+
+let listNow: Int64 = 1_790_000_000_000
+
+func checkListEntries(_ value: RedisValue, input: [UInt8]) {
+    let entries: [RiskListEntry]
+    do {
+        entries = try RiskEngine.listEntries(fromReply: value, list: .block, subject: .ip, nowMilliseconds: listNow)
+    } catch {
+        expectUnreadable(error, "listEntries(fromReply:)", input: input)
+        return
+    }
+    guard let texts = strings(value), texts.count == entries.count * 2 else {
+        propertyFailed("\(value) was read as \(entries.count) list entries", input: input)
+    }
+    let values = stride(from: 0, to: texts.count, by: 2).map { texts[$0] }
+    guard entries.map(\.value).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) == entries.map(\.value),
+        Set(entries.map(\.value)) == Set(values)
+    else {
+        propertyFailed("list entries \(entries) are not the reply's values, sorted", input: input)
+    }
+    for entry in entries where entry.list != .block || entry.subject != .ip || (entry.expiresMilliseconds.map { $0 <= listNow } ?? false) {
+        propertyFailed("list entry \(entry) is of another list, or expired", input: input)
+    }
+}
+
+func checkLock(_ value: RedisValue, input: [UInt8]) {
+    do {
+        let fence = try RedisLock.fence(fromReply: value)
+        guard fence.map({ $0 >= 1 && value == .integer($0) }) ?? (value == .null) else {
+            propertyFailed("the lock script's \(value) read as the fence \(String(describing: fence))", input: input)
+        }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("fence(fromReply:) failed with \(error)", input: input) }
+    }
+    do {
+        let owned = try RedisLock.succeeded(fromReply: value)
+        guard value == .integer(owned ? 1 : 0) else { propertyFailed("the lock script's \(value) read as \(owned)", input: input) }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("succeeded(fromReply:) failed with \(error)", input: input) }
+    }
+}
+
+func checkScriptHash(_ value: RedisValue, input: [UInt8]) {
+    do {
+        let hash = try RedisPool.scriptHash(fromReply: value)
+        let hexDigits = Set("0123456789abcdef".utf8)
+        guard hash == value.string, hash.utf8.count == 40, hash.utf8.allSatisfy(hexDigits.contains) else {
+            propertyFailed("SCRIPT LOAD's \(value) read as the hash \(hash)", input: input)
+        }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("scriptHash(fromReply:) failed with \(error)", input: input) }
+    }
+}
+
+func checkReserveVerdict(_ value: RedisValue, input: [UInt8]) {
+    let verdict: ReserveVerdict
+    do {
+        verdict = try ReserveVerdict.decode(fromReply: value)
+    } catch {
+        expectUnreadable(error, "ReserveVerdict.decode", input: input)
+        return
+    }
+    guard let texts = strings(value), texts.count == 2 else { propertyFailed("\(value) was read as the verdict \(verdict)", input: input) }
+    let expected: [String: ReserveVerdict] = [
+        "LOCKED": .locked, "SOLD_OUT": .refused(.soldOut), "DAILY_LIMIT": .refused(.dailyLimitReached),
+        "PER_USER_LIMIT": .refused(.perUserLimitReached), "BUDGET_EXHAUSTED": .refused(.budgetExhausted),
+        "RELOAD_TEMPLATE": .reload(.template), "RELOAD_DAY": .reload(.day), "RELOAD_USER": .reload(.user),
+    ]
+    switch verdict {
+    case .reserved(let generation):
+        // The one answer that lets a claim on to PostgreSQL: exactly the script's OK.
+        guard texts[0] == "OK", !generation.isEmpty, generation == texts[1] else {
+            propertyFailed("\(value) was read as a reservation", input: input)
+        }
+    default:
+        guard expected[texts[0]] == verdict else { propertyFailed("\(value) was read as \(verdict)", input: input) }
     }
 }
 
@@ -165,6 +315,18 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("null-and-errors", Array("$-1\r\n*-1\r\n*2\r\n-ERR nested\r\n*0\r\n-NOSCRIPT No matching script\r\n".utf8)),
         ("not-utf8", Array("$4\r\n".utf8) + [0xC3, 0x28, 0xFF, 0x80] + Array("\r\n$4\r\n".utf8) + Array("满".utf8) + [0x35] + Array("\r\n".utf8)),
         ("nested", Array(String(repeating: "*1\r\n", count: 12).utf8) + Array(":1\r\n".utf8)),
+        (
+            "risk-decisions",
+            Array("*0\r\n*1\r\n$12\r\nALLOW_LISTED\r\n*1\r\n$22\r\nNEW_ACCOUNT_HIGH_VALUE\r\n".utf8)
+                + Array("*2\r\n$11\r\nIP_ACCOUNTS\r\n$11\r\nIP_ACCOUNTS\r\n".utf8)
+        ),
+        ("zrem-and-lock", Array(":0\r\n:1\r\n:2\r\n:-1\r\n$1\r\n1\r\n".utf8)),
+        ("script-hash", Array("$40\r\n8fd2ffa0ec6ef1a3bd0c1f3e27b9a6c1d4e5f607\r\n+8FD2FFA0EC6EF1A3BD0C1F3E27B9A6C1D4E5F607\r\n".utf8)),
+        (
+            "reserve-answers",
+            Array("*2\r\n$2\r\nOK\r\n$0\r\n\r\n*2\r\n$6\r\nLOCKED\r\n$0\r\n\r\n".utf8)
+                + Array("*2\r\n$10\r\nRELOAD_DAY\r\n$3\r\ng-1\r\n*3\r\n+OK\r\n+g\r\n+x\r\n".utf8)
+        ),
     ]
     return replies
 }

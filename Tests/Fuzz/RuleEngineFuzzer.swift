@@ -1,9 +1,9 @@
 // libFuzzer target `rule-engine`: frames through a real `RPCRouter` with rule-engine's handlers,
 // registered by the same `RuleEngineRoutes.register` that RuleEngineMain calls, plus the standard
 // ping/service_stats handlers ServiceMain adds. Deploy/fuzz compiles this file, FuzzSupport.swift,
-// RouterFuzzSupport.swift (the checks every router's reply gets) and Services/RuleEngine/RuleEngineRoutes.swift
-// against the Wire, Domain and ServiceKit modules; `router.handle(bytes)` is what the NNG listener
-// calls, so no socket is needed.
+// RouterFuzzing.swift (shared with risk-control's target) and Services/RuleEngine/RuleEngineRoutes.swift
+// against the Wire, Domain and ServiceKit modules;
+// `router.handle(bytes)` is what the NNG listener calls, so no socket is needed.
 //
 // An input whose first byte is even is a whole frame (the rest of the bytes); odd, it is a body
 // (the rest) sent as a valid frame of one of the served kinds, so mutations reach the handlers.
@@ -25,36 +25,30 @@ let router: RPCRouter = {
 let servedKinds: [MessageKind] = [.claimCheck, .claimCheckBatch, .discountQuote, .discountQuoteBatch, .bestCombination, .ping, .serviceStats]
 
 func fuzzTarget(_ bytes: [UInt8]) {
-    guard let mode = bytes.first else { return }
-    let rest = Array(bytes.dropFirst())
-    let frame: [UInt8]
-    if mode % 2 == 0 {
-        frame = rest
-    } else {
-        let kind = servedKinds[Int(mode / 2) % servedKinds.count]
-        frame = FrameCodec.encode(Frame(header: FrameHeader(kind: kind, requestId: 42), body: rest))
-    }
-    check(reply: serve(frame, on: router), to: frame, input: bytes)
+    guard let frame = frame(from: bytes, servedKinds: servedKinds) else { return }
+    check(reply: serve(frame, by: router), to: frame, input: bytes)
 }
 
 func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
+    let (reply, error) = readReply(bytes, to: request, service: "rule-engine", input: input)
+    guard error == nil else { return }
     // A success: the request was a well-formed frame of a served kind.
-    guard case .success(let frame, let reply) = checkedReply(bytes, to: request, service: "rule-engine", input: input) else { return }
+    guard let frame = try? FrameCodec.decode(request) else { propertyFailed("a reply that is not an error to a bad frame", input: input) }
     switch frame.header.kind {
     case .claimCheck:
-        let (call, answer) = decodeCall(ClaimCheckRequest.self, frame, reply, input)
+        let (call, answer) = decode(ClaimCheckRequest.self, frame, reply, input)
         checkClaim(call, answer, input)
     case .claimCheckBatch:
-        let (call, answer) = decodeCall(ClaimCheckBatchRequest.self, frame, reply, input)
+        let (call, answer) = decode(ClaimCheckBatchRequest.self, frame, reply, input)
         checkEach(call.checks, answer.results, input, checkClaim)
     case .discountQuote:
-        let (call, answer) = decodeCall(DiscountQuoteRequest.self, frame, reply, input)
+        let (call, answer) = decode(DiscountQuoteRequest.self, frame, reply, input)
         checkQuote(call, answer, input)
     case .discountQuoteBatch:
-        let (call, answer) = decodeCall(DiscountQuoteBatchRequest.self, frame, reply, input)
+        let (call, answer) = decode(DiscountQuoteBatchRequest.self, frame, reply, input)
         checkEach(call.quotes, answer.results, input, checkQuote)
     case .bestCombination:
-        let (call, answer) = decodeCall(BestCombinationRequest.self, frame, reply, input)
+        let (call, answer) = decode(BestCombinationRequest.self, frame, reply, input)
         guard answer.explain.count == call.coupons.count else {
             propertyFailed("\(call.coupons.count) coupons, \(answer.explain.count) explained", input: input)
         }
@@ -64,12 +58,8 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8]) {
         if Discounts.orderProblem(call.order) == nil, answer.discountCents + answer.payableCents != call.order.amountCents {
             propertyFailed("best combination: discount + payable != the order amount", input: input)
         }
-    case .ping:
-        _ = decodeCall(PingRequest.self, frame, reply, input)
-    case .serviceStats:
-        _ = decodeCall(ServiceStatsRequest.self, frame, reply, input)
     default:
-        propertyFailed("a success reply to unserved kind \(frame.header.kind)", input: input)
+        checkStandardSuccess(frame, reply, input)
     }
 }
 
@@ -123,11 +113,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         coupon("c3", .free, .platform, cap: 1_000), coupon("c4", .exchange, .platform, discount: 500),
     ]
     let quote = DiscountQuoteRequest(coupon: wallet[1], order: order, nowMilliseconds: now)
-    // Odd first byte: a body for kind servedKinds[byte / 2]; even: a whole frame.
-    func body<R: WireRequest>(_ request: R) throws -> [UInt8] {
-        guard let index = servedKinds.firstIndex(of: R.kind) else { throw ServiceError(.internalError, "\(R.kind) is not served") }
-        return [UInt8(index * 2 + 1)] + (try WireBody.encode(request))
-    }
+    func body<R: WireRequest>(_ request: R) throws -> [UInt8] { try seedBody(request, servedKinds: servedKinds) }
     return [
         ("body-claim-check", try body(claim)),
         ("body-claim-check-batch", try body(ClaimCheckBatchRequest(checks: [claim, claim]))),

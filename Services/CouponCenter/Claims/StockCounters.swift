@@ -136,34 +136,27 @@ struct StockCounters: Sendable {
         var pause = Duration.milliseconds(1)
         var rebuilds = 0
         while true {
-            let reply = try await reservations.submit(call)
-            guard let parts = reply.array, let verdict = parts.first?.string else {
-                throw ServiceError(.internalError, "unexpected reply from the reserve script: \(reply)")
-            }
-            switch verdict {
-            case "OK": return .reserved(generation: parts.count > 1 ? parts[1].string ?? "" : "")
-            case "LOCKED":
+            let counter: ReserveVerdict.Counter
+            switch try ReserveVerdict.decode(fromReply: try await reservations.submit(call)) {
+            case .reserved(let generation): return .reserved(generation: generation)
+            case .refused(let code): return .refused(code)
+            case .locked:
                 guard ContinuousClock.now + pause < deadline else { return .busy }
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(20))
                 continue
-            case "SOLD_OUT": return .refused(.soldOut)
-            case "DAILY_LIMIT": return .refused(.dailyLimitReached)
-            case "PER_USER_LIMIT": return .refused(.perUserLimitReached)
-            case "BUDGET_EXHAUSTED": return .refused(.budgetExhausted)
-            case "RELOAD_TEMPLATE", "RELOAD_DAY", "RELOAD_USER": break
-            default: throw ServiceError(.internalError, "reserve script answered \(verdict)")
+            case .reload(let missing): counter = missing
             }
             rebuilds += 1
             guard rebuilds <= 4 else { throw ServiceError(.dependencyUnavailable, "Redis counters for \(templateId) kept disappearing") }
-            switch verdict {
-            case "RELOAD_TEMPLATE":
+            switch counter {
+            case .template:
                 guard let counters = try await store.counters(templateId) else { return .refused(.templateNotFound) }
                 try await load(templateId, spec: spec, issued: counters.issued, spent: counters.spent, fresh: false)
-            case "RELOAD_DAY":
+            case .day:
                 let issued = try await store.issuedOnDay(templateId, day: day)
                 _ = try await redis.command(["SET", keys.day, String(issued), "NX", "EX", "172800"])
-            default:
+            case .user:
                 let issued = try await store.issuedToUser(templateId, userId: userId)
                 _ = try await redis.command(["SET", keys.user, String(issued), "NX", "EX", String(Self.ttlSeconds(spec))])
             }
