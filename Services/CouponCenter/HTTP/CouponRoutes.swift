@@ -135,7 +135,8 @@ struct CouponRoutes {
             HTTPRoute("POST", "/api/coupon/order") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["orderId", "userId", "amount"])
                 let ack = try await operations.cost.reportOrder(
-                    OrderReportRequest(orderId: try fields.string("orderId"), userId: try fields.string("userId"), amountCents: try fields.money("amount")))
+                    OrderReportRequest(
+                        orderId: try fields.string("orderId"), userId: try fields.string("userId"), amountCents: try fields.money("amount")))
                 return .json([("recorded", .bool(ack.recorded))])
             },
             HTTPRoute("GET", "/api/coupon/list") { call in

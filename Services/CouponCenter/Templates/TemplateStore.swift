@@ -99,7 +99,8 @@ struct TemplateStore: Sendable {
             stacking: try row.decode("stacking", as: StackingMode.self),
             thresholdOnDiscounted: try row.decode("threshold_on_discounted"), channels: try strings("channels"),
             segments: try strings("segments"), pointsCost: try row.decode("points_cost"), tiers: tiers,
-            costCeilingBasisPoints: try row.decode("cost_ceiling_bp", as: Int32?.self), costAction: try row.decode("cost_action", as: CostAction.self))
+            costCeilingBasisPoints: try row.decode("cost_ceiling_bp", as: Int32?.self), costAction: try row.decode("cost_action", as: CostAction.self)
+        )
         return TemplateView(
             templateId: try row.decode("id"), spec: spec, status: try row.decode("status", as: TemplateStatus.self),
             issued: try row.decode("issued_count"), issuedToday: try row.decode("issued_today"), used: try row.decode("used_count"),
