@@ -55,11 +55,7 @@ enum CostCommands {
             let list = try await client.call(AlertsListRequest(status: status, limit: limit, beforeId: before))
             let json = try CouponCommands.json(values)
             if output.json {
-                output.value(
-                    .object([
-                        ("alerts", .array(list.alerts.map { .object(json.alert($0)) })),
-                        ("nextBefore", list.nextBeforeId.map { .integer($0) } ?? .null),
-                    ]))
+                output.value(.object(json.alertList(list)))
             } else {
                 output.table(
                     ["ID", "KIND", "SCOPE", "WINDOW", "VALUE", "THRESHOLD", "STATUS", "FIRST SEEN", "LAST SEEN"],
@@ -75,12 +71,7 @@ enum CostCommands {
             }
         case "evaluate":
             let evaluation = try await client.call(CostEvaluateRequest())
-            CouponCommands.show(
-                [
-                    ("evaluated", .bool(evaluation.evaluated)), ("judgedScopes", .integer(evaluation.judgedScopes)),
-                    ("fired", .integer(evaluation.fired)), ("resolved", .integer(evaluation.resolved)), ("firing", .integer(evaluation.firing)),
-                    ("stoppedTemplates", .integer(evaluation.stoppedTemplates)),
-                ], output)
+            CouponCommands.show(CouponJSON(timeZone: .gmt).costEvaluation(evaluation), output)
         default:
             throw ConfigError("alerts takes list (the default) or evaluate")
         }

@@ -176,6 +176,18 @@ public struct CouponJSON: Sendable {
         ]
     }
 
+    public func alertList(_ list: AlertList) -> [(String, JSONValue)] {
+        [("alerts", .array(list.alerts.map { .object(alert($0)) })), ("nextBefore", list.nextBeforeId.map { .integer($0) } ?? .null)]
+    }
+
+    public func costEvaluation(_ evaluation: CostEvaluation) -> [(String, JSONValue)] {
+        [
+            ("evaluated", .bool(evaluation.evaluated)), ("judgedScopes", .integer(evaluation.judgedScopes)), ("fired", .integer(evaluation.fired)),
+            ("resolved", .integer(evaluation.resolved)), ("firing", .integer(evaluation.firing)),
+            ("stoppedTemplates", .integer(evaluation.stoppedTemplates)),
+        ]
+    }
+
     /// `items: [{sku, category, shopId, amount}]`.
     public static func orderItems(_ values: [JSONValue]) throws(ServiceError) -> [OrderItem] {
         var items: [OrderItem] = []

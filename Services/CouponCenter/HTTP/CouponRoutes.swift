@@ -119,18 +119,10 @@ struct CouponRoutes {
                     AlertsListRequest(
                         status: try Self.enumeration(query["status"], AlertStatus.self, field: "status"),
                         limit: try Self.number(query["limit"], field: "limit") ?? 100, beforeId: try Self.number(query["before"], field: "before")))
-                return .json([
-                    ("alerts", .array(list.alerts.map { .object(json.alert($0)) })),
-                    ("nextBefore", list.nextBeforeId.map { .integer($0) } ?? .null),
-                ])
+                return .json(json.alertList(list))
             },
             HTTPRoute("POST", "/api/admin/alerts/evaluate") { _ in
-                let evaluation = try await operations.cost.evaluate(CostEvaluateRequest())
-                return .json([
-                    ("evaluated", .bool(evaluation.evaluated)), ("judgedScopes", .integer(evaluation.judgedScopes)),
-                    ("fired", .integer(evaluation.fired)), ("resolved", .integer(evaluation.resolved)), ("firing", .integer(evaluation.firing)),
-                    ("stoppedTemplates", .integer(evaluation.stoppedTemplates)),
-                ])
+                .json(json.costEvaluation(try await operations.cost.evaluate(CostEvaluateRequest())))
             },
             HTTPRoute("POST", "/api/coupon/order") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["orderId", "userId", "amount"])
