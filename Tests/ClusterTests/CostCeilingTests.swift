@@ -164,6 +164,19 @@ import Wire
                 "POST", "/api/coupon/issue", json: #"{"userId":"later","couponType":"\#(twentyId)","channel":"app"}"#)
             #expect(reopened.status == 200, "\(reopened.text)")
 
+            // A refund gives its coupon's cost back: the discount leaves the platform's ratio (the
+            // order stays an order seen) and the order leaves the template's.
+            let refunded = try await cluster.http(
+                "POST", "/api/coupon/refund", json: #"{"orderId":"order-held","couponId":"\#(heldCoupon.couponId)"}"#)
+            #expect(refunded.status == 200, "\(refunded.text)")
+            _ = try await Self.evaluate(cluster)
+            cost = try await Self.platformCost(cluster)
+            #expect(cost["orders"] == .integer(1_601))
+            #expect(cost["discount"] == .number("9000.00"), "\(cost)")
+            let afterRefund = try await cluster.http("GET", "/api/coupon/stats/cost?templateId=\(twentyId)&window=24h")
+            #expect(afterRefund.json?["orders"] == .integer(100), "\(afterRefund.text)")
+            #expect(afterRefund.json?["discount"] == .number("2000.00"))
+
             // The gauge per kind, on /metrics.
             let metrics = try await cluster.http("GET", "/metrics")
             #expect(metrics.text.contains(#"coupon_alerts_firing{kind="COST_RATIO_CEILING"} 0"#), "\(metrics.text)")
