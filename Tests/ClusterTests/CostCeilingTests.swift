@@ -9,12 +9,15 @@ import Wire
 /// run only when the test asks (`POST /api/admin/alerts/evaluate`, the job's own code path; the
 /// timer is set to a day), so each step sees exactly the evaluations it expects.
 @Suite(.serialized) struct CostCeilingTests {
-    static func templateBody(name: String, threshold: String, discount: String, stock: Int, action: String? = nil) -> String {
+    static func templateBody(name: String, threshold: String, discount: String, stock: Int, action: String? = nil, ceiling: String? = nil)
+        -> String
+    {
         let start = TemplateAndClaimAPITests.isoTime(-3600)
         let end = TemplateAndClaimAPITests.isoTime(86_400)
         let extra = action.map { #","costAction":"\#($0)""# } ?? ""
+        let ownCeiling = ceiling.map { #","costCeiling":\#($0)"# } ?? ""
         return #"{"name":"\#(name)","type":"CASH","threshold":\#(threshold),"discount":\#(discount),"startTime":"\#(start)","#
-            + #""endTime":"\#(end)","totalStock":\#(stock),"perUserLimit":1\#(extra)}"#
+            + #""endTime":"\#(end)","totalStock":\#(stock),"perUserLimit":1\#(extra)\#(ownCeiling)}"#
     }
 
     /// Claims and redeems one coupon of `templateId` for each user, on an order of 100.00, over the
@@ -180,6 +183,53 @@ import Wire
             // The gauge per kind, on /metrics.
             let metrics = try await cluster.http("GET", "/metrics")
             #expect(metrics.text.contains(#"coupon_alerts_firing{kind="COST_RATIO_CEILING"} 0"#), "\(metrics.text)")
+        }
+    }
+
+    /// Every process stops issuing, not only the one that evaluated: with two coupon-center
+    /// processes and the timer at one second, a firing ceiling reaches both claim paths, and
+    /// resolving it reopens both.
+    @Test func everyProcessLearnsThatATemplateStopsAndThatItReopens() async throws {
+        try await TestCluster.with(
+            couponCenters: 2, environment: ["COUPON_COST_EVALUATE_SECONDS": "1", "COUPON_COST_MIN_ORDERS": "1"]
+        ) { cluster in
+            let client = try cluster.client()
+            defer { client.close() }
+            let created = try await cluster.http(
+                "POST", "/api/coupon/template",
+                json: Self.templateBody(name: "满100减20", threshold: "100", discount: "20", stock: 1_000, action: "STOP_ISSUANCE", ceiling: "25"))
+            let templateId = try #require(TemplateAndClaimAPITests.string(created.json?["templateId"]))
+            // One order with 20% off: the platform is above its 8% ceiling (the template, below its
+            // own 25% and its 22.5% warning level, raises nothing of its own).
+            try await Self.redeemOrders(client, templateId: templateId, users: 0..<1, prefix: "first")
+            let attempts = SharedCounter()
+            func claimRefused(on index: Int) async throws -> Bool {
+                let answer = try await cluster.http(
+                    "POST", "/api/coupon/issue", json: #"{"userId":"try-\#(attempts.next())","couponType":"\#(templateId)","channel":"app"}"#,
+                    to: index)
+                return answer.code == Int(ErrorCode.costCeiling.rawValue)
+            }
+            for index in 0..<2 {
+                try await Patience.waitUntil("coupon-center \(index) refusing claims with COST_CEILING", every: .milliseconds(200)) {
+                    try await claimRefused(on: index)
+                }
+            }
+            // Orders without coupons bring the ratio down to 20.00 ÷ 2,100.00 < 1%: resolved after
+            // two evaluations, and both processes issue again.
+            for order in 0..<20 {
+                _ = try await cluster.http("POST", "/api/coupon/order", json: #"{"orderId":"plain-\#(order)","userId":"plain","amount":100}"#)
+            }
+            for index in 0..<2 {
+                try await Patience.waitUntil("coupon-center \(index) issuing again", every: .milliseconds(200)) {
+                    try await !claimRefused(on: index)
+                }
+            }
+            let resolved = try await cluster.http("GET", "/api/admin/alerts?status=RESOLVED", to: 1)
+            guard case .array(let alerts)? = resolved.json?["alerts"] else {
+                Issue.record("no resolved alerts: \(resolved.text)")
+                return
+            }
+            #expect(alerts.contains { $0["kind"] == .string("COST_RATIO_CEILING") && $0["scope"] == .string("platform") })
         }
     }
 }
