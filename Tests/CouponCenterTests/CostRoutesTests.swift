@@ -157,7 +157,7 @@ import Wire
             plan.changes == [
                 .resolve(alertId: 2, window: .lastHour, valueBasisPoints: 563, thresholdBasisPoints: 720),
                 .keep(alertId: 1, window: .lastHour, valueBasisPoints: 563, thresholdBasisPoints: 800, calmEvaluations: 1),
-                .resolve(alertId: 3, window: .lastHour, valueBasisPoints: 0, thresholdBasisPoints: 800),
+                .resolve(alertId: 3, window: nil, valueBasisPoints: nil, thresholdBasisPoints: 800),
             ])
     }
 

@@ -52,11 +52,12 @@ struct FiringAlert: Sendable, Equatable {
     var calmEvaluations: Int32
 }
 
-/// What one evaluation writes to the `alert` table.
+/// What one evaluation writes to the `alert` table. A scope that was not judged this time (too few
+/// orders) has no window or value: the alert keeps the ones it last saw.
 enum AlertChange: Sendable, Equatable {
     case fire(AlertKind, scope: String, window: CostWindow, valueBasisPoints: Int64, thresholdBasisPoints: Int32)
-    case keep(alertId: Int64, window: CostWindow, valueBasisPoints: Int64, thresholdBasisPoints: Int32, calmEvaluations: Int32)
-    case resolve(alertId: Int64, window: CostWindow, valueBasisPoints: Int64, thresholdBasisPoints: Int32)
+    case keep(alertId: Int64, window: CostWindow?, valueBasisPoints: Int64?, thresholdBasisPoints: Int32, calmEvaluations: Int32)
+    case resolve(alertId: Int64, window: CostWindow?, valueBasisPoints: Int64?, thresholdBasisPoints: Int32)
 }
 
 /// One evaluation, decided without I/O: for every scope with costs or a firing alert, and for each
@@ -74,8 +75,8 @@ enum CostEvaluationPlan {
             let ceiling = settings.ceiling(template: cost?.templateCeilingBasisPoints)
             let worst = cost?.worst(minimumOrders: settings.minimumOrders)
             if worst != nil { judged += 1 }
-            let window = worst?.window ?? .lastHour
-            let value = worst?.cost.ratio.basisPoints ?? 0
+            let window = worst?.window
+            let value = worst.map { $0.cost.ratio.basisPoints ?? 0 }
             for kind in AlertKind.allCases {
                 let threshold = kind == .costRatioCeiling ? ceiling : settings.warning(ceiling: ceiling)
                 let alert = firingByKey["\(kind.rawValue) \(name)"]
@@ -83,6 +84,8 @@ enum CostEvaluationPlan {
                 let (next, step) = state.next(worst?.cost.ratio, thresholdBasisPoints: threshold)
                 switch (step, alert) {
                 case (.fire, _):
+                    // Only a judged window fires, so there is one.
+                    guard let window, let value else { continue }
                     changes.append(.fire(kind, scope: name, window: window, valueBasisPoints: value, thresholdBasisPoints: threshold))
                 case (.stayFiring, let alert?):
                     changes.append(

@@ -65,8 +65,8 @@ struct CostMonitor: Sendable {
                 logger.info(
                     "cost ratio alert resolved",
                     [
-                        ("alert.id", String(alertId)), ("alert.kind", kind.rawValue), ("alert.scope", scope), ("alert.window", window.rawValue),
-                        ("alert.value", CostPercent.text(value) + "%"),
+                        ("alert.id", String(alertId)), ("alert.kind", kind.rawValue), ("alert.scope", scope),
+                        ("alert.window", window?.rawValue ?? "none"), ("alert.value", value.map { CostPercent.text($0) + "%" } ?? "not judged"),
                     ])
             case .keep:
                 break

@@ -143,17 +143,17 @@ struct CostStore: Sendable {
         case .keep(let alertId, let window, let value, let threshold, let calm):
             return try await database.execute(
                 """
-                UPDATE alert SET cost_window = $2, value_bp = $3::bigint, threshold_bp = $4::integer, calm_evaluations = $5::integer,
-                       last_seen_at = now()
+                UPDATE alert SET cost_window = COALESCE($2, cost_window), value_bp = COALESCE($3::bigint, value_bp),
+                       threshold_bp = $4::integer, calm_evaluations = $5::integer, last_seen_at = now()
                  WHERE id = $1::bigint AND status = 'FIRING'
-                """, [alertId, window.rawValue, value, Int(threshold), Int(calm)]) == 1
+                """, [alertId, window?.rawValue, value, Int(threshold), Int(calm)]) == 1
         case .resolve(let alertId, let window, let value, let threshold):
             return try await database.execute(
                 """
-                UPDATE alert SET status = 'RESOLVED', cost_window = $2, value_bp = $3::bigint, threshold_bp = $4::integer,
-                       calm_evaluations = 0, last_seen_at = now(), resolved_at = now()
+                UPDATE alert SET status = 'RESOLVED', cost_window = COALESCE($2, cost_window), value_bp = COALESCE($3::bigint, value_bp),
+                       threshold_bp = $4::integer, calm_evaluations = 0, last_seen_at = now(), resolved_at = now()
                  WHERE id = $1::bigint AND status = 'FIRING'
-                """, [alertId, window.rawValue, value, Int(threshold)]) == 1
+                """, [alertId, window?.rawValue, value, Int(threshold)]) == 1
         }
     }
 
