@@ -79,7 +79,7 @@ let package = Package(
         // coupon-center's routes in process, over the test PostgreSQL and Redis (no process spawned).
         .testTarget(
             name: "CouponCenterTests",
-            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient"],
+            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient", "Domain"],
             path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),

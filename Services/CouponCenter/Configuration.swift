@@ -1,5 +1,7 @@
+import Domain
 import Foundation
 import ServiceKit
+import Wire
 
 /// Everything coupon-center reads from its environment and flags, validated in one place.
 struct CouponCenterConfiguration: Sendable {
@@ -23,6 +25,7 @@ struct CouponCenterConfiguration: Sendable {
     var riskPolicy: RiskPolicy
     var highFrequencyOrders: Int32
     var expiryIntervalSeconds: Int
+    var cost: CostSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
@@ -68,6 +71,18 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "expiry-interval", env: "COUPON_EXPIRY_INTERVAL_SECONDS", default: "30",
                 "seconds between sweeps that mark expired coupons EXPIRED (one process leads each sweep)"),
+            ConfigOption(
+                "cost-ceiling", env: "COUPON_COST_CEILING", default: "8",
+                "cost-ratio ceiling, a percent of the order amount with at most 2 decimals (a template may set its own)"),
+            ConfigOption(
+                "cost-warning-percent", env: "COUPON_COST_WARNING_PERCENT", default: "90",
+                "the warning level of the cost ratio, a percent of the ceiling"),
+            ConfigOption(
+                "cost-min-orders", env: "COUPON_COST_MIN_ORDERS", default: "200",
+                "orders a window needs before its cost ratio is judged"),
+            ConfigOption(
+                "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
+                "seconds between cost-ratio evaluations (one process leads each)"),
         ]
 
     init(_ values: ConfigValues) throws(ConfigError) {
@@ -96,5 +111,15 @@ struct CouponCenterConfiguration: Sendable {
             failClosedFor: try RiskPolicy.parse(values.string("risk-fail-closed"), flag: "risk-fail-closed"))
         highFrequencyOrders = Int32(try values.int("high-frequency-orders", in: 1...10_000))
         expiryIntervalSeconds = try values.int("expiry-interval", in: 1...86_400)
+        let ceiling: Int32
+        do {
+            ceiling = try CostPercent.parseBasisPoints(.string(values.string("cost-ceiling")), field: "--cost-ceiling / COUPON_COST_CEILING")
+        } catch {
+            throw ConfigError(error.message)
+        }
+        cost = CostSettings(
+            ceilingBasisPoints: ceiling, warningPercent: Int32(try values.int("cost-warning-percent", in: 1...100)),
+            minimumOrders: Int64(try values.int("cost-min-orders", in: 1...1_000_000_000)),
+            evaluateSeconds: try values.int("cost-evaluate-interval", in: 1...86_400), timeZoneName: zone.identifier)
     }
 }

@@ -14,11 +14,13 @@ struct CouponCenterAssembly: Sendable {
     /// and is written.
     let stages: [any LifecycleService]
     let expiry: ExpiryJob
+    let costJob: CostJob
 
     init(_ configuration: CouponCenterConfiguration, _ dependencies: Dependencies, logger: Logger, metrics: Metrics) {
         let database = dependencies.database
         let timeout = configuration.dependencyTimeoutMilliseconds
-        let templateStore = TemplateStore(database: database, timeZone: configuration.timeZone)
+        let templateStore = TemplateStore(
+            database: database, timeZone: configuration.timeZone, defaultCostCeilingBasisPoints: configuration.cost.ceilingBasisPoints)
         let wallets = WalletStore(database: database, highFrequencyOrders: configuration.highFrequencyOrders)
         let counters = StockCounters(redis: dependencies.redis, store: templateStore, metrics: metrics)
         let answers = StoredAnswers(database: database, metrics: metrics)
@@ -28,22 +30,28 @@ struct CouponCenterAssembly: Sendable {
         let templates = TemplateService(store: templateStore, cache: TemplateCache(), counters: counters, logger: logger)
         let writer = ClaimWriter(
             database: database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+        let locks = RedisLock(pool: dependencies.redis)
+        let costStore = CostStore(database: database)
+        let costMonitor = CostMonitor(
+            store: costStore, stops: CostStops(), locks: locks, settings: configuration.cost, logger: logger, metrics: metrics)
         let claims = ClaimService(
             templates: templates, answers: answers, risk: risk, wallets: wallets, ruleEngine: dependencies.ruleEngine, counters: counters,
-            writer: writer, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout, metrics: metrics)
+            writer: writer, costStops: costMonitor.stops, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout,
+            metrics: metrics)
         let redemptions = Redemptions(
             database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, dependencyTimeoutMilliseconds: timeout,
             writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
         operations = Operations(
             templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
             best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
-            wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)))
+            wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)),
+            cost: CostService(store: costStore, monitor: costMonitor))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
-            database: database, locks: RedisLock(pool: dependencies.redis), intervalSeconds: configuration.expiryIntervalSeconds,
-            logger: logger, metrics: metrics)
+            database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
+        costJob = CostJob(monitor: costMonitor, logger: logger)
         stages = answers.stages + claims.stages + risk.stages + redemptions.stages + counters.stages + [writer.batcher]
     }
 }

@@ -25,8 +25,9 @@ struct CouponCenterMain {
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
-            // the expiry job, then the batched stages upstream first.
-            return ServiceParts(services: parts.stages.reversed() + [parts.expiry, http], dependencies: { await dependencies.health() })
+            // the cost and expiry jobs, then the batched stages upstream first.
+            return ServiceParts(
+                services: parts.stages.reversed() + [parts.expiry, parts.costJob, http], dependencies: { await dependencies.health() })
         }
     }
 }

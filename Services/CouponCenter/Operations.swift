@@ -8,4 +8,5 @@ struct Operations: Sendable {
     let best: BestOffers
     let wallets: WalletService
     let analytics: AnalyticsService
+    let cost: CostService
 }

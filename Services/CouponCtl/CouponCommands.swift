@@ -116,7 +116,7 @@ enum CouponCommands {
         ("per-user", "perUserLimit", "number"), ("daily", "dailyLimit", "number"), ("budget", "budget", "number"),
         ("level", "level", "string"), ("shop", "shopId", "string"), ("categories", "categories", "list"),
         ("stacking", "stacking", "string"), ("channels", "channels", "list"), ("segments", "segments", "list"),
-        ("points-cost", "pointsCost", "number"),
+        ("points-cost", "pointsCost", "number"), ("cost-ceiling", "costCeiling", "number"), ("cost-action", "costAction", "string"),
     ]
 
     static let template = Command(
@@ -158,7 +158,7 @@ enum CouponCommands {
                 body = .object(members)
             }
             let view = try await client.call(CreateTemplateRequest(spec: try CouponJSON.templateSpec(body)))
-            show([("templateId", .string(view.templateId))] + json.template(view), output)
+            show([("templateId", .string(view.templateId))] + json.template(view) + [("warnings", json.templateWarnings(view))], output)
         case "show": show(json.template(try await client.call(GetTemplateRequest(templateId: try id()))), output)
         case "pause": show(json.template(try await client.call(PauseTemplateRequest(templateId: try id()))), output)
         case "resume": show(json.template(try await client.call(ResumeTemplateRequest(templateId: try id()))), output)

@@ -14,7 +14,7 @@ public struct CouponJSON: Sendable {
     public static let templateFields: Set<String> = [
         "name", "type", "threshold", "discount", "rate", "maxDiscount", "startTime", "endTime", "validHours", "totalStock",
         "perUserLimit", "dailyLimit", "budget", "level", "shopId", "categories", "stacking", "thresholdOnDiscounted", "channels",
-        "segments", "pointsCost", "tiers",
+        "segments", "pointsCost", "tiers", "costCeiling", "costAction",
     ]
 
     public static func templateSpec(_ body: JSONValue) throws(ServiceError) -> TemplateSpec {
@@ -38,12 +38,16 @@ public struct CouponJSON: Sendable {
             shopId: try fields.optionalString("shopId"), categories: try fields.strings("categories"),
             stacking: try fields.enumeration("stacking", StackingMode.self, default: .stackable),
             thresholdOnDiscounted: try fields.bool("thresholdOnDiscounted", default: false), channels: try fields.strings("channels"),
-            segments: try fields.strings("segments"), pointsCost: try fields.int32("pointsCost", default: 0), tiers: tiers)
+            segments: try fields.strings("segments"), pointsCost: try fields.int32("pointsCost", default: 0), tiers: tiers,
+            costCeilingBasisPoints: try fields.optionalPercent("costCeiling"),
+            costAction: try fields.enumeration("costAction", CostAction.self, default: .alert))
     }
 
     // MARK: messages → JSON
 
     public static func yuan(_ cents: Int64) -> JSONValue { .number(Money(cents: cents).yuanText) }
+    /// Basis points as a percent, a JSON number with two decimals: 818 → 8.18.
+    public static func percent(_ basisPoints: Int64) -> JSONValue { .number(CostPercent.text(basisPoints)) }
     public func time(_ milliseconds: Int64) -> JSONValue { .string(Timestamp.formatISO8601(milliseconds, in: timeZone)) }
 
     public func template(_ view: TemplateView) -> [(String, JSONValue)] {
@@ -70,6 +74,10 @@ public struct CouponJSON: Sendable {
                         ])
                     })
             ),
+            ("costCeiling", spec.costCeilingBasisPoints.map { Self.percent(Int64($0)) } ?? .null),
+            ("costAction", .string(spec.costAction.rawValue)),
+            ("costCeilingInForce", Self.percent(Int64(view.costCeilingBasisPoints))),
+            ("worstCaseRatio", Self.percent(view.worstCaseRatioBasisPoints)), ("costStopped", .bool(view.costStopped)),
         ]
         members.append(
             (
@@ -82,6 +90,21 @@ public struct CouponJSON: Sendable {
             ))
         members.append(("createdAt", time(view.createdMilliseconds)))
         return members
+    }
+
+    /// What `POST /api/coupon/template` warns about: one order's worst-case cost ratio above the
+    /// ceiling in force (满100减20 → 20% against 8%).
+    public func templateWarnings(_ view: TemplateView) -> JSONValue {
+        guard view.worstCaseRatioBasisPoints > Int64(view.costCeilingBasisPoints) else { return .array([]) }
+        let worst = CostPercent.text(view.worstCaseRatioBasisPoints)
+        let ceiling = CostPercent.text(Int64(view.costCeilingBasisPoints))
+        return .array([
+            .object([
+                ("code", .string("WORST_CASE_ABOVE_COST_CEILING")), ("worstCaseRatio", Self.percent(view.worstCaseRatioBasisPoints)),
+                ("costCeiling", Self.percent(Int64(view.costCeilingBasisPoints))),
+                ("message", .string("one order can cost up to \(worst)% of its amount, above the cost ceiling of \(ceiling)%")),
+            ])
+        ])
     }
 
     /// Stock left, never negative; checked, because the view may come from the wire (couponctl).
@@ -129,6 +152,40 @@ public struct CouponJSON: Sendable {
         }
         let digits = String(scaled.magnitude % 10_000)
         return "\(scaled < 0 ? "-" : "")\(scaled.magnitude / 10_000).\(String(repeating: "0", count: 4 - digits.utf8.count))\(digits)"
+    }
+
+    /// A window's cost: ratio, ceiling and warning level as percents with two decimals (ratio null
+    /// without any order amount).
+    public func costStats(_ stats: CostStats) -> [(String, JSONValue)] {
+        [
+            ("templateId", stats.templateId.map { .string($0) } ?? .null), ("window", .string(stats.window.rawValue.lowercased())),
+            ("orders", .integer(stats.orders)), ("orderAmount", Self.yuan(stats.orderAmountCents)), ("discount", Self.yuan(stats.discountCents)),
+            ("ratio", stats.ratioBasisPoints.map(Self.percent) ?? .null), ("ceiling", Self.percent(Int64(stats.ceilingBasisPoints))),
+            ("warningLevel", Self.percent(Int64(stats.warningBasisPoints))), ("minimumOrders", .integer(stats.minimumOrders)),
+            ("state", .string(stats.state.rawValue)),
+        ]
+    }
+
+    public func alert(_ alert: AlertView) -> [(String, JSONValue)] {
+        [
+            ("id", .integer(alert.alertId)), ("kind", .string(alert.kind.rawValue)), ("scope", .string(alert.scope)),
+            ("window", .string(alert.window.rawValue.lowercased())), ("value", Self.percent(alert.valueBasisPoints)),
+            ("threshold", Self.percent(Int64(alert.thresholdBasisPoints))), ("status", .string(alert.status.rawValue)),
+            ("firstSeenAt", time(alert.firstSeenMilliseconds)), ("lastSeenAt", time(alert.lastSeenMilliseconds)),
+            ("resolvedAt", alert.resolvedMilliseconds.map(time) ?? .null),
+        ]
+    }
+
+    public func alertList(_ list: AlertList) -> [(String, JSONValue)] {
+        [("alerts", .array(list.alerts.map { .object(alert($0)) })), ("nextBefore", list.nextBeforeId.map { .integer($0) } ?? .null)]
+    }
+
+    public func costEvaluation(_ evaluation: CostEvaluation) -> [(String, JSONValue)] {
+        [
+            ("evaluated", .bool(evaluation.evaluated)), ("judgedScopes", .integer(evaluation.judgedScopes)), ("fired", .integer(evaluation.fired)),
+            ("resolved", .integer(evaluation.resolved)), ("firing", .integer(evaluation.firing)),
+            ("stoppedTemplates", .integer(evaluation.stoppedTemplates)),
+        ]
     }
 
     /// `items: [{sku, category, shopId, amount}]`.

@@ -133,6 +133,12 @@ public struct JSONFields {
         return basisPoints
     }
 
+    /// A percent of an order amount (a number or a string, at most two decimals), in basis points.
+    public func optionalPercent(_ name: String) throws(ServiceError) -> Int32? {
+        guard let value = present(name) else { return nil }
+        return try CostPercent.parseBasisPoints(value, field: qualified(name))
+    }
+
     public func enumeration<E: RawRepresentable>(_ name: String, _: E.Type, default fallback: E? = nil) throws(ServiceError) -> E
     where E.RawValue == String, E: CaseIterable {
         guard let text = try optionalString(name) else {

@@ -44,6 +44,9 @@ public enum TemplateRules {
             guard cap <= Money.maximum.cents else { throw fail("maxDiscount", "too large") }
         }
         guard spec.pointsCost >= 0 else { throw fail("pointsCost", "must not be negative") }
+        if let ceiling = spec.costCeilingBasisPoints, !(1...10_000).contains(ceiling) {
+            throw fail("costCeiling", "must be more than 0% and at most 100% of the order amount")
+        }
 
         switch spec.type {
         case .cash, .exchange:

@@ -50,6 +50,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let couponRevoked = ErrorCode(rawValue: 1214)
     public static let stackingConflict = ErrorCode(rawValue: 1215)
     public static let notExchangeable = ErrorCode(rawValue: 1216)
+    /// The template stops issuing while its cost ratio (or the platform's) is above the ceiling.
+    public static let costCeiling = ErrorCode(rawValue: 1217)
 
     // 1300–1399: refused for who is asking (403).
     public static let riskDenied = ErrorCode(rawValue: 1300)
@@ -104,6 +106,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .couponRevoked: ("COUPON_REVOKED", 409),
         .stackingConflict: ("STACKING_CONFLICT", 409),
         .notExchangeable: ("NOT_EXCHANGEABLE", 409),
+        .costCeiling: ("COST_CEILING", 409),
         .riskDenied: ("RISK_DENIED", 403),
         .channelNotAllowed: ("CHANNEL_NOT_ALLOWED", 403),
         .segmentNotAllowed: ("SEGMENT_NOT_ALLOWED", 403),

@@ -25,6 +25,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let profileSet = MessageKind(rawValue: 0x0117)
     public static let exposure = MessageKind(rawValue: 0x0118)
     public static let stats = MessageKind(rawValue: 0x0119)
+    public static let statsCost = MessageKind(rawValue: 0x0120)
+    public static let alertsList = MessageKind(rawValue: 0x0121)
+    public static let orderReport = MessageKind(rawValue: 0x0122)
+    public static let costEvaluate = MessageKind(rawValue: 0x0123)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -52,6 +56,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .templateResume: "template_resume", .templateList: "template_list", .claim: "claim", .use: "use", .refund: "refund", .wallet: "wallet",
         .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
+        .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

@@ -160,7 +160,8 @@ func seededTemplates(now: Int64) throws -> [TemplateView] {
     return try zip(seededTemplateIds, specs).map { id, spec in
         try TemplateRules.validate(spec)
         return TemplateView(
-            templateId: id, spec: spec, status: .active, issued: 0, issuedToday: 0, used: 0, budgetSpentCents: 0, createdMilliseconds: start)
+            templateId: id, spec: spec, status: .active, issued: 0, issuedToday: 0, used: 0, budgetSpentCents: 0, createdMilliseconds: start,
+            costCeilingBasisPoints: 800, worstCaseRatioBasisPoints: CostRatio.worstCase(spec).basisPointsRoundedUp, costStopped: false)
     }
 }
 
@@ -280,7 +281,8 @@ let servedCalls = [
     ServedCall(ResumeTemplateRequest.self), ServedCall(ListTemplatesRequest.self), ServedCall(ClaimRequest.self), ServedCall(ExchangeRequest.self),
     ServedCall(UseRequest.self), ServedCall(RefundRequest.self), ServedCall(BestRequest.self), ServedCall(GrantPointsRequest.self),
     ServedCall(WalletRequest.self), ServedCall(SetProfileRequest.self), ServedCall(ExposureRequest.self), ServedCall(StatsRequest.self),
-    ServedCall(PingRequest.self), ServedCall(ServiceStatsRequest.self),
+    ServedCall(PingRequest.self), ServedCall(ServiceStatsRequest.self), ServedCall(CostStatsRequest.self), ServedCall(AlertsListRequest.self),
+    ServedCall(OrderReportRequest.self), ServedCall(CostEvaluateRequest.self),
 ]
 
 /// An answer a store or a handler can give, read from Wire bytes and shown as its route shows it.
@@ -305,6 +307,9 @@ let shownAnswers = [
     ShownAnswer(UseResponse.self) { response, json in json.use(response) },
     ShownAnswer(BestCombination.self) { best, json in json.best(best) },
     ShownAnswer(TemplateStats.self) { stats, json in json.stats(stats) },
+    ShownAnswer(CostStats.self) { stats, json in json.costStats(stats) },
+    ShownAnswer(AlertList.self) { list, json in json.alertList(list) },
+    ShownAnswer(CostEvaluation.self) { evaluation, json in json.costEvaluation(evaluation) },
 ]
 
 // MARK: - Seeds
@@ -374,6 +379,13 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("http-exposure", http("POST", "/api/coupon/exposure", .object([("userId", .string("u1")), ("templateId", .string(cash))]))),
         ("http-stats", http("GET", "/api/coupon/stats?templateId=\(cash)")),
         ("http-list", http("GET", "/api/coupon/list?userId=u1&status=unused")),
+        ("http-stats-cost", http("GET", "/api/coupon/stats/cost?templateId=\(cash)&window=24h")),
+        ("http-alerts", http("GET", "/api/admin/alerts?status=FIRING&limit=10&before=7")),
+        ("http-alerts-evaluate", http("POST", "/api/admin/alerts/evaluate")),
+        (
+            "http-order",
+            http("POST", "/api/coupon/order", .object([("orderId", .string("o9")), ("userId", .string("u1")), ("amount", CouponJSON.yuan(10_000))]))
+        ),
     ]
 
     let orderItems = [
@@ -420,6 +432,16 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("stats", try body(StatsRequest(templateId: cash)), try frame(StatsRequest(templateId: cash))),
         ("ping", try body(PingRequest()), try frame(PingRequest())),
         ("service-stats", try body(ServiceStatsRequest()), try frame(ServiceStatsRequest())),
+        (
+            "stats-cost", try body(CostStatsRequest(templateId: cash, window: .businessDay)),
+            try frame(CostStatsRequest(templateId: nil, window: .lastHour))
+        ),
+        ("alerts-list", try body(AlertsListRequest(status: .resolved, limit: 5, beforeId: 3)), try frame(AlertsListRequest())),
+        (
+            "order-report", try body(OrderReportRequest(orderId: "o9", userId: "u1", amountCents: 10_000)),
+            try frame(OrderReportRequest(orderId: "o9", userId: "u1", amountCents: 0))
+        ),
+        ("cost-evaluate", try body(CostEvaluateRequest()), try frame(CostEvaluateRequest())),
     ]
     for (name, bodySeed, frameSeed) in calls {
         list.append(("body-\(name)", bodySeed))
@@ -434,7 +456,8 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         return ("answer-\(name)", [UInt8(index * 4 + 3)] + (try WireBody.encode(value)))
     }
     let view = TemplateView(
-        templateId: cash, spec: spec, status: .active, issued: 3, issuedToday: 1, used: 1, budgetSpentCents: 9_000, createdMilliseconds: now)
+        templateId: cash, spec: spec, status: .active, issued: 3, issuedToday: 1, used: 1, budgetSpentCents: 9_000, createdMilliseconds: now,
+        costCeilingBasisPoints: 800, worstCaseRatioBasisPoints: 1_500, costStopped: false)
     var extreme = spec
     (extreme.thresholdCents, extreme.discountCents, extreme.startMilliseconds, extreme.endMilliseconds) = (.max, .min, .min, .max)
     let coupon = CouponView(
@@ -447,7 +470,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
             "template-extreme",
             TemplateView(
                 templateId: cash, spec: extreme, status: .paused, issued: .max, issuedToday: .min, used: -1, budgetSpentCents: .min,
-                createdMilliseconds: .min)),
+                createdMilliseconds: .min, costCeilingBasisPoints: .min, worstCaseRatioBasisPoints: .min, costStopped: true)),
         try shown("template-list", TemplateList(templates: [view, view])),
         try shown("claim", ClaimResponse(couponId: "C1", templateId: cash, expiresMilliseconds: now, thresholdCents: 20_000, discountCents: 3_000)),
         try shown(
@@ -474,6 +497,26 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
             TemplateStats(
                 templateId: cash, exposures: .max, claims: .min, uses: 0, orderAmountCents: .max, discountAmountCents: 1, claimRate: .nan,
                 useRate: -.infinity, roi: 9.2e15, costRatio: -1e300)),
+        try shown(
+            "stats-cost",
+            CostStats(
+                templateId: nil, window: .lastHour, orders: 1_100, orderAmountCents: 11_000_000, discountCents: 900_000, ratioBasisPoints: 818,
+                ceilingBasisPoints: 800, warningBasisPoints: 720, minimumOrders: 200, state: .aboveCeiling)),
+        try shown(
+            "stats-cost-extreme",
+            CostStats(
+                templateId: cash, window: .businessDay, orders: .min, orderAmountCents: .max, discountCents: .min, ratioBasisPoints: .min,
+                ceilingBasisPoints: .max, warningBasisPoints: .min, minimumOrders: .max, state: .tooFewOrders)),
+        try shown(
+            "alerts",
+            AlertList(
+                alerts: [
+                    AlertView(
+                        alertId: .max, kind: .costRatioWarning, scope: "template:\(cash)", window: .last24Hours, valueBasisPoints: .min,
+                        thresholdBasisPoints: .max, status: .resolved, firstSeenMilliseconds: .min, lastSeenMilliseconds: .max,
+                        resolvedMilliseconds: .min)
+                ], nextBeforeId: .min)),
+        try shown("evaluation", CostEvaluation(evaluated: false, judgedScopes: .max, fired: .min, resolved: 0, firing: -1, stoppedTemplates: .max)),
     ]
     return list + answers
 }

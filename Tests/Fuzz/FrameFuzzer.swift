@@ -77,6 +77,16 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(ExposureRequest.self),
     .roundTrip(ExposureAck.self),
     .roundTrip(StatsRequest.self),
+    // Messages/Cost.swift
+    .roundTrip(CostStatsRequest.self),
+    .roundTrip(CostStats.self),
+    .roundTrip(AlertsListRequest.self),
+    .roundTrip(AlertView.self),
+    .roundTrip(AlertList.self),
+    .roundTrip(OrderReportRequest.self),
+    .roundTrip(OrderReportAck.self),
+    .roundTrip(CostEvaluateRequest.self),
+    .roundTrip(CostEvaluation.self),
     // Messages/Orders.swift
     .roundTrip(OrderItem.self),
     .roundTrip(OrderSummary.self),

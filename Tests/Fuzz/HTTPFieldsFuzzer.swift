@@ -65,7 +65,8 @@ func readTemplate(_ body: JSONValue, input: [UInt8]) {
     }
     let view = TemplateView(
         templateId: "t1", spec: spec, status: .active, issued: 0, issuedToday: 0, used: 0, budgetSpentCents: 0,
-        createdMilliseconds: spec.startMilliseconds)
+        createdMilliseconds: spec.startMilliseconds, costCeilingBasisPoints: spec.costCeilingBasisPoints ?? 800,
+        worstCaseRatioBasisPoints: CostRatio.worstCase(spec).basisPointsRoundedUp, costStopped: false)
     let written = render.template(view).filter { CouponJSON.templateFields.contains($0.0) }
     let reread: TemplateSpec
     do {

@@ -255,7 +255,8 @@ enum GoldenSamples {
         name: "8.5折鞋券", type: .discount, thresholdCents: 10_000, discountCents: 0, rateBasisPoints: 8_500, maxDiscountCents: 5_000,
         startMilliseconds: 1_763_000_000_000, endMilliseconds: 1_765_000_000_000, validHours: 72, totalStock: 1_000, perUserLimit: 2,
         dailyLimit: 50, budgetCents: 1_000_000, level: .shop, shopId: "shop-9", categories: ["shoes"], stacking: .exclusive,
-        thresholdOnDiscounted: false, channels: ["app"], segments: ["VIP"], pointsCost: 0, tiers: [])
+        thresholdOnDiscounted: false, channels: ["app"], segments: ["VIP"], pointsCost: 0, tiers: [], costCeilingBasisPoints: 850,
+        costAction: .stopIssuance)
 
     static let cashSpec = TemplateSpec(
         name: "满30减5", type: .cash, thresholdCents: 3_000, discountCents: 500, startMilliseconds: 1_763_000_000_000,
@@ -269,7 +270,7 @@ enum GoldenSamples {
     static func view(_ status: TemplateStatus) -> TemplateView {
         TemplateView(
             templateId: "tpl-1", spec: discountSpec, status: status, issued: 3, issuedToday: 2, used: 1, budgetSpentCents: 4_500,
-            createdMilliseconds: created)
+            createdMilliseconds: created, costCeilingBasisPoints: 850, worstCaseRatioBasisPoints: 1_500, costStopped: false)
     }
 
     static let item = OrderItem(sku: "sku-1", category: "shoes", shopId: "shop-9", amountCents: 25_000)
@@ -362,6 +363,22 @@ enum GoldenSamples {
             TemplateStats(
                 templateId: "tpl-1", exposures: 200, claims: 50, uses: 20, orderAmountCents: 500_000, discountAmountCents: 40_000,
                 claimRate: 0.25, useRate: 0.4, roi: 11.5, costRatio: nil)),
+        GoldenSample(
+            CostStatsRequest(templateId: "tpl-1", window: .lastHour),
+            CostStats(
+                templateId: "tpl-1", window: .lastHour, orders: 1_100, orderAmountCents: 11_000_000, discountCents: 900_000, ratioBasisPoints: 818,
+                ceilingBasisPoints: 800, warningBasisPoints: 720, minimumOrders: 200, state: .aboveCeiling)),
+        GoldenSample(
+            AlertsListRequest(status: .firing, limit: 20, beforeId: nil),
+            AlertList(
+                alerts: [
+                    AlertView(
+                        alertId: 7, kind: .costRatioCeiling, scope: "platform", window: .lastHour, valueBasisPoints: 818, thresholdBasisPoints: 800,
+                        status: .firing, firstSeenMilliseconds: created, lastSeenMilliseconds: created + 60_000, resolvedMilliseconds: nil)
+                ], nextBeforeId: 7)),
+        GoldenSample(OrderReportRequest(orderId: "o-2", userId: "u-42", amountCents: 10_000), OrderReportAck(recorded: true)),
+        GoldenSample(
+            CostEvaluateRequest(), CostEvaluation(evaluated: true, judgedScopes: 3, fired: 2, resolved: 0, firing: 2, stoppedTemplates: 1)),
 
         GoldenSample(claimCheck, claimAllowed),
         GoldenSample(quote, quoted),

@@ -10,7 +10,8 @@ import Wire
 /// 1. **Validation** of every field (`TemplateRules`), before anything is read.
 /// 2. **Stored answer** (`StoredAnswers`): a request id seen before gets its first answer.
 /// 3. **Template** from the one-second cache (`TemplateService.forClaim`); EXCHANGE templates only
-///    through `exchange`, and only they.
+///    through `exchange`, and only they; a template stopped by its cost ceiling (`CostStops`, in
+///    memory) refuses with `COST_CEILING`.
 /// 4. **Risk** (`RiskGate`), asked while 5 and 6 run: DENY refuses, REVIEW and silence follow the
 ///    policy.
 /// 5. **Profile** (`WalletStore.profiles`), only for templates whose rules look at segments.
@@ -28,19 +29,22 @@ struct ClaimService: Sendable {
     let ruleChecks: Batcher<ClaimCheckRequest, ClaimCheckResponse>
     let counters: StockCounters
     let writer: ClaimWriter
+    let costStops: CostStops
     let timeZone: TimeZone
     let dependencyTimeoutMilliseconds: Int
     let metrics: Metrics
 
     init(
         templates: TemplateService, answers: StoredAnswers, risk: RiskGate, wallets: WalletStore, ruleEngine: ServiceClient,
-        counters: StockCounters, writer: ClaimWriter, timeZone: TimeZone, dependencyTimeoutMilliseconds: Int, metrics: Metrics
+        counters: StockCounters, writer: ClaimWriter, costStops: CostStops, timeZone: TimeZone, dependencyTimeoutMilliseconds: Int,
+        metrics: Metrics
     ) {
         self.templates = templates
         self.answers = answers
         self.risk = risk
         self.counters = counters
         self.writer = writer
+        self.costStops = costStops
         self.timeZone = timeZone
         self.dependencyTimeoutMilliseconds = dependencyTimeoutMilliseconds
         self.metrics = metrics
@@ -96,6 +100,9 @@ struct ClaimService: Sendable {
         }
         if operation == .claim && view.spec.type == .exchange {
             throw ServiceError(.notExchangeable, "template \(templateId) is bought with points: use /api/coupon/exchange")
+        }
+        if costStops.refusesClaims(templateId) {
+            throw ServiceError(.costCeiling, "template \(templateId) stops issuing while the cost ratio is above its ceiling")
         }
         let now = unixMilliseconds()
         async let riskAnswer: Void = risk.check(

@@ -14,7 +14,7 @@ struct CouponRoutes {
         [
             HTTPRoute("POST", "/api/coupon/template") { call in
                 let view = try await operations.templates.create(CreateTemplateRequest(spec: try CouponJSON.templateSpec(try call.jsonObject())))
-                return .json([("templateId", .string(view.templateId))] + json.template(view))
+                return .json([("templateId", .string(view.templateId))] + json.template(view) + [("warnings", json.templateWarnings(view))])
             },
             HTTPRoute("GET", "/api/coupon/template") { _ in
                 let list = try await operations.templates.list(ListTemplatesRequest())
@@ -107,6 +107,30 @@ struct CouponRoutes {
                 }
                 return .json(json.stats(try await operations.analytics.stats(StatsRequest(templateId: templateId))))
             },
+            HTTPRoute("GET", "/api/coupon/stats/cost") { call in
+                let query = call.query
+                let templateId = query["templateId"].flatMap { $0.isEmpty ? nil : $0 }
+                let window = try Self.enumeration(query["window"], CostWindow.self, field: "window") ?? .lastHour
+                return .json(json.costStats(try await operations.cost.stats(CostStatsRequest(templateId: templateId, window: window))))
+            },
+            HTTPRoute("GET", "/api/admin/alerts") { call in
+                let query = call.query
+                let list = try await operations.cost.alerts(
+                    AlertsListRequest(
+                        status: try Self.enumeration(query["status"], AlertStatus.self, field: "status"),
+                        limit: try Self.number(query["limit"], field: "limit") ?? 100, beforeId: try Self.number(query["before"], field: "before")))
+                return .json(json.alertList(list))
+            },
+            HTTPRoute("POST", "/api/admin/alerts/evaluate") { _ in
+                .json(json.costEvaluation(try await operations.cost.evaluate(CostEvaluateRequest())))
+            },
+            HTTPRoute("POST", "/api/coupon/order") { call in
+                let fields = try JSONFields(try call.jsonObject(), allowed: ["orderId", "userId", "amount"])
+                let ack = try await operations.cost.reportOrder(
+                    OrderReportRequest(
+                        orderId: try fields.string("orderId"), userId: try fields.string("userId"), amountCents: try fields.money("amount")))
+                return .json([("recorded", .bool(ack.recorded))])
+            },
             HTTPRoute("GET", "/api/coupon/list") { call in
                 let query = call.query
                 guard let userId = query["userId"], !userId.isEmpty else { throw ServiceError(.invalidArgument, "userId: required") }
@@ -124,4 +148,21 @@ struct CouponRoutes {
         ]
     }
 
+    /// An optional query value naming a case (any letter case: `window=1h`, `status=firing`).
+    static func enumeration<E: RawRepresentable & CaseIterable>(_ text: String?, _: E.Type, field: String) throws(ServiceError) -> E?
+    where E.RawValue == String {
+        guard let text, !text.isEmpty else { return nil }
+        guard let value = E(rawValue: text.uppercased()) else {
+            throw ServiceError(
+                .invalidArgument, "\(field): '\(text)' is not one of \(E.allCases.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// An optional whole number in a query value.
+    static func number<N: FixedWidthInteger>(_ text: String?, field: String) throws(ServiceError) -> N? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let value = N(text) else { throw ServiceError(.invalidArgument, "\(field): '\(text)' is not a whole number in range") }
+        return value
+    }
 }

@@ -20,5 +20,9 @@ enum CouponHandlers {
         router.register(SetProfileRequest.self) { request, _ in try await wallets.setProfile(request) }
         router.register(ExposureRequest.self) { request, _ in try await analytics.recordExposure(request) }
         router.register(StatsRequest.self) { request, _ in try await analytics.stats(request) }
+        router.register(CostStatsRequest.self) { request, _ in try await operations.cost.stats(request) }
+        router.register(AlertsListRequest.self) { request, _ in try await operations.cost.alerts(request) }
+        router.register(OrderReportRequest.self) { request, _ in try await operations.cost.reportOrder(request) }
+        router.register(CostEvaluateRequest.self) { request, _ in try await operations.cost.evaluate(request) }
     }
 }

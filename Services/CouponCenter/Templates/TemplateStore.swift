@@ -9,6 +9,8 @@ import Wire
 struct TemplateStore: Sendable {
     let database: PostgresPool
     let timeZone: TimeZone
+    /// The platform's cost ceiling, in force for templates without their own.
+    let defaultCostCeilingBasisPoints: Int32
 
     /// A template with its live counters and today's issue count (`$2`, the day); callers add the
     /// WHERE or ORDER BY, joined with `+` (SQL is never interpolated).
@@ -18,7 +20,7 @@ struct TemplateStore: Sendable {
         valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
         array_to_json(categories)::text AS categories, stacking, threshold_on_discounted,
         array_to_json(channels)::text AS channels, array_to_json(segments)::text AS segments, points_cost, tiers::text AS tiers,
-        status, issued_count,
+        status, issued_count, cost_ceiling_bp, cost_action, template_cost_stopped(id, cost_action) AS cost_stopped,
         (SELECT count(*) FROM user_coupon u WHERE u.template_id = t.id AND u.status = 'USED')::integer AS used_count, budget_spent_cents, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
                COALESCE((SELECT issued FROM template_daily_issue WHERE template_id = t.id AND day = $2::date), 0) AS issued_today
           FROM coupon_template t
@@ -34,19 +36,20 @@ struct TemplateStore: Sendable {
             """
             INSERT INTO coupon_template (id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,
                 start_time, end_time, valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
-                categories, stacking, threshold_on_discounted, channels, segments, points_cost, tiers)
+                categories, stacking, threshold_on_discounted, channels, segments, points_cost, tiers, cost_ceiling_bp, cost_action)
             VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::integer, $7::bigint, to_timestamp($8::bigint / 1000.0),
                 to_timestamp($9::bigint / 1000.0), $10::integer, $11::integer, $12::integer, $13::integer, $14::bigint, $15, $16,
                 ARRAY(SELECT jsonb_array_elements_text($17::jsonb)), $18, $19::boolean,
                 ARRAY(SELECT jsonb_array_elements_text($20::jsonb)), ARRAY(SELECT jsonb_array_elements_text($21::jsonb)),
-                $22::integer, $23::jsonb)
+                $22::integer, $23::jsonb, $24::integer, $25)
             """,
             [
                 id, spec.name, spec.type.rawValue, spec.thresholdCents, spec.discountCents, spec.rateBasisPoints,
                 spec.maxDiscountCents, spec.startMilliseconds, spec.endMilliseconds, spec.validHours, Int(spec.totalStock),
                 Int(spec.perUserLimit), spec.dailyLimit, spec.budgetCents, spec.level.rawValue, spec.shopId,
                 SQLArrays.json(spec.categories), spec.stacking.rawValue, spec.thresholdOnDiscounted, SQLArrays.json(spec.channels),
-                SQLArrays.json(spec.segments), Int(spec.pointsCost), tiers.serialized(),
+                SQLArrays.json(spec.segments), Int(spec.pointsCost), tiers.serialized(), spec.costCeilingBasisPoints.map { Int($0) },
+                spec.costAction.rawValue,
             ])
         guard let view = try await template(id) else { throw ServiceError(.internalError, "template \(id) vanished after insert") }
         return view
@@ -56,13 +59,13 @@ struct TemplateStore: Sendable {
     func template(_ id: String) async throws -> TemplateView? {
         let today = Timestamp.day(unixMilliseconds(), in: timeZone)
         let rows = try await database.query(Self.templateSelect + " WHERE id = $1", [id, today])
-        return try rows.first.map(Self.templateView)
+        return try rows.first.map(templateView)
     }
 
     func listTemplates(limit: Int) async throws -> [TemplateView] {
         let today = Timestamp.day(unixMilliseconds(), in: timeZone)
         let rows = try await database.query(Self.templateSelect + " ORDER BY created_at DESC, id LIMIT $1::integer", [limit, today])
-        return try rows.map(Self.templateView)
+        return try rows.map(templateView)
     }
 
     /// Sets the status; nil when there is no such template.
@@ -73,7 +76,7 @@ struct TemplateStore: Sendable {
         return try await template(id)
     }
 
-    static func templateView(_ row: PostgresRow) throws -> TemplateView {
+    func templateView(_ row: PostgresRow) throws -> TemplateView {
         func strings(_ column: String) throws -> [String] { try SQLArrays.strings(row, column) }
         var tiers: [Tier] = []
         if case .array(let values) = try JSONParser.parse(Array(try row.decode("tiers", as: String.self).utf8)) {
@@ -95,11 +98,15 @@ struct TemplateStore: Sendable {
             shopId: try row.decode("shop_id"), categories: try strings("categories"),
             stacking: try row.decode("stacking", as: StackingMode.self),
             thresholdOnDiscounted: try row.decode("threshold_on_discounted"), channels: try strings("channels"),
-            segments: try strings("segments"), pointsCost: try row.decode("points_cost"), tiers: tiers)
+            segments: try strings("segments"), pointsCost: try row.decode("points_cost"), tiers: tiers,
+            costCeilingBasisPoints: try row.decode("cost_ceiling_bp", as: Int32?.self), costAction: try row.decode("cost_action", as: CostAction.self)
+        )
         return TemplateView(
             templateId: try row.decode("id"), spec: spec, status: try row.decode("status", as: TemplateStatus.self),
             issued: try row.decode("issued_count"), issuedToday: try row.decode("issued_today"), used: try row.decode("used_count"),
-            budgetSpentCents: try row.decode("budget_spent_cents"), createdMilliseconds: try row.decode("created_ms"))
+            budgetSpentCents: try row.decode("budget_spent_cents"), createdMilliseconds: try row.decode("created_ms"),
+            costCeilingBasisPoints: spec.costCeilingBasisPoints ?? defaultCostCeilingBasisPoints,
+            worstCaseRatioBasisPoints: CostRatio.worstCase(spec).basisPointsRoundedUp, costStopped: try row.decode("cost_stopped"))
     }
 
     // MARK: Counters, for rebuilding Redis

@@ -43,6 +43,11 @@ public struct TemplateSpec: Codable, Sendable, Equatable {
     public var segments: [String]
     public var pointsCost: Int32
     public var tiers: [Tier]
+    /// The template's own cost-ratio ceiling in basis points of the order amount (8% = 800);
+    /// absent: the platform's default (`COUPON_COST_CEILING`).
+    public var costCeilingBasisPoints: Int32?
+    /// What happens while the ceiling is crossed: an alert only, or new claims refused too.
+    public var costAction: CostAction
 
     public init(
         name: String, type: CouponType, thresholdCents: Int64 = 0, discountCents: Int64 = 0, rateBasisPoints: Int32? = nil,
@@ -50,7 +55,7 @@ public struct TemplateSpec: Codable, Sendable, Equatable {
         totalStock: Int32, perUserLimit: Int32 = 1, dailyLimit: Int32? = nil, budgetCents: Int64? = nil,
         level: ScopeLevel = .platform, shopId: String? = nil, categories: [String] = [], stacking: StackingMode = .stackable,
         thresholdOnDiscounted: Bool = false, channels: [String] = [], segments: [String] = [], pointsCost: Int32 = 0,
-        tiers: [Tier] = []
+        tiers: [Tier] = [], costCeilingBasisPoints: Int32? = nil, costAction: CostAction = .alert
     ) {
         self.name = name
         self.type = type
@@ -74,6 +79,8 @@ public struct TemplateSpec: Codable, Sendable, Equatable {
         self.segments = segments
         self.pointsCost = pointsCost
         self.tiers = tiers
+        self.costCeilingBasisPoints = costCeilingBasisPoints
+        self.costAction = costAction
     }
 }
 
@@ -87,10 +94,17 @@ public struct TemplateView: Codable, Sendable, Equatable {
     public var used: Int32
     public var budgetSpentCents: Int64
     public var createdMilliseconds: Int64
+    /// The ceiling in force: the template's own, else the platform's default (basis points).
+    public var costCeilingBasisPoints: Int32
+    /// The largest share of one order's amount a coupon of this template can take off, in basis
+    /// points rounded up (满100减20 → 2000; a coupon without threshold → 10000).
+    public var worstCaseRatioBasisPoints: Int64
+    /// True while claims are refused with `COST_CEILING` (STOP_ISSUANCE and a firing ceiling alert).
+    public var costStopped: Bool
 
     public init(
         templateId: String, spec: TemplateSpec, status: TemplateStatus, issued: Int32, issuedToday: Int32, used: Int32, budgetSpentCents: Int64,
-        createdMilliseconds: Int64
+        createdMilliseconds: Int64, costCeilingBasisPoints: Int32, worstCaseRatioBasisPoints: Int64, costStopped: Bool
     ) {
         self.templateId = templateId
         self.spec = spec
@@ -100,6 +114,9 @@ public struct TemplateView: Codable, Sendable, Equatable {
         self.used = used
         self.budgetSpentCents = budgetSpentCents
         self.createdMilliseconds = createdMilliseconds
+        self.costCeilingBasisPoints = costCeilingBasisPoints
+        self.worstCaseRatioBasisPoints = worstCaseRatioBasisPoints
+        self.costStopped = costStopped
     }
 }
 

@@ -448,6 +448,59 @@ CREATE FUNCTION public.refund_coupon(coupon text, order_ref text) RETURNS text
     SELECT status FROM back;
 $$;
 
+CREATE FUNCTION public.template_cost_stopped(template text, action text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT action = 'STOP_ISSUANCE' AND EXISTS (
+        SELECT 1 FROM alert a
+         WHERE a.status = 'FIRING' AND a.kind = 'COST_RATIO_CEILING' AND a.scope IN ('platform', 'template:' || template));
+$$;
+
+CREATE TABLE public.alert (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    scope text NOT NULL,
+    cost_window text NOT NULL,
+    value_bp bigint NOT NULL,
+    threshold_bp integer NOT NULL,
+    status text DEFAULT 'FIRING'::text NOT NULL,
+    calm_evaluations integer DEFAULT 0 NOT NULL,
+    first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    CONSTRAINT alert_calm_evaluations_check CHECK ((calm_evaluations >= 0)),
+    CONSTRAINT alert_check CHECK (((status = 'RESOLVED'::text) = (resolved_at IS NOT NULL))),
+    CONSTRAINT alert_check1 CHECK ((last_seen_at >= first_seen_at)),
+    CONSTRAINT alert_cost_window_check CHECK ((cost_window = ANY (ARRAY['1H'::text, '24H'::text, 'DAY'::text]))),
+    CONSTRAINT alert_kind_check CHECK ((kind = ANY (ARRAY['COST_RATIO_WARNING'::text, 'COST_RATIO_CEILING'::text]))),
+    CONSTRAINT alert_scope_check CHECK (((length(scope) >= 1) AND (length(scope) <= 100))),
+    CONSTRAINT alert_status_check CHECK ((status = ANY (ARRAY['FIRING'::text, 'RESOLVED'::text]))),
+    CONSTRAINT alert_threshold_bp_check CHECK (((threshold_bp >= 0) AND (threshold_bp <= 10000)))
+);
+
+CREATE SEQUENCE public.alert_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.alert_id_seq OWNED BY public.alert.id;
+
+CREATE TABLE public.cost_minute (
+    minute timestamp with time zone NOT NULL,
+    scope text NOT NULL,
+    orders bigint NOT NULL,
+    order_cents bigint NOT NULL,
+    discount_cents bigint NOT NULL
+);
+
+CREATE TABLE public.cost_rollup (
+    only_row boolean DEFAULT true NOT NULL,
+    rebuilt_through timestamp with time zone NOT NULL,
+    CONSTRAINT cost_rollup_only_row_check CHECK (only_row)
+);
+
 CREATE TABLE public.coupon_exposure (
     id bigint NOT NULL,
     template_id text NOT NULL,
@@ -515,6 +568,8 @@ CREATE TABLE public.coupon_template (
     issued_count integer DEFAULT 0 NOT NULL,
     budget_spent_cents bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    cost_ceiling_bp integer,
+    cost_action text DEFAULT 'ALERT'::text NOT NULL,
     CONSTRAINT coupon_template_budget_cents_check CHECK (((budget_cents IS NULL) OR (budget_cents > 0))),
     CONSTRAINT coupon_template_budget_spent_cents_check CHECK ((budget_spent_cents >= 0)),
     CONSTRAINT coupon_template_check CHECK ((end_time > start_time)),
@@ -523,6 +578,8 @@ CREATE TABLE public.coupon_template (
     CONSTRAINT coupon_template_check3 CHECK (((level <> 'SHOP'::text) OR (shop_id IS NOT NULL))),
     CONSTRAINT coupon_template_check4 CHECK (((level <> 'CATEGORY'::text) OR (cardinality(categories) > 0))),
     CONSTRAINT coupon_template_check5 CHECK (((type <> 'DISCOUNT'::text) OR (rate_bp IS NOT NULL))),
+    CONSTRAINT coupon_template_cost_action_check CHECK ((cost_action = ANY (ARRAY['ALERT'::text, 'STOP_ISSUANCE'::text]))),
+    CONSTRAINT coupon_template_cost_ceiling_bp_check CHECK (((cost_ceiling_bp IS NULL) OR ((cost_ceiling_bp >= 1) AND (cost_ceiling_bp <= 10000)))),
     CONSTRAINT coupon_template_daily_limit_check CHECK (((daily_limit IS NULL) OR (daily_limit > 0))),
     CONSTRAINT coupon_template_discount_cents_check CHECK ((discount_cents >= 0)),
     CONSTRAINT coupon_template_level_check CHECK ((level = ANY (ARRAY['SHOP'::text, 'CATEGORY'::text, 'PLATFORM'::text]))),
@@ -681,6 +738,8 @@ CREATE TABLE public.user_template_issue (
     CONSTRAINT user_template_issue_issued_check CHECK ((issued >= 0))
 );
 
+ALTER TABLE ONLY public.alert ALTER COLUMN id SET DEFAULT nextval('public.alert_id_seq'::regclass);
+
 ALTER TABLE ONLY public.coupon_exposure ALTER COLUMN id SET DEFAULT nextval('public.coupon_exposure_id_seq'::regclass);
 
 ALTER TABLE ONLY public.coupon_ledger ALTER COLUMN id SET DEFAULT nextval('public.coupon_ledger_id_seq'::regclass);
@@ -690,6 +749,15 @@ ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('publi
 ALTER TABLE ONLY public.risk_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_id_seq'::regclass);
 
 ALTER TABLE ONLY public.risk_audit_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_dead_letter_id_seq'::regclass);
+
+ALTER TABLE ONLY public.alert
+    ADD CONSTRAINT alert_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.cost_minute
+    ADD CONSTRAINT cost_minute_pkey PRIMARY KEY (minute, scope);
+
+ALTER TABLE ONLY public.cost_rollup
+    ADD CONSTRAINT cost_rollup_pkey PRIMARY KEY (only_row);
 
 ALTER TABLE ONLY public.coupon_exposure
     ADD CONSTRAINT coupon_exposure_pkey PRIMARY KEY (id);
@@ -733,11 +801,17 @@ ALTER TABLE ONLY public.user_profile
 ALTER TABLE ONLY public.user_template_issue
     ADD CONSTRAINT user_template_issue_pkey PRIMARY KEY (user_id, template_id);
 
+CREATE INDEX alert_by_status ON public.alert USING btree (status, id);
+
+CREATE UNIQUE INDEX alert_one_firing ON public.alert USING btree (kind, scope) WHERE (status = 'FIRING'::text);
+
 CREATE INDEX coupon_exposure_by_template ON public.coupon_exposure USING btree (template_id);
 
 CREATE INDEX coupon_ledger_by_coupon ON public.coupon_ledger USING btree (coupon_id);
 
 CREATE INDEX coupon_ledger_by_template ON public.coupon_ledger USING btree (template_id, event);
+
+CREATE INDEX coupon_ledger_cost_events ON public.coupon_ledger USING btree (created_at) WHERE (event = ANY (ARRAY['USED'::text, 'REFUNDED'::text]));
 
 CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
 
@@ -754,6 +828,8 @@ CREATE INDEX user_coupon_by_user ON public.user_coupon USING btree (user_id, sta
 CREATE INDEX user_coupon_unused_expiry ON public.user_coupon USING btree (expires_at) WHERE (status = 'UNUSED'::text);
 
 CREATE INDEX user_coupon_used_by_template ON public.user_coupon USING btree (template_id) WHERE (status = 'USED'::text);
+
+CREATE INDEX user_order_by_time ON public.user_order USING btree (ordered_at);
 
 CREATE INDEX user_order_recent ON public.user_order USING btree (user_id, ordered_at);
 
