@@ -21,11 +21,14 @@ let package = Package(
         .systemLibrary(name: "CNNG", path: "Shared/CNNG"),
         .systemLibrary(name: "CHiredis", path: "Shared/CHiredis"),
         .systemLibrary(name: "CLibpq", path: "Shared/CLibpq"),
+        // OpenSSL's libcrypto (libssl-dev 3.0), for the HMAC-SHA256 that signs webhooks.
+        .systemLibrary(name: "COpenSSL", path: "Shared/COpenSSL"),
 
         // Swift wrappers: the only modules that see a C type.
         .target(name: "Messaging", dependencies: ["CNNG"], path: "Shared/Messaging"),
         .target(name: "Postgres", dependencies: ["CLibpq"], path: "Shared/Postgres"),
         .target(name: "Redis", dependencies: ["CHiredis"], path: "Shared/Redis"),
+        .target(name: "Signatures", dependencies: ["COpenSSL"], path: "Shared/Signatures"),
 
         // Pure Swift: the wire protocol and the coupon rules. No C, no I/O.
         .target(name: "Wire", path: "Shared/Wire", exclude: ["PROTOCOL.md"]),
@@ -42,7 +45,7 @@ let package = Package(
 
         .executableTarget(
             name: "CouponCenter",
-            dependencies: ["ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient"],
+            dependencies: ["ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient", "Signatures"],
             path: "Services/CouponCenter",
             resources: [.embedInCode("Migrations"), .embedInCode("Scripts")]
         ),

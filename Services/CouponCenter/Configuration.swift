@@ -23,6 +23,7 @@ struct CouponCenterConfiguration: Sendable {
     var riskPolicy: RiskPolicy
     var highFrequencyOrders: Int32
     var expiryIntervalSeconds: Int
+    var events: EventSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
@@ -68,7 +69,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "expiry-interval", env: "COUPON_EXPIRY_INTERVAL_SECONDS", default: "30",
                 "seconds between sweeps that mark expired coupons EXPIRED (one process leads each sweep)"),
-        ]
+        ] + EventSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -96,5 +97,6 @@ struct CouponCenterConfiguration: Sendable {
             failClosedFor: try RiskPolicy.parse(values.string("risk-fail-closed"), flag: "risk-fail-closed"))
         highFrequencyOrders = Int32(try values.int("high-frequency-orders", in: 1...10_000))
         expiryIntervalSeconds = try values.int("expiry-interval", in: 1...86_400)
+        events = try EventSettings(values)
     }
 }

@@ -13,6 +13,7 @@ enum CouponMigrations {
         Migration(version: 4, name: "claim_function_set_based", sql: text(PackageResources._004_claim_function_set_based_sql)),
         Migration(version: 5, name: "redeem_function", sql: text(PackageResources._005_redeem_function_sql)),
         Migration(version: 6, name: "batch_input_types", sql: text(PackageResources._006_batch_input_types_sql)),
+        Migration(version: 7, name: "event_outbox", sql: text(PackageResources._007_event_outbox_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -1,0 +1,116 @@
+import Messaging
+import Postgres
+import ServiceKit
+import Wire
+
+/// Moves events out of the outbox: takes undispatched events in id order, a batch per
+/// transaction, with `FOR UPDATE SKIP LOCKED` so every coupon-center process takes its own; then,
+/// still in that transaction, publishes each on the PUB socket (when configured), queues one
+/// webhook delivery per configured webhook, and marks them dispatched.
+///
+/// At least once: the publishing happens before COMMIT, so a process killed in between has
+/// published events that are still undispatched, and the next transaction (here or in another
+/// process) publishes them again, with the same event ids. PUB itself drops what no subscriber is
+/// connected for (see README "Events"); the webhook rows are what make delivery durable.
+struct EventDispatcher: LifecycleService {
+    let name = "event-dispatcher"
+    let database: PostgresPool
+    let publisher: Publisher?
+    let webhookURLs: [String]
+    let batchSize: Int
+    let pollInterval: Duration
+    let logger: Logger
+    let metrics: Metrics
+    private let stop = StopSignal()
+
+    init(
+        database: PostgresPool, publisher: Publisher?, webhookURLs: [String], batchSize: Int, pollInterval: Duration, logger: Logger,
+        metrics: Metrics
+    ) {
+        self.database = database
+        self.publisher = publisher
+        self.webhookURLs = webhookURLs
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.logger = logger
+        self.metrics = metrics
+        metrics.describe("events_dispatched_total", type: "counter", help: "outbox events this process dispatched (published, webhooks queued)")
+        metrics.describe("events_published_total", type: "counter", help: "events this process sent on its PUB socket, redeliveries included")
+        metrics.describe("events_written", type: "gauge", help: "events written to the outbox by every process (its id sequence)")
+        metrics.describe(
+            "events_dispatch_lag_milliseconds", type: "gauge", help: "age of the oldest event not yet dispatched (0 when none waits)")
+    }
+
+    func run() async throws {
+        while !stop.isFired {
+            var dispatched = 0
+            do {
+                dispatched = try await dispatchOnce()
+                try await observeLag()
+            } catch {
+                logger.warning("event dispatch failed; retrying", [("error", "\(error)")])
+            }
+            // A full batch means more are waiting: go again at once.
+            if dispatched < batchSize {
+                guard await stop.sleep(for: pollInterval) else { break }
+            }
+        }
+        publisher?.close()
+    }
+
+    func shutdown() async { stop.fire() }
+
+    /// One batch; the number of events dispatched.
+    func dispatchOnce() async throws -> Int {
+        let webhooks = JSONValue.array(webhookURLs.map { .string($0) }).serialized()
+        let count = try await database.transaction { transaction in
+            let rows = try await transaction.query(
+                """
+                SELECT o.id, o.kind, event_outbox_document(o) AS document FROM event_outbox o
+                 WHERE o.dispatched_at IS NULL ORDER BY o.id LIMIT $1::integer FOR UPDATE SKIP LOCKED
+                """, [batchSize])
+            guard !rows.isEmpty else { return 0 }
+            var ids: [Int64] = []
+            ids.reserveCapacity(rows.count)
+            for row in rows {
+                ids.append(try row.decode("id", as: Int64.self))
+                if let publisher {
+                    let message = EventMessage(
+                        kind: try row.decode("kind", as: String.self), document: Array(try row.decode("document", as: String.self).utf8))
+                    try publisher.publish(message.encoded())
+                }
+            }
+            // A data-modifying CTE runs whether or not the INSERT reads it, so events are marked
+            // dispatched with no webhook configured too.
+            try await transaction.execute(
+                """
+                WITH dispatched AS (
+                    UPDATE event_outbox SET dispatched_at = now() WHERE id = ANY($1::bigint[]) RETURNING id)
+                INSERT INTO webhook_delivery (webhook_url, outbox_id)
+                SELECT w.url, d.id FROM dispatched d CROSS JOIN jsonb_array_elements_text($2::jsonb) AS w(url)
+                ON CONFLICT DO NOTHING
+                """, [Self.bigintArray(ids), webhooks])
+            return rows.count
+        }
+        metrics.increment("events_dispatched_total", by: Int64(count))
+        if publisher != nil { metrics.increment("events_published_total", by: Int64(count)) }
+        return count
+    }
+
+    private func observeLag() async throws {
+        let rows = try await database.query(
+            """
+            SELECT COALESCE((SELECT floor(EXTRACT(EPOCH FROM now() - occurred_at) * 1000)::bigint FROM event_outbox
+                              WHERE dispatched_at IS NULL ORDER BY id LIMIT 1), 0) AS lag,
+                   (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_outbox_id_seq) AS written
+            """)
+        guard let row = rows.first else { return }
+        metrics.set("events_dispatch_lag_milliseconds", to: max(0, try row.decode("lag", as: Int64.self)))
+        metrics.set("events_written", to: try row.decode("written", as: Int64.self))
+    }
+
+    /// A PostgreSQL array literal of integers: digits and commas only, nothing from input.
+    static func bigintArray(_ values: [Int64]) -> String {
+        "{" + values.map(String.init).joined(separator: ",") + "}"
+    }
+}
