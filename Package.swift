@@ -64,7 +64,7 @@ let package = Package(
 
         // Test-only helpers: servers and executables started on free ports, fresh databases.
         .target(
-            name: "TestSupport", dependencies: ["Postgres", "Redis", "CouponClient", "ServiceKit", "Wire"],
+            name: "TestSupport", dependencies: ["Postgres", "Redis", "CouponClient", "ServiceKit", "Wire", "Messaging"],
             path: "Tests/TestSupport"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
@@ -82,7 +82,7 @@ let package = Package(
         // coupon-center's routes in process, over the test PostgreSQL and Redis (no process spawned).
         .testTarget(
             name: "CouponCenterTests",
-            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient"],
+            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient", "Signatures"],
             path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),

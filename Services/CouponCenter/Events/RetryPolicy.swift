@@ -30,7 +30,7 @@ struct RetryPolicy: Sendable, Equatable {
 
     /// base × 2^(attempts − 1), capped, without overflow for any attempt count.
     func ceiling(attempts: Int) -> Int {
-        let doublings = min(max(attempts - 1, 0), 40)
+        let doublings = attempts <= 1 ? 0 : min(attempts - 1, 40)
         let (scaled, overflow) = baseMilliseconds.multipliedReportingOverflow(by: 1 << doublings)
         return overflow ? maxMilliseconds : min(scaled, maxMilliseconds)
     }
