@@ -56,7 +56,7 @@ let package = Package(
             name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Risk", "Redis", "Postgres"],
             path: "Services/RiskControl", resources: [.embedInCode("Migrations")]),
         .executableTarget(
-            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient"],
+            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient", "Messaging"],
             path: "Services/CouponCtl"),
         .executableTarget(
             name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging", "Domain"],

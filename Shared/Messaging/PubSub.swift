@@ -5,17 +5,24 @@ import Synchronization
 /// now, and to nobody else. nng's contract for pub0: a send never blocks and never fails because a
 /// subscriber is slow or absent; the message is dropped for that subscriber instead. A publisher
 /// therefore cannot know whether anyone received a message.
+///
+/// Each subscriber's connection has a queue of `queueMessages`; a subscriber that falls further
+/// behind than that loses messages.
 public final class Publisher: Sendable {
     private let socket: nng_socket
     private let isClosed = Atomic<Bool>(false)
     /// The address listened on, with port 0 replaced by the port the system chose.
     public let url: String
 
+    /// The most a socket queue holds in nng 1.5.2 (NNG_OPT_SENDBUF, NNG_OPT_RECVBUF).
+    public static let queueMessages: Int32 = 8192
+
     public init(url: String) throws(MessagingError) {
         var socket = nng_socket()
         try nngCheck(nng_pub0_open(&socket), "open pub0 socket")
         var listener = nng_listener()
         do {
+            try nngCheck(nng_socket_set_int(socket, NNG_OPT_SENDBUF, Self.queueMessages), "set send queue")
             try nngCheck(nng_listen(socket, url, &listener, 0), "listen \(url)")
         } catch {
             nng_close(socket)
@@ -67,6 +74,8 @@ public final class Subscriber: Sendable {
         var context = nng_ctx()
         do {
             try nngCheck(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, maxMessageBytes), "set receive limit")
+            // Before the context opens: a sub0 context takes its queue length from the socket.
+            try nngCheck(nng_socket_set_int(socket, NNG_OPT_RECVBUF, Publisher.queueMessages), "set receive queue")
             try nngCheck(nng_socket_set_ms(socket, NNG_OPT_RECONNMINT, 50), "set reconnect time")
             try nngCheck(nng_socket_set_ms(socket, NNG_OPT_RECONNMAXT, 1_000), "set reconnect time")
             try nngCheck(nng_ctx_open(&context, socket), "open sub0 context")

@@ -173,7 +173,8 @@ struct WebhookDeliverer: LifecycleService {
             }
             results.append(
                 .object([
-                    (ResultKey.outboxId.rawValue, .number(String(delivery.outboxId))), (ResultKey.attempts.rawValue, .number(String(delivery.attempts))),
+                    (ResultKey.outboxId.rawValue, .number(String(delivery.outboxId))),
+                    (ResultKey.attempts.rawValue, .number(String(delivery.attempts))),
                     (ResultKey.state.rawValue, .string(state)), (ResultKey.delayMs.rawValue, .number(String(delay))),
                     (ResultKey.error.rawValue, error.map { .string($0) } ?? .null),
                 ]))
@@ -194,7 +195,8 @@ struct WebhookDeliverer: LifecycleService {
         metrics.increment("webhook_dead_lettered_total", labels, by: Int64(dead.count))
         for (delivery, why) in dead {
             logger.error(
-                "webhook delivery dead-lettered", [("webhook", label), ("event.id", delivery.eventId), ("attempts", String(delivery.attempts)), ("error", why)])
+                "webhook delivery dead-lettered",
+                [("webhook", label), ("event.id", delivery.eventId), ("attempts", String(delivery.attempts)), ("error", why)])
         }
     }
 
