@@ -2,7 +2,7 @@
 /// one space, then the event's JSON document, all UTF-8, no header and no reply.
 ///
 /// ```
-/// coupon.used {"amount": 12.50, "couponId": "c-1", "eventId": "…", "kind": "coupon.used", …}
+/// coupon.used {"kind": "coupon.used", "amount": 30.00, "userId": "u-1", "eventId": "5f0c3b8e-…", …}
 /// ```
 ///
 /// nng's sub0 filters by byte prefix, so a subscriber takes `coupon.` for every coupon event,

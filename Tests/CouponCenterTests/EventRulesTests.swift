@@ -97,6 +97,7 @@ import Testing
             try Self.settings(["COUPON_WEBHOOK_URLS": "http://a:1/,http://a:1/", "COUPON_WEBHOOK_SECRET": "k"])
         }
         #expect(throws: ConfigError.self) { try Self.settings(["COUPON_EVENTS_URL": "http://127.0.0.1:7103"]) }
+        #expect(throws: ConfigError.self) { try Self.settings(["COUPON_EVENTS_URL": "tcp://127.0.0.1:7103,tcp://127.0.0.1:7104"]) }
         #expect(throws: ConfigError.self) { try Self.settings(["COUPON_WEBHOOK_RETRY_BASE_MS": "5000", "COUPON_WEBHOOK_RETRY_MAX_MS": "10"]) }
     }
 }

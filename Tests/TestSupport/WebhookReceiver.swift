@@ -4,7 +4,9 @@ import Synchronization
 
 /// A webhook receiver in the test process (Messaging's HTTPServer on a free port): it keeps every
 /// POST it answered 2xx for, and can answer 500 to its first `failFirst` POSTs, or always to the
-/// events in `failEvents`, to play a receiver that is down for a while or refuses one event.
+/// events in `failEvents`, to play a receiver that is down for a while or refuses one event; and
+/// can take its first `answerLateFirst` POSTs but answer them only after `lateBy`, to play a
+/// receiver whose answer the sender gave up on (the sender then delivers those events again).
 public final class WebhookReceiver: Sendable {
     public struct Receipt: Sendable {
         public var eventId: String
@@ -16,37 +18,43 @@ public final class WebhookReceiver: Sendable {
     private struct State {
         var receipts: [Receipt] = []
         var failuresLeft: Int
+        var lateLeft: Int
         var refused = 0
     }
 
     private let server: HTTPServer
     private let state: Mutex<State>
     private let failEvents: Set<String>
+    private let lateBy: Duration
     /// Where the coupon-centers POST.
     public var url: String { server.url + "/hooks/events" }
 
-    public init(failFirst: Int = 0, failEvents: Set<String> = []) throws {
+    public init(failFirst: Int = 0, failEvents: Set<String> = [], answerLateFirst: Int = 0, lateBy: Duration = .zero) throws {
         server = try HTTPServer(url: "http://127.0.0.1:0")
-        state = Mutex(State(failuresLeft: failFirst))
+        state = Mutex(State(failuresLeft: failFirst, lateLeft: answerLateFirst))
         self.failEvents = failEvents
+        self.lateBy = lateBy
     }
 
     /// Serves until `stop()`; run it as a child task beside the test's body.
     public func serve() async {
         await server.run { [self] request in
             let eventId = request.headers["X-Coupon-Event-Id"] ?? ""
-            let accepted = state.withLock { state -> Bool in
+            let (accepted, late) = state.withLock { state -> (Bool, Bool) in
                 if request.method != "POST" || state.failuresLeft > 0 || failEvents.contains(eventId) {
                     state.failuresLeft = max(0, state.failuresLeft - 1)
                     state.refused += 1
-                    return false
+                    return (false, false)
                 }
                 state.receipts.append(
                     Receipt(
                         eventId: eventId, timestamp: request.headers["X-Coupon-Timestamp"] ?? "",
                         signature: request.headers["X-Coupon-Signature"] ?? "", body: request.body))
-                return true
+                guard state.lateLeft > 0 else { return (true, false) }
+                state.lateLeft -= 1
+                return (true, true)
             }
+            if late { try? await Task.sleep(for: lateBy) }
             return HTTPResponse(status: accepted ? 204 : 500, body: accepted ? [] : Array(#"{"error":"try later"}"#.utf8))
         }
     }

@@ -64,33 +64,35 @@ struct EventDispatcher: LifecycleService {
     func dispatchOnce() async throws -> Int {
         let webhooks = JSONValue.array(webhookURLs.map { .string($0) }).serialized()
         let count = try await database.transaction { transaction in
+            // Taking and marking in one statement: each row is written once, not locked and then
+            // updated. RETURNING keeps no order, hence the sort before publishing.
             let rows = try await transaction.query(
                 """
-                SELECT o.id, o.kind, event_outbox_document(o) AS document FROM event_outbox o
-                 WHERE o.dispatched_at IS NULL ORDER BY o.id LIMIT $1::integer FOR UPDATE SKIP LOCKED
+                UPDATE event_outbox o SET dispatched_at = now()
+                 WHERE o.id IN (SELECT id FROM event_outbox WHERE dispatched_at IS NULL ORDER BY id LIMIT $1::integer FOR UPDATE SKIP LOCKED)
+                RETURNING o.id, o.kind, event_outbox_document(o) AS document
                 """, [batchSize])
             guard !rows.isEmpty else { return 0 }
-            var ids: [Int64] = []
-            ids.reserveCapacity(rows.count)
-            for row in rows {
-                ids.append(try row.decode("id", as: Int64.self))
-                if let publisher {
-                    let message = EventMessage(
-                        kind: try row.decode("kind", as: String.self), document: Array(try row.decode("document", as: String.self).utf8))
-                    try publisher.publish(message.encoded())
-                }
+            var events: [(id: Int64, message: EventMessage)] = try rows.map { row in
+                (
+                    try row.decode("id", as: Int64.self),
+                    EventMessage(kind: try row.decode("kind", as: String.self), document: Array(try row.decode("document", as: String.self).utf8))
+                )
             }
-            // A data-modifying CTE runs whether or not the INSERT reads it, so events are marked
-            // dispatched with no webhook configured too.
-            try await transaction.execute(
-                """
-                WITH dispatched AS (
-                    UPDATE event_outbox SET dispatched_at = now() WHERE id = ANY($1::bigint[]) RETURNING id)
-                INSERT INTO webhook_delivery (webhook_url, outbox_id)
-                SELECT w.url, d.id FROM dispatched d CROSS JOIN jsonb_array_elements_text($2::jsonb) AS w(url)
-                ON CONFLICT DO NOTHING
-                """, [Self.bigintArray(ids), webhooks])
-            return rows.count
+            events.sort { $0.id < $1.id }
+            if let publisher {
+                for event in events { try publisher.publish(event.message.encoded()) }
+            }
+            if !webhookURLs.isEmpty {
+                try await transaction.execute(
+                    """
+                    INSERT INTO webhook_delivery (webhook_url, outbox_id)
+                    SELECT w.url, e.id FROM unnest($1::bigint[]) AS e(id) CROSS JOIN jsonb_array_elements_text($2::jsonb) AS w(url)
+                    ORDER BY e.id
+                    ON CONFLICT DO NOTHING
+                    """, [Self.bigintArray(events.map(\.id)), webhooks])
+            }
+            return events.count
         }
         metrics.increment("events_dispatched_total", by: Int64(count))
         if publisher != nil { metrics.increment("events_published_total", by: Int64(count)) }

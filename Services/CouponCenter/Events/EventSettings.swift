@@ -48,7 +48,9 @@ struct EventSettings: Sendable {
         if publish.isEmpty {
             publishURL = nil
         } else {
-            publishURL = try values.nngURLs("events-url").first
+            let urls = try values.nngURLs("events-url")
+            guard urls.count == 1 else { throw ConfigError("--events-url / COUPON_EVENTS_URL: one address, not \(urls.count)") }
+            publishURL = urls[0]
         }
         var webhooks: [Webhook] = []
         for url in values.string("webhook-urls").split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !url.isEmpty {
