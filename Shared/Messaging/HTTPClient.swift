@@ -117,37 +117,13 @@ extension Substring {
 /// No keep-alive and no redirects: a webhook call is small, and a receiver that moved answers 3xx,
 /// which counts as a failure the operator sees.
 public enum HTTPClient {
-    /// The URL's parts as nng parses them; an error unless it is `http://host[:port][/path]`.
-    public struct Target: Sendable, Equatable {
-        public var host: String
-        public var port: String
-        /// The path with its query, "/" when the URL has none.
-        public var requestTarget: String
-        var dialAddress: String { "tcp://" + (host.contains(":") ? "[\(host)]" : host) + ":" + port }
-        var hostHeader: String { (host.contains(":") ? "[\(host)]" : host) + (port == "80" ? "" : ":\(port)") }
-    }
-
-    public static func target(_ url: String) throws(MessagingError) -> Target {
-        var parsed: UnsafeMutablePointer<nng_url>?
-        try nngCheck(nng_url_parse(&parsed, url), "parse \(url)")
-        defer { nng_url_free(parsed) }
-        guard let parsed, String(cString: parsed.pointee.u_scheme) == "http" else {
-            throw MessagingError(code: .invalidAddress, operation: "parse \(url)", text: "only http:// URLs can be posted to")
-        }
-        let host = String(cString: parsed.pointee.u_hostname)
-        guard !host.isEmpty else { throw MessagingError(code: .invalidAddress, operation: "parse \(url)", text: "no host") }
-        let port = String(cString: parsed.pointee.u_port)
-        let requestURI = String(cString: parsed.pointee.u_requri)
-        return Target(host: host, port: port.isEmpty ? "80" : port, requestTarget: requestURI.isEmpty ? "/" : requestURI)
-    }
-
     /// POSTs `body` with `headers` (besides Host, Content-Length and Connection, which this sets)
     /// and returns the status, all within `timeoutMilliseconds`. Header names and values must not
     /// contain line breaks; the caller builds them.
     public static func post(
-        to target: Target, headers: [(String, String)], body: [UInt8], timeoutMilliseconds: Int
+        to target: HTTPURL, headers: [(String, String)], body: [UInt8], timeoutMilliseconds: Int
     ) async throws(MessagingError) -> HTTPClientAnswer {
-        let operation = "POST http://\(target.hostHeader)\(target.requestTarget)"
+        let operation = "POST http://\(target.authority)\(target.requestTarget)"
         for (name, value) in headers where (name + value).contains(where: \.isNewline) {
             throw MessagingError(code: .other, operation: operation, text: "header \(name) contains a line break")
         }
@@ -155,7 +131,7 @@ public enum HTTPClient {
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         let request = Array((head + "\r\n").utf8) + body
         let deadline = ContinuousClock.now + .milliseconds(timeoutMilliseconds)
-        let exchange = try Exchange(address: target.dialAddress, operation: operation)
+        let exchange = try Exchange(address: "tcp://" + target.authority, operation: operation)
         try await exchange.dial(deadline: deadline)
         try await exchange.send(request, deadline: deadline)
         return try await exchange.readAnswer(deadline: deadline)

@@ -72,14 +72,14 @@ import Wire
                     return HTTPResponse(status: request.path == "/fail" ? 500 : 204, body: [])
                 }
             }
-            let ok = try HTTPClient.target(server.url + "/hooks?x=1")
+            let ok = try HTTPURL(parsing: server.url + "/hooks?x=1")
             #expect(ok.requestTarget == "/hooks?x=1")
             let body = Array(#"{"eventId":"e"}"#.utf8)
             let answer = try await HTTPClient.post(
                 to: ok, headers: [("X-Coupon-Event-Id", "e")], body: body, timeoutMilliseconds: Patience.callMilliseconds)
             #expect(answer.status == 204)
             let failing = try await HTTPClient.post(
-                to: try HTTPClient.target(server.url + "/fail"), headers: [], body: body, timeoutMilliseconds: Patience.callMilliseconds)
+                to: try HTTPURL(parsing: server.url + "/fail"), headers: [], body: body, timeoutMilliseconds: Patience.callMilliseconds)
             #expect(failing.status == 500)
             await #expect(throws: MessagingError.self) {
                 _ = try await HTTPClient.post(to: ok, headers: [("X-Bad", "a\r\nInjected: 1")], body: body, timeoutMilliseconds: 1_000)
@@ -96,12 +96,12 @@ import Wire
     }
 
     @Test func aReceiverThatIsDownIsAnError() async throws {
-        let target = try HTTPClient.target("http://127.0.0.1:\(try freeLocalPort())/")
+        let target = try HTTPURL(parsing: "http://127.0.0.1:\(try freeLocalPort())/")
         await #expect(throws: MessagingError.self) {
             _ = try await HTTPClient.post(to: target, headers: [], body: [], timeoutMilliseconds: Patience.callMilliseconds)
         }
-        #expect(throws: MessagingError.self) { _ = try HTTPClient.target("https://127.0.0.1/") }
-        #expect(throws: MessagingError.self) { _ = try HTTPClient.target("not a url") }
+        #expect(throws: MessagingError.self) { _ = try HTTPURL(parsing: "https://127.0.0.1/") }
+        #expect(throws: MessagingError.self) { _ = try HTTPURL(parsing: "not a url") }
     }
 }
 

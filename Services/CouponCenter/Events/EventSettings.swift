@@ -19,7 +19,7 @@ struct EventSettings: Sendable {
     struct Webhook: Sendable, Equatable {
         /// As configured; the key of its delivery rows.
         var url: String
-        var target: HTTPClient.Target
+        var target: HTTPURL
     }
 
     static let options: [ConfigOption] = [
@@ -55,7 +55,7 @@ struct EventSettings: Sendable {
         var webhooks: [Webhook] = []
         for url in values.string("webhook-urls").split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !url.isEmpty {
             do {
-                webhooks.append(Webhook(url: url, target: try HTTPClient.target(url)))
+                webhooks.append(Webhook(url: url, target: try HTTPURL(parsing: url)))
             } catch {
                 throw ConfigError("--webhook-urls / COUPON_WEBHOOK_URLS: '\(redacted(url))' is not an http://host[:port]/path URL (\(error.text))")
             }
