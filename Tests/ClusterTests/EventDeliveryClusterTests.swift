@@ -147,6 +147,14 @@ import Wire
             #expect(receivers[1].refusedCount >= 150, "the flaky webhook was not retried through its failures")
             let dead = try await database.query("SELECT count(*) FROM webhook_delivery WHERE state = 'DEAD'")[0].decode(0, as: Int64.self)
             #expect(dead == 0)
+            // The process that ran throughout reports its part on /metrics.
+            let metrics = try await cluster.http("GET", "/metrics", to: 0).text
+            for series in [
+                "coupon_events_dispatched_total", "coupon_events_published_total", "coupon_events_written", "coupon_events_dispatch_lag_milliseconds",
+                "coupon_webhook_delivered_total{webhook=\"\(receivers[0].url)\"}", "coupon_webhook_retried_total{webhook=\"\(receivers[1].url)\"}",
+            ] {
+                #expect(metrics.contains(series), "/metrics lacks \(series)")
+            }
 
             published.listening.store(false, ordering: .relaxed)
             try await group.waitForAll()
