@@ -138,6 +138,38 @@ import Wire
         }
     }
 
+    @Test func eventsPastTheirRetentionArePrunedUnlessAWebhookStillWaitsForThem() async throws {
+        try await Self.withMigratedDatabase { database in
+            try await Self.issue(30, on: database)
+            let ids = try await database.query("SELECT id FROM event_outbox ORDER BY id").map { try $0.decode(0, as: Int64.self) }
+            // The first 20 are past a week, the last 10 recent; all dispatched. The oldest still has
+            // a PENDING delivery, the second a DELIVERED one.
+            try await database.execute(
+                """
+                UPDATE event_outbox SET dispatched_at = now(),
+                       occurred_at = CASE WHEN id <= $1 THEN now() - interval '200 hours' ELSE now() END
+                """, [ids[19]])
+            try await database.execute(
+                "INSERT INTO webhook_delivery (webhook_url, outbox_id, state) VALUES ('http://a/', $1, 'PENDING'), ('http://a/', $2, 'DELIVERED')",
+                [ids[0], ids[1]])
+            let metrics = Metrics()
+            let dispatcher = EventDispatcher(
+                database: database, publisher: nil, webhookURLs: [], batchSize: 10, pollInterval: .milliseconds(10), retentionHours: 168,
+                logger: Logger(service: "events-test", level: .warning), metrics: metrics)
+            // Windows of 7 ids: the held event keeps its place in each, the others go.
+            let pruned = try await dispatcher.prune(batch: 7, maxBatches: 10)
+            #expect(pruned.deleted == 19 && !pruned.more)
+            let left = try await database.query("SELECT id FROM event_outbox ORDER BY id").map { try $0.decode(0, as: Int64.self) }
+            #expect(left == [ids[0]] + ids[20...])
+            let deliveries = try await database.query("SELECT outbox_id, state FROM webhook_delivery")
+            #expect(deliveries.count == 1)
+            #expect(try deliveries[0].decode(0, as: Int64.self) == ids[0])
+            #expect(metrics.counter("events_pruned_total") == 19)
+            let again = try await dispatcher.prune(batch: 7, maxBatches: 1)
+            #expect(again.deleted == 0 && !again.more)
+        }
+    }
+
     // MARK: Delivery in process
 
     static let secret = "in-process-secret"

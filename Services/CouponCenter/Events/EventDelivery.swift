@@ -17,7 +17,7 @@ enum EventDelivery {
         let pollInterval = Duration.milliseconds(settings.pollMilliseconds)
         let dispatcher = EventDispatcher(
             database: database, publisher: publisher, webhookURLs: settings.webhooks.map(\.url), batchSize: settings.batchSize,
-            pollInterval: pollInterval, logger: logger, metrics: metrics)
+            pollInterval: pollInterval, retentionHours: settings.retentionHours, logger: logger, metrics: metrics)
         let deliverers = settings.webhooks.map { webhook in
             WebhookDeliverer(
                 webhook: webhook, database: database, secret: settings.webhookSecret, timeoutMilliseconds: settings.webhookTimeoutMilliseconds,

@@ -19,19 +19,21 @@ struct EventDispatcher: LifecycleService {
     let webhookURLs: [String]
     let batchSize: Int
     let pollInterval: Duration
+    let retentionHours: Int
     let logger: Logger
     let metrics: Metrics
     private let stop = StopSignal()
 
     init(
-        database: PostgresPool, publisher: Publisher?, webhookURLs: [String], batchSize: Int, pollInterval: Duration, logger: Logger,
-        metrics: Metrics
+        database: PostgresPool, publisher: Publisher?, webhookURLs: [String], batchSize: Int, pollInterval: Duration, retentionHours: Int,
+        logger: Logger, metrics: Metrics
     ) {
         self.database = database
         self.publisher = publisher
         self.webhookURLs = webhookURLs
         self.batchSize = batchSize
         self.pollInterval = pollInterval
+        self.retentionHours = retentionHours
         self.logger = logger
         self.metrics = metrics
         metrics.describe("events_dispatched_total", type: "counter", help: "outbox events this process dispatched (published, webhooks queued)")
@@ -39,14 +41,24 @@ struct EventDispatcher: LifecycleService {
         metrics.describe("events_written", type: "gauge", help: "events written to the outbox by every process (its id sequence)")
         metrics.describe(
             "events_dispatch_lag_milliseconds", type: "gauge", help: "age of the oldest event not yet dispatched (0 when none waits)")
+        metrics.describe("events_pruned_total", type: "counter", help: "events past their retention this process deleted, with their deliveries")
     }
 
+    static let pruneInterval: Duration = .seconds(60)
+
     func run() async throws {
+        var nextPrune = ContinuousClock.now
         while !stop.isFired {
             var dispatched = 0
             do {
                 dispatched = try await dispatchOnce()
                 try await observeLag()
+                if retentionHours > 0, ContinuousClock.now >= nextPrune {
+                    let (pruned, more) = try await prune()
+                    // A backlog is pruned a few batches per turn, between dispatches.
+                    nextPrune = more ? ContinuousClock.now : ContinuousClock.now + Self.pruneInterval
+                    if pruned > 0 { logger.debug("pruned events past their retention", [("events.pruned", String(pruned))]) }
+                }
             } catch {
                 logger.warning("event dispatch failed; retrying", [("error", "\(error)")])
             }
@@ -97,6 +109,32 @@ struct EventDispatcher: LifecycleService {
         metrics.increment("events_dispatched_total", by: Int64(count))
         if publisher != nil { metrics.increment("events_published_total", by: Int64(count)) }
         return count
+    }
+
+    /// Deletes dispatched events older than the retention that no webhook still waits for (their
+    /// delivery rows go with them, ON DELETE CASCADE), oldest first, up to `maxBatches` batches.
+    /// A batch looks only at the `batch` lowest ids, so it costs the same however large the outbox
+    /// is; an event still held by a PENDING delivery (dead-lettered within a day) only takes up its
+    /// place in the window. Returns how many it deleted and whether there may be more to delete.
+    func prune(batch: Int = 5_000, maxBatches: Int = 4) async throws -> (deleted: Int, more: Bool) {
+        var total = 0
+        for _ in 0..<maxBatches {
+            let deleted = try await database.execute(
+                """
+                WITH oldest AS (SELECT id, occurred_at, dispatched_at FROM event_outbox ORDER BY id LIMIT $2::integer)
+                DELETE FROM event_outbox o USING oldest
+                 WHERE o.id = oldest.id AND oldest.dispatched_at IS NOT NULL
+                   AND oldest.occurred_at < now() - $1::integer * interval '1 hour'
+                   AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.outbox_id = oldest.id AND d.state = 'PENDING')
+                """, [retentionHours, batch])
+            total += deleted
+            guard deleted > 0 else {
+                metrics.increment("events_pruned_total", by: Int64(total))
+                return (total, false)
+            }
+        }
+        metrics.increment("events_pruned_total", by: Int64(total))
+        return (total, true)
     }
 
     private func observeLag() async throws {

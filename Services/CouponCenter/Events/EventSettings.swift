@@ -15,6 +15,8 @@ struct EventSettings: Sendable {
     var retry: RetryPolicy
     var pollMilliseconds: Int
     var batchSize: Int
+    /// Hours a dispatched event (and its finished deliveries) is kept; 0 keeps everything.
+    var retentionHours: Int
 
     struct Webhook: Sendable, Equatable {
         /// As configured; the key of its delivery rows.
@@ -39,6 +41,9 @@ struct EventSettings: Sendable {
             "attempts after which a delivery is dead-lettered (so is one whose event is over a day old)"),
         ConfigOption("events-poll-ms", env: "COUPON_EVENTS_POLL_MS", default: "200", "how often an idle delivery looks for new events"),
         ConfigOption("events-batch", env: "COUPON_EVENTS_BATCH", default: "500", "most events published in one transaction"),
+        ConfigOption(
+            "events-retention-hours", env: "COUPON_EVENTS_RETENTION_HOURS", default: "168",
+            "hours a dispatched event with no pending delivery is kept before it is pruned (0: never pruned)"),
     ]
 
     static let maxSecretBytes = 4096
@@ -80,5 +85,6 @@ struct EventSettings: Sendable {
             giveUpAfterMilliseconds: 86_400_000)
         pollMilliseconds = try values.int("events-poll-ms", in: 10...60_000)
         batchSize = try values.int("events-batch", in: 1...10_000)
+        retentionHours = try values.int("events-retention-hours", in: 0...87_600)
     }
 }

@@ -24,7 +24,8 @@ CREATE INDEX event_outbox_undispatched ON event_outbox (id) WHERE dispatched_at 
 -- backs off on its own. DEAD rows gave up (too many attempts, or too old) and block nothing.
 CREATE TABLE webhook_delivery (
     webhook_url      text NOT NULL,
-    outbox_id        bigint NOT NULL REFERENCES event_outbox (id),
+    -- Pruning an event (EventDispatcher, COUPON_EVENTS_RETENTION_HOURS) takes its rows with it.
+    outbox_id        bigint NOT NULL REFERENCES event_outbox (id) ON DELETE CASCADE,
     state            text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'DELIVERED', 'DEAD')),
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     -- When a PENDING row may be tried next; a process that takes a row moves this past the
@@ -33,7 +34,8 @@ CREATE TABLE webhook_delivery (
     last_error       text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     finished_at      timestamptz,
-    PRIMARY KEY (webhook_url, outbox_id)
+    -- Event first: the cascade and the pruning look rows up by event.
+    PRIMARY KEY (outbox_id, webhook_url)
 );
 CREATE INDEX webhook_delivery_due ON webhook_delivery (webhook_url, next_attempt_at) WHERE state = 'PENDING';
 

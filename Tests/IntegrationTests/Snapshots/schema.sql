@@ -817,7 +817,7 @@ ALTER TABLE ONLY public.user_template_issue
     ADD CONSTRAINT user_template_issue_pkey PRIMARY KEY (user_id, template_id);
 
 ALTER TABLE ONLY public.webhook_delivery
-    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (webhook_url, outbox_id);
+    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (outbox_id, webhook_url);
 
 CREATE INDEX coupon_exposure_by_template ON public.coupon_exposure USING btree (template_id);
 
@@ -870,4 +870,4 @@ ALTER TABLE ONLY public.user_template_issue
     ADD CONSTRAINT user_template_issue_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
 
 ALTER TABLE ONLY public.webhook_delivery
-    ADD CONSTRAINT webhook_delivery_outbox_id_fkey FOREIGN KEY (outbox_id) REFERENCES public.event_outbox(id);
+    ADD CONSTRAINT webhook_delivery_outbox_id_fkey FOREIGN KEY (outbox_id) REFERENCES public.event_outbox(id) ON DELETE CASCADE;
