@@ -54,9 +54,10 @@ struct EventDispatcher: LifecycleService {
                 dispatched = try await dispatchOnce()
                 try await observeLag()
                 if retentionHours > 0, ContinuousClock.now >= nextPrune {
+                    nextPrune = ContinuousClock.now + Self.pruneInterval
                     let (pruned, more) = try await prune()
                     // A backlog is pruned a few batches per turn, between dispatches.
-                    nextPrune = more ? ContinuousClock.now : ContinuousClock.now + Self.pruneInterval
+                    if more { nextPrune = ContinuousClock.now }
                     if pruned > 0 { logger.debug("pruned events past their retention", [("events.pruned", String(pruned))]) }
                 }
             } catch {
