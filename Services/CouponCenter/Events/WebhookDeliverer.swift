@@ -130,15 +130,26 @@ struct WebhookDeliverer: LifecycleService {
     }
 
     func post(_ delivery: Delivery) async -> Outcome {
+        let headers: [(String, String)]
         do {
-            let timestamp = Int64(Date().timeIntervalSince1970.rounded(.down))
-            let headers = try WebhookSignature.headers(eventId: delivery.eventId, body: delivery.document, secret: secret, timestamp: timestamp)
-            let answer = try await HTTPClient.post(
-                to: webhook.target, headers: headers, body: delivery.document, timeoutMilliseconds: timeoutMilliseconds)
-            return (200...299).contains(answer.status) ? .delivered : .failed("answered HTTP \(answer.status)")
+            headers = try WebhookSignature.headers(
+                eventId: delivery.eventId, body: delivery.document, secret: secret, timestamp: Self.unixSeconds())
         } catch {
             return .failed("\(error)")
         }
+        let answer: HTTPClientAnswer
+        do {
+            answer = try await HTTPClient.post(
+                to: webhook.target, headers: headers, body: delivery.document, timeoutMilliseconds: timeoutMilliseconds)
+        } catch {
+            return .failed(error.description)
+        }
+        return (200...299).contains(answer.status) ? .delivered : .failed("answered HTTP \(answer.status)")
+    }
+
+    /// Now, in whole Unix seconds (the signature's timestamp).
+    static func unixSeconds() -> Int64 {
+        Int64(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0
     }
 
     /// The keys of `webhook_attempt_result` (migration 0007), in its attribute order.
