@@ -21,11 +21,14 @@ let package = Package(
         .systemLibrary(name: "CNNG", path: "Shared/CNNG"),
         .systemLibrary(name: "CHiredis", path: "Shared/CHiredis"),
         .systemLibrary(name: "CLibpq", path: "Shared/CLibpq"),
+        // OpenSSL's libcrypto (libssl-dev 3.0), for the HMAC-SHA256 that signs webhooks.
+        .systemLibrary(name: "COpenSSL", path: "Shared/COpenSSL"),
 
         // Swift wrappers: the only modules that see a C type.
         .target(name: "Messaging", dependencies: ["CNNG"], path: "Shared/Messaging"),
         .target(name: "Postgres", dependencies: ["CLibpq"], path: "Shared/Postgres"),
         .target(name: "Redis", dependencies: ["CHiredis"], path: "Shared/Redis"),
+        .target(name: "Signatures", dependencies: ["COpenSSL"], path: "Shared/Signatures"),
 
         // Pure Swift: the wire protocol and the coupon rules. No C, no I/O.
         .target(name: "Wire", path: "Shared/Wire", exclude: ["PROTOCOL.md"]),
@@ -42,7 +45,7 @@ let package = Package(
 
         .executableTarget(
             name: "CouponCenter",
-            dependencies: ["ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient"],
+            dependencies: ["ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient", "Signatures"],
             path: "Services/CouponCenter",
             resources: [.embedInCode("Migrations"), .embedInCode("Scripts")]
         ),
@@ -53,7 +56,7 @@ let package = Package(
             name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Risk", "Redis", "Postgres"],
             path: "Services/RiskControl", resources: [.embedInCode("Migrations")]),
         .executableTarget(
-            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient"],
+            name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient", "Messaging"],
             path: "Services/CouponCtl"),
         .executableTarget(
             name: "CouponLoad", dependencies: ["ServiceKit", "Wire", "CouponClient", "Messaging", "Domain"],
@@ -61,7 +64,7 @@ let package = Package(
 
         // Test-only helpers: servers and executables started on free ports, fresh databases.
         .target(
-            name: "TestSupport", dependencies: ["Postgres", "Redis", "CouponClient", "ServiceKit", "Wire"],
+            name: "TestSupport", dependencies: ["Postgres", "Redis", "CouponClient", "ServiceKit", "Wire", "Messaging"],
             path: "Tests/TestSupport"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
@@ -79,7 +82,9 @@ let package = Package(
         // coupon-center's routes in process, over the test PostgreSQL and Redis (no process spawned).
         .testTarget(
             name: "CouponCenterTests",
-            dependencies: ["CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient", "Domain"],
+            dependencies: [
+                "CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient", "Domain", "Signatures",
+            ],
             path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),

@@ -26,6 +26,7 @@ struct CouponCenterConfiguration: Sendable {
     var highFrequencyOrders: Int32
     var expiryIntervalSeconds: Int
     var cost: CostSettings
+    var events: EventSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
@@ -83,7 +84,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ]
+        ] + EventSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -121,5 +122,6 @@ struct CouponCenterConfiguration: Sendable {
             ceilingBasisPoints: ceiling, warningPercent: Int32(try values.int("cost-warning-percent", in: 1...100)),
             minimumOrders: Int64(try values.int("cost-min-orders", in: 1...1_000_000_000)),
             evaluateSeconds: try values.int("cost-evaluate-interval", in: 1...86_400), timeZoneName: zone.identifier)
+        events = try EventSettings(values)
     }
 }

@@ -24,10 +24,12 @@ struct CouponCenterMain {
                 routes: parts.routes, metrics: metrics,
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
+            let events = try EventDelivery.services(configuration.events, database: dependencies.database, logger: logger, metrics: metrics)
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
-            // the cost and expiry jobs, then the batched stages upstream first.
+            // the cost and expiry jobs, the batched stages upstream first, then event delivery (last,
+            // so it still takes what the stages wrote).
             return ServiceParts(
-                services: parts.stages.reversed() + [parts.expiry, parts.costJob, http], dependencies: { await dependencies.health() })
+                services: events + parts.stages.reversed() + [parts.expiry, parts.costJob, http], dependencies: { await dependencies.health() })
         }
     }
 }

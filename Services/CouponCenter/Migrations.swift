@@ -13,7 +13,9 @@ enum CouponMigrations {
         Migration(version: 4, name: "claim_function_set_based", sql: text(PackageResources._004_claim_function_set_based_sql)),
         Migration(version: 5, name: "redeem_function", sql: text(PackageResources._005_redeem_function_sql)),
         Migration(version: 6, name: "batch_input_types", sql: text(PackageResources._006_batch_input_types_sql)),
+        Migration(version: 7, name: "event_outbox", sql: text(PackageResources._007_event_outbox_sql)),
         Migration(version: 8, name: "cost_ceiling", sql: text(PackageResources._008_cost_ceiling_sql)),
+        Migration(version: 9, name: "alert_events", sql: text(PackageResources._009_alert_events_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -161,15 +161,7 @@ public final class HTTPServer: Sendable {
 
     /// `host:port` of an `http://host:port[/]` URL, as nng's tcp transport spells it.
     private static func authority(of url: String) throws(MessagingError) -> String {
-        var parsed: UnsafeMutablePointer<nng_url>?
-        try nngCheck(nng_url_parse(&parsed, url), "parse \(url)")
-        defer { nng_url_free(parsed) }
-        guard let parsed, String(cString: parsed.pointee.u_scheme) == "http" else {
-            throw MessagingError(code: .invalidAddress, operation: "listen \(url)", text: "only http:// URLs are served")
-        }
-        let hostname = String(cString: parsed.pointee.u_hostname)
-        let port = String(cString: parsed.pointee.u_port)
-        return (hostname.contains(":") ? "[\(hostname)]" : hostname) + ":" + (port.isEmpty ? "80" : port)
+        try HTTPURL(parsing: url, for: "listen").authority
     }
 
     static func splitURI(_ uri: String) -> (path: String, query: String) {

@@ -21,14 +21,19 @@ public final class TestCluster: @unchecked Sendable {
     public private(set) var riskControl: ChildProcess?
     public private(set) var couponCenters: [ChildProcess] = []
     private let extraEnvironment: [String: String]
+    private let perCouponCenter: [[String: String]]
 
     /// Starts a cluster, runs `body`, stops everything (printing logs of processes that failed).
+    /// `perCouponCenter[i]`, when given, is added to coupon-center `i`'s environment only (an
+    /// address each process must have its own of).
     public static func with<T>(
-        couponCenters: Int = 1, environment: [String: String] = [:], _ body: (TestCluster) async throws -> T
+        couponCenters: Int = 1, environment: [String: String] = [:], perCouponCenter: [[String: String]] = [],
+        _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         let database = try await TestDatabase.create(prefix: "cluster")
         do {
-            let result = try await with(couponCenters: couponCenters, environment: environment, databaseURL: database.url, body)
+            let result = try await with(
+                couponCenters: couponCenters, environment: environment, perCouponCenter: perCouponCenter, databaseURL: database.url, body)
             await database.drop()
             return result
         } catch {
@@ -40,11 +45,13 @@ public final class TestCluster: @unchecked Sendable {
     /// The same on an existing database, e.g. one on a `PostgresTestServer` the test restarts;
     /// the caller owns the database and removes it.
     public static func with<T>(
-        couponCenters: Int = 1, environment: [String: String] = [:], databaseURL: String, _ body: (TestCluster) async throws -> T
+        couponCenters: Int = 1, environment: [String: String] = [:], perCouponCenter: [[String: String]] = [], databaseURL: String,
+        _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         try await RedisTestServer.with { redis in
             let cluster = try TestCluster(
-                database: ClusterDatabase(url: databaseURL), redis: redis, couponCenters: couponCenters, environment: environment)
+                database: ClusterDatabase(url: databaseURL), redis: redis, couponCenters: couponCenters, environment: environment,
+                perCouponCenter: perCouponCenter)
             do {
                 try await cluster.start()
                 let result = try await body(cluster)
@@ -58,7 +65,9 @@ public final class TestCluster: @unchecked Sendable {
         }
     }
 
-    private init(database: ClusterDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String]) throws {
+    private init(
+        database: ClusterDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String], perCouponCenter: [[String: String]]
+    ) throws {
         self.database = database
         self.redis = redis
         ruleEngineURL = "tcp://127.0.0.1:\(try freeLocalPort())"
@@ -66,6 +75,7 @@ public final class TestCluster: @unchecked Sendable {
         couponCenterURLs = try (0..<couponCenters).map { _ in "tcp://127.0.0.1:\(try freeLocalPort())" }
         httpURLs = try (0..<couponCenters).map { _ in "http://127.0.0.1:\(try freeLocalPort())" }
         extraEnvironment = environment
+        self.perCouponCenter = perCouponCenter
     }
 
     /// Business tests run with the velocity, account and new-account rules off, so many claims by
@@ -129,6 +139,7 @@ public final class TestCluster: @unchecked Sendable {
             }
             first = false
             var environment = commonEnvironment
+            if perCouponCenter.indices.contains(index) { environment.merge(perCouponCenter[index]) { _, own in own } }
             environment["COUPON_CENTER_URL"] = couponCenterURLs[index]
             environment["COUPON_HTTP_URL"] = httpURLs[index]
             return (try ChildProcess(name: "coupon-center-\(index)", executable: "coupon-center", environment: environment), couponCenterURLs[index])

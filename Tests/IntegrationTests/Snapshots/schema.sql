@@ -51,6 +51,27 @@ CREATE TYPE public.risk_audit_input AS (
 	reasons text[]
 );
 
+CREATE TYPE public.webhook_attempt_result AS (
+	"outboxId" bigint,
+	attempts integer,
+	state text,
+	"delayMs" bigint,
+	error text
+);
+
+CREATE FUNCTION public.alert_resolved_to_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO event_outbox (kind, payload)
+    SELECT 'alert.resolved', to_jsonb(n)
+      FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE o.status = 'FIRING' AND n.status = 'RESOLVED'
+     ORDER BY n.id;
+    RETURN NULL;
+END;
+$$;
+
 CREATE FUNCTION public.claim_coupon_steps(claims jsonb) RETURNS TABLE(idx integer, outcome text, coupon_id text, points_left bigint)
     LANGUAGE plpgsql
     AS $$
@@ -379,6 +400,51 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION public.coupon_ledger_to_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO event_outbox (kind, payload, occurred_at)
+    SELECT 'coupon.' || lower(l.event),
+           jsonb_build_object(
+               'ledgerId', l.id, 'couponId', l.coupon_id, 'templateId', l.template_id, 'userId', l.user_id,
+               'orderId', l.order_id, 'amount', round(l.amount_cents::numeric / 100, 2),
+               'fromStatus', l.from_status, 'toStatus', l.to_status),
+           l.created_at
+      FROM ledger_rows l
+     ORDER BY l.id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.event_outbox_capture() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO event_outbox (kind, payload) SELECT TG_ARGV[0], to_jsonb(r) FROM new_rows r;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TABLE public.event_outbox (
+    id bigint NOT NULL,
+    event_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind text NOT NULL,
+    payload jsonb NOT NULL,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    dispatched_at timestamp with time zone,
+    CONSTRAINT event_outbox_kind_check CHECK ((kind ~ '^[a-z][a-z_]*(\.[a-z][a-z_]*)+$'::text)),
+    CONSTRAINT event_outbox_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text))
+);
+
+CREATE FUNCTION public.event_outbox_document(e public.event_outbox) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (e.payload || jsonb_build_object(
+                'eventId', e.event_id, 'kind', e.kind, 'sequence', e.id,
+                'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))::text
+$$;
+
 CREATE FUNCTION public.redeem_coupons(uses jsonb) RETURNS TABLE(idx integer, used boolean)
     LANGUAGE plpgsql
     AS $$
@@ -596,6 +662,15 @@ CREATE TABLE public.coupon_template (
     CONSTRAINT coupon_template_valid_hours_check CHECK (((valid_hours IS NULL) OR (valid_hours > 0)))
 );
 
+CREATE SEQUENCE public.event_outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.event_outbox_id_seq OWNED BY public.event_outbox.id;
+
 CREATE TABLE public.idempotency_record (
     operation text NOT NULL,
     request_id text NOT NULL,
@@ -738,11 +813,26 @@ CREATE TABLE public.user_template_issue (
     CONSTRAINT user_template_issue_issued_check CHECK ((issued >= 0))
 );
 
+CREATE TABLE public.webhook_delivery (
+    webhook_url text NOT NULL,
+    outbox_id bigint NOT NULL,
+    state text DEFAULT 'PENDING'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT webhook_delivery_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT webhook_delivery_state_check CHECK ((state = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'DEAD'::text])))
+);
+
 ALTER TABLE ONLY public.alert ALTER COLUMN id SET DEFAULT nextval('public.alert_id_seq'::regclass);
 
 ALTER TABLE ONLY public.coupon_exposure ALTER COLUMN id SET DEFAULT nextval('public.coupon_exposure_id_seq'::regclass);
 
 ALTER TABLE ONLY public.coupon_ledger ALTER COLUMN id SET DEFAULT nextval('public.coupon_ledger_id_seq'::regclass);
+
+ALTER TABLE ONLY public.event_outbox ALTER COLUMN id SET DEFAULT nextval('public.event_outbox_id_seq'::regclass);
 
 ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('public.points_ledger_id_seq'::regclass);
 
@@ -767,6 +857,12 @@ ALTER TABLE ONLY public.coupon_ledger
 
 ALTER TABLE ONLY public.coupon_template
     ADD CONSTRAINT coupon_template_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_event_id_key UNIQUE (event_id);
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.idempotency_record
     ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (operation, request_id);
@@ -801,6 +897,9 @@ ALTER TABLE ONLY public.user_profile
 ALTER TABLE ONLY public.user_template_issue
     ADD CONSTRAINT user_template_issue_pkey PRIMARY KEY (user_id, template_id);
 
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (outbox_id, webhook_url);
+
 CREATE INDEX alert_by_status ON public.alert USING btree (status, id);
 
 CREATE UNIQUE INDEX alert_one_firing ON public.alert USING btree (kind, scope) WHERE (status = 'FIRING'::text);
@@ -812,6 +911,8 @@ CREATE INDEX coupon_ledger_by_coupon ON public.coupon_ledger USING btree (coupon
 CREATE INDEX coupon_ledger_by_template ON public.coupon_ledger USING btree (template_id, event);
 
 CREATE INDEX coupon_ledger_cost_events ON public.coupon_ledger USING btree (created_at) WHERE (event = ANY (ARRAY['USED'::text, 'REFUNDED'::text]));
+
+CREATE INDEX event_outbox_undispatched ON public.event_outbox USING btree (id) WHERE (dispatched_at IS NULL);
 
 CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
 
@@ -833,6 +934,14 @@ CREATE INDEX user_order_by_time ON public.user_order USING btree (ordered_at);
 
 CREATE INDEX user_order_recent ON public.user_order USING btree (user_id, ordered_at);
 
+CREATE INDEX webhook_delivery_due ON public.webhook_delivery USING btree (webhook_url, next_attempt_at) WHERE (state = 'PENDING'::text);
+
+CREATE TRIGGER alert_fired_events AFTER INSERT ON public.alert REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.event_outbox_capture('alert.fired');
+
+CREATE TRIGGER alert_resolved_events AFTER UPDATE ON public.alert REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.alert_resolved_to_outbox();
+
+CREATE TRIGGER coupon_ledger_events AFTER INSERT ON public.coupon_ledger REFERENCING NEW TABLE AS ledger_rows FOR EACH STATEMENT EXECUTE FUNCTION public.coupon_ledger_to_outbox();
+
 CREATE TRIGGER coupon_ledger_no_update BEFORE DELETE OR UPDATE ON public.coupon_ledger FOR EACH ROW EXECUTE FUNCTION public.coupon_ledger_append_only();
 
 ALTER TABLE ONLY public.coupon_exposure
@@ -852,3 +961,6 @@ ALTER TABLE ONLY public.user_coupon
 
 ALTER TABLE ONLY public.user_template_issue
     ADD CONSTRAINT user_template_issue_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_outbox_id_fkey FOREIGN KEY (outbox_id) REFERENCES public.event_outbox(id) ON DELETE CASCADE;
