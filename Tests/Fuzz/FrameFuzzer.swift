@@ -1,4 +1,4 @@
-// libFuzzer target `frame`, the wire decoders. Not a SwiftPM target: Deploy/fuzz compiles this file
+// libFuzzer target `frame`, the wire decoders (and the PUB event message's). Not a SwiftPM target: Deploy/fuzz compiles this file
 // and FuzzSupport.swift together with Shared/Wire/*.swift into one module with
 // `swiftc -sanitize=fuzzer,address`.
 //
@@ -241,6 +241,18 @@ func checkFrame(_ bytes: [UInt8]) {
 func fuzzTarget(_ bytes: [UInt8]) {
     checkFrame(bytes)
     for check in allBodyChecks { check.run(bytes) }
+    checkEventMessage(bytes)
+}
+
+/// An event as the PUB socket carries it (EventMessage.swift), which a subscriber reads from the
+/// network: decoding is total, and what decodes re-encodes to the very same bytes, topic first.
+func checkEventMessage(_ bytes: [UInt8]) {
+    guard let message = EventMessage.decode(bytes) else { return }
+    guard message.encoded() == bytes, !message.kind.isEmpty, !message.kind.utf8.contains(EventMessage.separator),
+        message.document.first == UInt8(ascii: "{")
+    else {
+        propertyFailed("event message \(message.kind) does not re-encode to its bytes", input: bytes)
+    }
 }
 
 // MARK: - Seeds

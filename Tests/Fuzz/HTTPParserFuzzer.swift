@@ -1,5 +1,6 @@
 // libFuzzer target `http-parser`: the HTTP/1.1 request framing of Shared/Messaging/HTTPRequestParser.swift,
-// which reads every byte a client sends to coupon-center's HTTP front. Deploy/fuzz compiles this file
+// which reads every byte a client sends to coupon-center's HTTP front, and the answer reader of
+// HTTPClient.swift, which reads what a webhook receiver sends back. Deploy/fuzz compiles this file
 // and FuzzSupport.swift together with the sources of Shared/Messaging (not against the Messaging
 // module): the parser is internal to that module, and it needs `HTTPRequest` and `HTTPServer.splitURI`
 // from HTTPServer.swift, which imports CNNG, so the whole folder comes along and nng is linked.
@@ -35,6 +36,40 @@ func fuzzTarget(_ bytes: [UInt8]) {
         }
     }
     check(whole, limits: limits, streamBytes: stream.count, input: bytes)
+    checkAnswerReader(stream, fixedPiece: fixedPiece, input: bytes)
+}
+
+/// The other direction: the same bytes as a webhook receiver's answer, read by the event delivery's
+/// `HTTPAnswerReader` (HTTPClient.swift). Whole, byte by byte or in pieces, it comes to the same
+/// outcome; a complete answer has a status of 100...599; after `malformed` it stays malformed.
+func checkAnswerReader(_ stream: [UInt8], fixedPiece: Int, input: [UInt8]) {
+    let whole = answerOutcome(stream, piece: max(1, stream.count))
+    for piece in [1, fixedPiece] {
+        let cut = answerOutcome(stream, piece: piece)
+        guard cut == whole else { propertyFailed("the answer read in pieces of \(piece) is \(cut), whole \(whole)", input: input) }
+    }
+    if case .complete(let answer) = whole, !(100...599).contains(answer.status) {
+        propertyFailed("an answer completed with status \(answer.status)", input: input)
+    }
+}
+
+/// What the reader makes of `stream` fed in pieces of `piece` bytes, then closed if it still waits.
+func answerOutcome(_ stream: [UInt8], piece: Int) -> HTTPAnswerReader.Progress {
+    var reader = HTTPAnswerReader()
+    var offset = 0
+    while offset < stream.count {
+        let end = min(stream.count, offset + piece)
+        let progress = reader.feed(stream[offset..<end])
+        offset = end
+        switch progress {
+        case .needMore: continue
+        case .malformed:
+            guard case .malformed = reader.feed([0x41]) else { propertyFailed("the reader recovered after malformed", input: stream) }
+            return progress
+        case .complete: return progress
+        }
+    }
+    return reader.closed()
 }
 
 /// Small limits, so 4096 bytes of input can exceed each of them, and the server's defaults.
