@@ -112,8 +112,9 @@ final class LibpqSession {
 
     private func open() throws {
         var settings: [(String, String)] = [
-            ("host", config.host),
-            ("port", String(config.port)),
+            // libpq's multi-host form: comma-separated lists, the n-th port for the n-th host.
+            ("host", config.endpoints.map(\.host).joined(separator: ",")),
+            ("port", config.endpoints.map { String($0.port) }.joined(separator: ",")),
             ("user", config.user),
             ("dbname", config.database),
             ("connect_timeout", String(config.connectTimeoutSeconds)),
@@ -125,6 +126,9 @@ final class LibpqSession {
         if let password = config.password { settings.append(("password", password)) }
         if let sslMode = config.sslMode { settings.append(("sslmode", sslMode)) }
         if let name = config.applicationName { settings.append(("application_name", name)) }
+        if let attributes = config.targetSessionAttributes {
+            settings.append(("target_session_attrs", attributes))
+        }
 
         let keywords = settings.map { strdup($0.0) }
         let values = settings.map { strdup($0.1) }
