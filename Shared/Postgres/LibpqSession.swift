@@ -63,6 +63,10 @@ final class LibpqSession {
     /// the source, never built from values.
     private var statementNames: [String: String] = [:]
     private var statementCounter = 0
+    /// Set when the server refused a write as read-only (a demoted primary, or a standby that
+    /// libpq was allowed to pick): the session is replaced when its lease ends, so that the next
+    /// connection lets libpq look for the server that accepts writes.
+    private var mustReconnect = false
 
     init(config: PostgresConfig) {
         self.config = config
@@ -78,6 +82,7 @@ final class LibpqSession {
         connection = nil
         statementNames = [:]
         statementCounter = 0
+        mustReconnect = false
     }
 
     /// Makes sure the session is open, idle and healthy before someone leases it; reconnects
@@ -92,7 +97,9 @@ final class LibpqSession {
     /// and never finished it) must not reach the next holder, so it is closed.
     func cleanUpAfterLease() {
         guard let connection else { return }
-        if PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE {
+        if mustReconnect || PQstatus(connection) != CONNECTION_OK
+            || PQtransactionStatus(connection) != PQTRANS_IDLE
+        {
             close()
         }
     }
@@ -177,6 +184,7 @@ final class LibpqSession {
     {
         let error = PostgresError.fromLibpq(connection: connection, result: result, query: sql)
         if PQstatus(connection) != CONNECTION_OK { close() }
+        if error.isReadOnlyServer { mustReconnect = true }
         return error
     }
 

@@ -81,8 +81,48 @@ struct ClaimWriter: Sendable {
         try await batcher.submit(record)
     }
 
-    /// `claim_coupons` over one batch: an outcome per claim, in the order given.
+    /// How long a batch whose outcome is unknown waits for a primary to answer the question
+    /// (a Patroni failover takes seconds); after that the claims answer an error and the client
+    /// retries with its request id.
+    static let resolvePatience = Duration.seconds(30)
+
+    /// `claim_coupons` over one batch; when the connection dies under it, the outcome is found
+    /// out by reading rather than by writing again.
     private static func commit(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
+        do {
+            return try await claim(batch, database: database)
+        } catch let error as PostgresError where error.code == .connectionFailed {
+            return try await resolveUnknownOutcome(batch, database: database)
+        }
+    }
+
+    /// A batch is one statement, so it committed whole or not at all; whether its coupons exist
+    /// (their ids are ours, chosen before the write) says which. Read on a connection to the
+    /// primary (after a failover, the new one): claims found written are answered from what is
+    /// stored, only those found missing are written, and a write that dies again is read again.
+    private static func resolveUnknownOutcome(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
+        try await database.untilReachable(patience: resolvePatience) {
+            let ids = JSONValue.array(batch.map { .string($0.couponId) }).serialized()
+            let rows = try await database.query(
+                "SELECT id FROM user_coupon WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))", [ids])
+            var written = Set<String>()
+            for row in rows { written.insert(try row.decode(0)) }
+            let missing = batch.indices.filter { !written.contains(batch[$0].couponId) }
+            var outcomes: [ClaimOutcome?] = batch.map { record in
+                guard written.contains(record.couponId) else { return nil }
+                // With a request id the stored answer is replayed whole (points left included).
+                return record.requestId == nil ? .issued(pointsLeft: nil) : .duplicateRequest
+            }
+            if !missing.isEmpty {
+                let retried = try await claim(missing.map { batch[$0] }, database: database)
+                for (index, outcome) in zip(missing, retried) { outcomes[index] = outcome }
+            }
+            return outcomes.map { $0 ?? .refused(.internalError) }
+        }
+    }
+
+    /// `claim_coupons` over one batch: an outcome per claim, in the order given.
+    private static func claim(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
         // One lock order for every batch: template, then user.
         let order = batch.indices.sorted { (batch[$0].templateId, batch[$0].userId) < (batch[$1].templateId, batch[$1].userId) }
         let claims = JSONValue.array(order.enumerated().map { position, index in batch[index].json(index: position) })

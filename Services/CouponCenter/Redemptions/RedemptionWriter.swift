@@ -38,12 +38,46 @@ struct RedemptionWriter: Sendable {
 
     init(database: PostgresPool, lanes: Int, maxBatch: Int, logger: Logger, metrics: Metrics) {
         batcher = Batcher(name: "use_write", lanes: lanes, maxBatch: maxBatch, metrics: metrics) { uses in
-            await ItemIsolation.write(uses, what: "redemption", logger: logger) { batch in try await Self.redeem(batch, database: database) }
+            await ItemIsolation.write(uses, what: "redemption", logger: logger) { batch in try await Self.commit(batch, database: database) }
         }
     }
 
     /// Whether the coupon was used by this write (false: another order, revocation or expiry won).
     func write(_ use: UseWrite) async throws -> Bool { try await batcher.submit(use) }
+
+    /// How long a batch whose outcome is unknown waits for a primary to answer the question.
+    static let resolvePatience = Duration.seconds(30)
+
+    /// `redeem_coupons`; when the connection dies under it, the outcome is found out by reading:
+    /// running it again would find the coupons used (by this very batch) and answer "not used".
+    private static func commit(_ uses: [UseWrite], database: PostgresPool) async throws -> [Bool] {
+        do {
+            return try await redeem(uses, database: database)
+        } catch let error as PostgresError where error.code == .connectionFailed {
+            return try await resolveUnknownOutcome(uses, database: database)
+        }
+    }
+
+    /// Each coupon's row, read on a connection to the primary (after a failover, the new one),
+    /// says what happened: used by this use's order (done), still unused (not applied: only these
+    /// are written again), or used elsewhere, revoked, expired (this use lost). A write that dies
+    /// again is read again.
+    private static func resolveUnknownOutcome(_ uses: [UseWrite], database: PostgresPool) async throws -> [Bool] {
+        try await database.untilReachable(patience: resolvePatience) {
+            let ids = JSONValue.array(uses.map { .string($0.couponId) }).serialized()
+            let rows = try await database.query(
+                "SELECT id, status, order_id FROM user_coupon WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))", [ids])
+            var states: [String: (status: String, orderId: String?)] = [:]
+            for row in rows { states[try row.decode(0)] = (try row.decode(1), try row.decode(2)) }
+            var used = uses.map { use in states[use.couponId].map { $0.status == "USED" && $0.orderId == use.orderId } ?? false }
+            let unapplied = uses.indices.filter { states[uses[$0].couponId]?.status == "UNUSED" }
+            if !unapplied.isEmpty {
+                let retried = try await redeem(unapplied.map { uses[$0] }, database: database)
+                for (index, result) in zip(unapplied, retried) { used[index] = result }
+            }
+            return used
+        }
+    }
 
     /// `redeem_coupons` as one statement that PostgreSQL commits as it ends, so the coupon rows it
     /// locks are free again without a round trip back to this process.
