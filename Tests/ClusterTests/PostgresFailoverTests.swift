@@ -125,6 +125,36 @@ import Wire
         }
     }
 
+    /// What reconnection relies on, on the real pair: libpq given both hosts and
+    /// `target_session_attrs=read-write` lands on the primary even with the standby listed first,
+    /// and a session whose server refuses a write as read-only (SQLSTATE 25006) is replaced.
+    @Test func readWriteTargetFindsThePrimaryAndAReadOnlySessionIsReplaced() async throws {
+        try await PatroniCluster.with { patroni in
+            try await patroni.waitForLeaderAndSyncStandby()
+            let members = await patroni.members()
+            let standby = try #require(patroni.nodes.first { members[$0.name]?.role == "sync_standby" })
+            let primary = try #require(patroni.nodes.first { members[$0.name]?.role == "leader" })
+
+            let hosts = [standby, primary].map { "127.0.0.1:\($0.postgresPort)" }.joined(separator: ",")
+            let routed = PostgresPool(
+                config: try PostgresConfig(url: "postgresql://postgres@\(hosts)/postgres?target_session_attrs=read-write", poolSize: 1))
+            let inRecovery = try await routed.query("SELECT pg_is_in_recovery()", [])[0].decode(0, as: Bool.self)
+            await routed.close()
+            #expect(!inRecovery, "target_session_attrs=read-write connected to the standby")
+
+            let onStandby = PostgresPool(
+                config: try PostgresConfig(url: "postgresql://postgres@127.0.0.1:\(standby.postgresPort)/postgres", poolSize: 1))
+            let before = try await onStandby.query("SELECT pg_backend_pid()", [])[0].decode(0, as: Int32.self)
+            let refusal = await #expect(throws: PostgresError.self) {
+                _ = try await onStandby.autocommitQuery("CREATE TABLE refused_on_standby (x integer)", [], maxAttempts: 2)
+            }
+            #expect(refusal?.isReadOnlyServer == true, "expected SQLSTATE 25006, got \(String(describing: refusal))")
+            let after = try await onStandby.query("SELECT pg_backend_pid()", [])[0].decode(0, as: Int32.self)
+            await onStandby.close()
+            #expect(before != after, "the session that met a read-only refusal was kept")
+        }
+    }
+
     func checkInvariants(_ database: PostgresPool, templateId: String, result: Tally.State) async throws {
         let coupons = try await database.untilReachable(patience: Patience.limit) {
             try await database.query(
