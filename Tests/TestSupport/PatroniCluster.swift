@@ -36,7 +36,7 @@ public final class PatroniCluster: Sendable {
     private let etcdPeerPort: Int
     private let folder: URL
     private let binaries: URL
-    private let owner: (uid: uid_t, gid: gid_t, runuser: String)?
+    private let owner: PostgresOwner?
     private let etcd = Mutex<ChildProcess?>(nil)
     private let patronis = Mutex<[String: ChildProcess]>([:])
 
@@ -78,33 +78,14 @@ public final class PatroniCluster: Sendable {
                 name: "node\(index)", postgresPort: try port(), restPort: try port(),
                 folder: root.appendingPathComponent("node\(index)"))
         }
-        if geteuid() == 0 {
-            guard let entry = getpwnam("postgres") else {
-                throw Failure("running as root, but there is no `postgres` user to run Patroni as (package postgresql creates it)")
-            }
-            let candidates = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
-            guard let runuser = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-                throw Failure("running as root, but runuser is not found")
-            }
-            owner = (entry.pointee.pw_uid, entry.pointee.pw_gid, runuser)
-        } else {
-            owner = nil
-        }
+        owner = geteuid() == 0 ? try PostgresOwner.lookUp() : nil
         for node in nodes {
             try FileManager.default.createDirectory(at: node.folder, withIntermediateDirectories: true)
             try Data(configuration(of: node).utf8).write(to: node.configFile)
         }
         if let owner {
-            // Search permission on the parents (the temporary folder may deny others), then the
-            // whole tree to the postgres user; PostgreSQL insists its data folder is its own.
-            var parent = folder.deletingLastPathComponent().standardizedFileURL
-            while parent.path != "/" && !parent.path.isEmpty {
-                var info = stat()
-                if stat(parent.path, &info) == 0 && info.st_mode & S_IXOTH == 0 {
-                    _ = chmod(parent.path, (info.st_mode & 0o7777) | S_IXOTH)
-                }
-                parent = parent.deletingLastPathComponent()
-            }
+            // The whole tree to the postgres user: PostgreSQL insists its data folder is its own.
+            try owner.makeReachable(folder)
             for path in [folder.path] + nodes.flatMap({ [$0.folder.path, $0.configFile.path] }) {
                 guard chown(path, owner.uid, owner.gid) == 0 else {
                     throw Failure("cannot give \(path) to the postgres user: \(String(cString: strerror(errno)))")
@@ -279,7 +260,7 @@ public final class PatroniCluster: Sendable {
         guard let node = nodes.first(where: { $0.name == name }), let postmaster = pid(in: node.dataFolder.appendingPathComponent("postmaster.pid"))
         else { throw Failure("leader \(name) has no postmaster.pid") }
         kill(postmaster, SIGKILL)
-        try await waitFor("postmaster \(postmaster) of \(name) to end") { !Self.isAlive(postmaster) }
+        try await waitFor("postmaster \(postmaster) of \(name) to end") { !PostgresTestServer.isAlive(postmaster) }
         return name
     }
 
@@ -297,7 +278,7 @@ public final class PatroniCluster: Sendable {
         let victims = [pid(in: node.pidFile), pid(in: node.dataFolder.appendingPathComponent("postmaster.pid"))].compactMap { $0 }
         for victim in victims { kill(victim, SIGKILL) }
         if let process = patronis.withLock({ $0[name] }) { _ = await process.wait(timeout: Patience.limit) }
-        try await waitFor("node \(name)'s processes to end") { victims.allSatisfy { !Self.isAlive($0) } }
+        try await waitFor("node \(name)'s processes to end") { victims.allSatisfy { !PostgresTestServer.isAlive($0) } }
     }
 
     /// Stops every node (SIGTERM to Patroni, which stops its PostgreSQL; SIGKILL if that takes too
@@ -310,7 +291,7 @@ public final class PatroniCluster: Sendable {
                 if let patroni = pid(in: node.pidFile) { kill(patroni, SIGKILL) }
                 await process.killNow()
             }
-            if let postmaster = pid(in: node.dataFolder.appendingPathComponent("postmaster.pid")), Self.isAlive(postmaster) {
+            if let postmaster = pid(in: node.dataFolder.appendingPathComponent("postmaster.pid")), PostgresTestServer.isAlive(postmaster) {
                 kill(postmaster, SIGKILL)
             }
             process.removeLog()
@@ -360,14 +341,5 @@ public final class PatroniCluster: Sendable {
     private func pid(in file: URL) -> pid_t? {
         guard let text = try? String(contentsOf: file, encoding: .utf8), let line = text.split(separator: "\n").first else { return nil }
         return pid_t(line.trimmingCharacters(in: .whitespaces))
-    }
-
-    /// Alive and not a zombie (a killed Patroni's postgres children are reaped by whoever adopts them).
-    static func isAlive(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
-            return true
-        }
-        return !stat[close...].hasPrefix(") Z")
     }
 }
