@@ -93,13 +93,14 @@ import Wire
                 await storm(client, templateId: templateId, tally: tally)
                 let recoveries = try await kills
                 let result = tally.snapshot
-                // Batches caught by a kill whose outcome coupon-center had to find out by reading.
+                // Batches caught by a kill whose outcome coupon-center tried to find out by reading
+                // (answered from the rows when readable within its patience, else 503 and a retry).
                 let resolved = cluster.couponCenters.map { $0.log.components(separatedBy: "batch outcome unknown").count - 1 }.reduce(0, +)
                 print(
                     "PostgresFailoverTests: failover (kill to first success) after postmaster kill \(recoveries.postmaster.map { "\($0)" } ?? "never"), "
                         + "after node kill \(recoveries.node.map { "\($0)" } ?? "never"); \(result.issued.count) issued, "
                         + "\(result.used.count) redeemed, \(result.soldOut) sold out, retried attempts \(result.retried), "
-                        + "\(resolved) batches of unknown outcome resolved by reading")
+                        + "\(resolved) batches of unknown outcome read before answering")
 
                 if recoveries.postmaster == nil || recoveries.node == nil || !result.unanswered.isEmpty {
                     print("PostgresFailoverTests: Patroni members \(await patroni.members())")
