@@ -290,4 +290,8 @@ extension PostgresError {
     /// SQLSTATE 25006, read_only_sql_transaction: the server is (now) a standby. Nothing was
     /// applied, so the statement may run again, on a connection to the primary.
     public var isReadOnlyServer: Bool { sqlState == "25006" }
+
+    /// A `connectionFailed` from opening a connection, before any statement was sent (those errors
+    /// carry no query): nothing was applied, so unlike a statement cut off, its outcome is known.
+    public var failedBeforeSending: Bool { code == .connectionFailed && query == nil }
 }

@@ -183,6 +183,15 @@ public final class PatroniCluster: Sendable {
             await pool.close()
             throw error
         }
+        // On every node before anyone connects: libpq, given several hosts, does not go on to the
+        // next one when the first refuses the session (a standby that has not replayed the CREATE
+        // DATABASE yet answers "database does not exist").
+        try await waitFor("database \(Self.defaultDatabase) on every node") {
+            for node in self.nodes {
+                guard await self.hasDatabase(node) else { return false }
+            }
+            return true
+        }
     }
 
     /// Starts (or starts again) the Patroni node `name`; a node whose leader was lost rejoins as
@@ -239,6 +248,17 @@ public final class PatroniCluster: Sendable {
             else { return false }
             return await self.streamsToSyncStandby(node)
         }
+    }
+
+    private func hasDatabase(_ node: Node) async -> Bool {
+        guard
+            let config = try? PostgresConfig(
+                url: "postgresql://postgres@127.0.0.1:\(node.postgresPort)/\(Self.defaultDatabase)", poolSize: 1, connectTimeoutSeconds: 2)
+        else { return false }
+        let pool = PostgresPool(config: config)
+        let answered = (try? await pool.query("SELECT 1", [])) != nil
+        await pool.close()
+        return answered
     }
 
     private func streamsToSyncStandby(_ node: Node) async -> Bool {

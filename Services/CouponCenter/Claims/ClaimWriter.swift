@@ -87,14 +87,15 @@ struct ClaimWriter: Sendable {
     /// lock ClaimService holds in Redis (5 s): past that a retry of the same request may already be
     /// on its way, and an answer we give after it would race it. Beyond this (a failover of a dead
     /// node takes longer) the claims answer an error, and the client retries with its request id.
-    static let resolvePatience = Duration.seconds(4)
+    static let resolvePatience = Duration.seconds(3)
 
     /// `claim_coupons` over one batch; when the connection dies under it, the outcome is found
     /// out by reading, never by writing again.
     private static func commit(_ batch: [ClaimRecord], database: PostgresPool, logger: Logger) async throws -> [ClaimOutcome] {
         do {
             return try await claim(batch, database: database)
-        } catch let error as PostgresError where error.code == .connectionFailed {
+        } catch let error as PostgresError where error.code == .connectionFailed && !error.failedBeforeSending {
+            // (A connection that could not be opened sent nothing: that error answers at once.)
             logger.warning(
                 "claim batch outcome unknown; reading its coupons on the primary",
                 [("batch.size", String(batch.count)), ("error", error.description)])

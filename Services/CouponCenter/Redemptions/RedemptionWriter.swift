@@ -49,14 +49,15 @@ struct RedemptionWriter: Sendable {
 
     /// How long a batch whose outcome is unknown keeps trying to read it, as for claims
     /// (`ClaimWriter.resolvePatience`); after that the uses answer an error and the client retries.
-    static let resolvePatience = Duration.seconds(4)
+    static let resolvePatience = Duration.seconds(3)
 
     /// `redeem_coupons`; when the connection dies under it, the outcome is found out by reading:
     /// running it again would find the coupons used (by this very batch) and answer "not used".
     private static func commit(_ uses: [UseWrite], database: PostgresPool, logger: Logger) async throws -> [Bool] {
         do {
             return try await redeem(uses, database: database)
-        } catch let error as PostgresError where error.code == .connectionFailed {
+        } catch let error as PostgresError where error.code == .connectionFailed && !error.failedBeforeSending {
+            // (A connection that could not be opened sent nothing: that error answers at once.)
             logger.warning(
                 "redemption batch outcome unknown; reading its coupons on the primary",
                 [("batch.size", String(uses.count)), ("error", error.description)])
