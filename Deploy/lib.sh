@@ -14,7 +14,12 @@ COUPON_PACKAGES=(
     libnng-dev libhiredis-dev libpq-dev libssl-dev
     postgresql postgresql-contrib redis-server redis-tools
     curl python3 python3-yaml procps tzdata libcurl4
+    patroni etcd-server
 )
+
+# Services the packages may start on install: the tests and `Deploy/cluster up --ha` run their
+# own etcd and Patroni on free ports and folders of their own, never the system-wide ones.
+COUPON_SYSTEM_SERVICES=(etcd patroni)
 
 # ---------------------------------------------------------------------------------------------
 # Output
@@ -81,6 +86,21 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+    stop_system_services
+}
+
+# Stops and disables the system services the packages started (systemd, else SysV scripts);
+# where neither runs (containers) there is nothing to stop.
+stop_system_services() {
+    local service
+    for service in "${COUPON_SYSTEM_SERVICES[@]}"; do
+        if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+            systemctl disable --now "$service" >/dev/null 2>&1 || true
+        elif [[ -x /etc/init.d/$service ]]; then
+            "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+            command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$service" disable >/dev/null 2>&1 || true
+        fi
+    done
 }
 
 # ---------------------------------------------------------------------------------------------

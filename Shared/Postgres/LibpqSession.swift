@@ -63,6 +63,10 @@ final class LibpqSession {
     /// the source, never built from values.
     private var statementNames: [String: String] = [:]
     private var statementCounter = 0
+    /// Set when the server refused a write as read-only (a demoted primary, or a standby that
+    /// libpq was allowed to pick): the session is replaced when its lease ends, so that the next
+    /// connection lets libpq look for the server that accepts writes.
+    private var mustReconnect = false
 
     init(config: PostgresConfig) {
         self.config = config
@@ -78,6 +82,7 @@ final class LibpqSession {
         connection = nil
         statementNames = [:]
         statementCounter = 0
+        mustReconnect = false
     }
 
     /// Makes sure the session is open, idle and healthy before someone leases it; reconnects
@@ -92,7 +97,9 @@ final class LibpqSession {
     /// and never finished it) must not reach the next holder, so it is closed.
     func cleanUpAfterLease() {
         guard let connection else { return }
-        if PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE {
+        if mustReconnect || PQstatus(connection) != CONNECTION_OK
+            || PQtransactionStatus(connection) != PQTRANS_IDLE
+        {
             close()
         }
     }
@@ -112,8 +119,9 @@ final class LibpqSession {
 
     private func open() throws {
         var settings: [(String, String)] = [
-            ("host", config.host),
-            ("port", String(config.port)),
+            // libpq's multi-host form: comma-separated lists, the n-th port for the n-th host.
+            ("host", config.endpoints.map(\.host).joined(separator: ",")),
+            ("port", config.endpoints.map { String($0.port) }.joined(separator: ",")),
             ("user", config.user),
             ("dbname", config.database),
             ("connect_timeout", String(config.connectTimeoutSeconds)),
@@ -125,6 +133,9 @@ final class LibpqSession {
         if let password = config.password { settings.append(("password", password)) }
         if let sslMode = config.sslMode { settings.append(("sslmode", sslMode)) }
         if let name = config.applicationName { settings.append(("application_name", name)) }
+        if let attributes = config.targetSessionAttributes {
+            settings.append(("target_session_attrs", attributes))
+        }
 
         let keywords = settings.map { strdup($0.0) }
         let values = settings.map { strdup($0.1) }
@@ -173,6 +184,7 @@ final class LibpqSession {
     {
         let error = PostgresError.fromLibpq(connection: connection, result: result, query: sql)
         if PQstatus(connection) != CONNECTION_OK { close() }
+        if error.isReadOnlyServer { mustReconnect = true }
         return error
     }
 

@@ -1,13 +1,34 @@
 import Foundation
 
+/// One server of a (possibly multi-host) configuration.
+public struct PostgresEndpoint: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int = 5432) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+}
+
 /// Where and how to connect. Built once at startup and passed down.
+///
+/// Several endpoints form libpq's multi-host form: libpq tries them in order and, with
+/// `targetSessionAttributes` "read-write", keeps the first that accepts writes, so after a
+/// failover a new connection finds the new primary without us knowing which server it is.
 ///
 /// `description`, `debugDescription` and the mirror used by `dump` never contain the password.
 public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
-    public var host: String
-    public var port: Int
+    /// Tried in order by libpq; never empty.
+    public var endpoints: [PostgresEndpoint]
+    /// The first endpoint's host (the only one in a single-host configuration).
+    public var host: String { endpoints[0].host }
+    /// The first endpoint's port.
+    public var port: Int { endpoints[0].port }
     public var user: String
     public var password: String?
     public var database: String
@@ -19,6 +40,14 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
     public var sslMode: String?
     /// Shown in `pg_stat_activity`.
     public var applicationName: String?
+    /// libpq's `target_session_attrs` (any, read-write, read-only, primary, standby,
+    /// prefer-standby); nil leaves libpq's default, any.
+    public var targetSessionAttributes: String?
+
+    /// The values libpq 15 accepts for `target_session_attrs`.
+    public static let targetSessionAttributeValues: Set<String> = [
+        "any", "read-write", "read-only", "primary", "standby", "prefer-standby",
+    ]
 
     public static let defaultPoolSize = 8
     public static let defaultConnectTimeoutSeconds = 10
@@ -27,10 +56,22 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
         host: String, port: Int = 5432, user: String, password: String? = nil, database: String,
         poolSize: Int = PostgresConfig.defaultPoolSize,
         connectTimeoutSeconds: Int = PostgresConfig.defaultConnectTimeoutSeconds,
-        sslMode: String? = nil, applicationName: String? = nil
+        sslMode: String? = nil, applicationName: String? = nil, targetSessionAttributes: String? = nil
     ) throws {
-        self.host = host
-        self.port = port
+        try self.init(
+            endpoints: [PostgresEndpoint(host: host, port: port)], user: user, password: password,
+            database: database, poolSize: poolSize, connectTimeoutSeconds: connectTimeoutSeconds,
+            sslMode: sslMode, applicationName: applicationName,
+            targetSessionAttributes: targetSessionAttributes)
+    }
+
+    public init(
+        endpoints: [PostgresEndpoint], user: String, password: String? = nil, database: String,
+        poolSize: Int = PostgresConfig.defaultPoolSize,
+        connectTimeoutSeconds: Int = PostgresConfig.defaultConnectTimeoutSeconds,
+        sslMode: String? = nil, applicationName: String? = nil, targetSessionAttributes: String? = nil
+    ) throws {
+        self.endpoints = endpoints
         self.user = user
         self.password = password
         self.database = database
@@ -38,12 +79,14 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.sslMode = sslMode
         self.applicationName = applicationName
+        self.targetSessionAttributes = targetSessionAttributes
         try validate()
     }
 
-    /// Parses `postgresql://user[:password]@host[:port]/dbname[?sslmode=...&application_name=...]`
-    /// (`postgres://` too). User, password and database name may be percent-encoded; an IPv6 host
-    /// goes in brackets. The port defaults to 5432.
+    /// Parses `postgresql://user[:password]@host[:port][,host[:port]...]/dbname[?query]`
+    /// (`postgres://` too), libpq's own multi-host form; the query may set `sslmode`,
+    /// `application_name` and `target_session_attrs`. User, password and database name may be
+    /// percent-encoded; an IPv6 host goes in brackets. Each port defaults to 5432.
     public init(
         url: String, poolSize: Int = PostgresConfig.defaultPoolSize,
         connectTimeoutSeconds: Int = PostgresConfig.defaultConnectTimeoutSeconds
@@ -84,7 +127,7 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
             throw invalid("a user name is required (user@host)")
         }
         let userInfo = authority[..<at]
-        let hostPort = authority[authority.index(after: at)...]
+        let hostList = authority[authority.index(after: at)...]
 
         let user: String
         var password: String?
@@ -95,6 +138,40 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
             user = try decoded(userInfo, "user name")
         }
 
+        var endpoints: [PostgresEndpoint] = []
+        for hostPort in hostList.split(separator: ",", omittingEmptySubsequences: false) {
+            endpoints.append(try Self.endpoint(hostPort, invalid: invalid))
+        }
+
+        var sslMode: String?
+        var applicationName: String?
+        var targetSessionAttributes: String?
+        for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = parts[0]
+            let value = try decoded(parts.count > 1 ? parts[1] : "", "query parameter \(key)")
+            switch key {
+            case "sslmode": sslMode = value
+            case "application_name": applicationName = value
+            case "target_session_attrs": targetSessionAttributes = value
+            default:
+                throw invalid(
+                    "unsupported query parameter \"\(key)\" "
+                        + "(supported: sslmode, application_name, target_session_attrs)")
+            }
+        }
+
+        try self.init(
+            endpoints: endpoints, user: user, password: password,
+            database: try decoded(path, "database name"), poolSize: poolSize,
+            connectTimeoutSeconds: connectTimeoutSeconds, sslMode: sslMode,
+            applicationName: applicationName, targetSessionAttributes: targetSessionAttributes)
+    }
+
+    /// One `host[:port]` or `[ipv6][:port]` of the URL's host list.
+    private static func endpoint(
+        _ hostPort: Substring, invalid: (String) -> PostgresError
+    ) throws -> PostgresEndpoint {
         var host: Substring
         var portText: Substring?
         if hostPort.hasPrefix("[") {
@@ -113,6 +190,7 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
         } else {
             host = hostPort
         }
+        guard !host.isEmpty else { throw invalid("a host in the host list is empty") }
         var port = 5432
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value) else {
@@ -120,27 +198,7 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
             }
             port = value
         }
-
-        var sslMode: String?
-        var applicationName: String?
-        for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = parts[0]
-            let value = try decoded(parts.count > 1 ? parts[1] : "", "query parameter \(key)")
-            switch key {
-            case "sslmode": sslMode = value
-            case "application_name": applicationName = value
-            default:
-                throw invalid(
-                    "unsupported query parameter \"\(key)\" (supported: sslmode, application_name)")
-            }
-        }
-
-        try self.init(
-            host: String(host), port: port, user: user, password: password,
-            database: try decoded(path, "database name"), poolSize: poolSize,
-            connectTimeoutSeconds: connectTimeoutSeconds, sslMode: sslMode,
-            applicationName: applicationName)
+        return PostgresEndpoint(host: String(host), port: port)
     }
 
     private func validate() throws {
@@ -148,26 +206,39 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
             PostgresError(
                 code: .invalidConfiguration, message: "invalid PostgreSQL configuration: \(reason)")
         }
-        if host.isEmpty { throw invalid("the host is empty") }
+        if endpoints.isEmpty { throw invalid("at least one host is required") }
+        for endpoint in endpoints {
+            if endpoint.host.isEmpty { throw invalid("a host is empty") }
+            // libpq takes the hosts as one comma-separated list: a comma would split a host.
+            if endpoint.host.contains(",") { throw invalid("a host contains a comma") }
+            if !(1...65535).contains(endpoint.port) { throw invalid("the port must be from 1 to 65535") }
+        }
         if user.isEmpty { throw invalid("the user name is empty") }
         if database.isEmpty { throw invalid("the database name is empty") }
-        if !(1...65535).contains(port) { throw invalid("the port must be from 1 to 65535") }
         if poolSize < 1 { throw invalid("poolSize must be at least 1") }
         if connectTimeoutSeconds < 1 { throw invalid("connectTimeoutSeconds must be at least 1") }
+        if let targetSessionAttributes,
+            !Self.targetSessionAttributeValues.contains(targetSessionAttributes)
+        {
+            throw invalid(
+                "target_session_attrs must be one of "
+                    + Self.targetSessionAttributeValues.sorted().joined(separator: ", "))
+        }
         // libpq takes these as C strings: an embedded NUL would silently cut them short.
-        for field in [host, user, password ?? "", database, sslMode ?? "", applicationName ?? ""]
+        for field in endpoints.map(\.host) + [user, password ?? "", database, sslMode ?? "", applicationName ?? ""]
         where field.utf8.contains(0) {
             throw invalid("a field contains a NUL character")
         }
     }
 
     public var description: String {
-        let hostText = host.contains(":") ? "[\(host)]" : host
         let secret = password == nil ? "" : ":***"
-        var text = "postgresql://\(user)\(secret)@\(hostText):\(port)/\(database)"
+        let hostList = endpoints.map(\.description).joined(separator: ",")
+        var text = "postgresql://\(user)\(secret)@\(hostList)/\(database)"
         var query: [String] = []
         if let sslMode { query.append("sslmode=\(sslMode)") }
         if let applicationName { query.append("application_name=\(applicationName)") }
+        if let targetSessionAttributes { query.append("target_session_attrs=\(targetSessionAttributes)") }
         if !query.isEmpty { text += "?" + query.joined(separator: "&") }
         return text + " (poolSize \(poolSize), connectTimeout \(connectTimeoutSeconds)s)"
     }
@@ -178,10 +249,11 @@ public struct PostgresConfig: Sendable, CustomStringConvertible, CustomDebugStri
         Mirror(
             self,
             children: [
-                "host": host, "port": port, "user": user,
+                "endpoints": endpoints.map(\.description), "user": user,
                 "password": password == nil ? "nil" : "***", "database": database,
                 "poolSize": poolSize, "connectTimeoutSeconds": connectTimeoutSeconds,
                 "sslMode": sslMode as Any, "applicationName": applicationName as Any,
+                "targetSessionAttributes": targetSessionAttributes as Any,
             ])
     }
 }

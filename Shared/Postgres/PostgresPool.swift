@@ -10,7 +10,9 @@ import Synchronization
 /// A connection found broken when it is handed out (server restarted, backend terminated) is
 /// replaced then, so the process heals by itself; a statement that was running when the
 /// connection died throws `connectionFailed` and is not retried, because whether it took effect
-/// is unknown.
+/// is unknown (callers that can find out by reading use `untilReachable`). A connection whose
+/// server refused a write as read-only (SQLSTATE 25006, a demoted primary) is replaced when its
+/// lease ends, and the statement, which was not applied, is retried like a serialization failure.
 public final class PostgresPool: PostgresQueryable {
     public let config: PostgresConfig
 
@@ -91,7 +93,9 @@ public final class PostgresPool: PostgresQueryable {
         while true {
             do {
                 return try await query(sql, parameters)
-            } catch let error as PostgresError where error.isTransientTransactionFailure && attempt < maxAttempts {
+            } catch let error as PostgresError
+                where (error.isTransientTransactionFailure || error.isReadOnlyServer) && attempt < maxAttempts
+            {
                 try await Task.sleep(for: Self.retryDelay(afterAttempt: attempt))
                 attempt += 1
             }
@@ -155,10 +159,34 @@ public final class PostgresPool: PostgresQueryable {
                 try await transaction.commit()
                 return result
             } catch let error as PostgresError
-                where error.isTransientTransactionFailure && attempt < maxAttempts
+                where (error.isTransientTransactionFailure || error.isReadOnlyServer) && attempt < maxAttempts
             {
                 try await Task.sleep(for: Self.retryDelay(afterAttempt: attempt))
                 attempt += 1
+            }
+        }
+    }
+
+    /// Runs `body` until it gets through to a server that accepts writes, for up to `patience`:
+    /// after `connectionFailed` (the server went away, or none is reachable yet) or a read-only
+    /// refusal it pauses and tries again on a fresh connection, which libpq, given several hosts
+    /// and `target_session_attrs=read-write`, opens on the new primary after a failover. Other
+    /// errors, and the last failure once `patience` is spent, are thrown. `body` must be safe to
+    /// run again after a failure whose outcome is unknown: a read, or a write that checks first.
+    public func untilReachable<Result>(
+        patience: Duration, callerIsolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        let deadline = ContinuousClock.now + patience
+        var pause = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await body()
+            } catch let error as PostgresError
+                where (error.code == .connectionFailed || error.isReadOnlyServer) && ContinuousClock.now + pause < deadline
+            {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
             }
         }
     }
@@ -256,4 +284,14 @@ public final class PostgresPool: PostgresQueryable {
         case .keep: break
         }
     }
+}
+
+extension PostgresError {
+    /// SQLSTATE 25006, read_only_sql_transaction: the server is (now) a standby. Nothing was
+    /// applied, so the statement may run again, on a connection to the primary.
+    public var isReadOnlyServer: Bool { sqlState == "25006" }
+
+    /// A `connectionFailed` from opening a connection, before any statement was sent (those errors
+    /// carry no query): nothing was applied, so unlike a statement cut off, its outcome is known.
+    public var failedBeforeSending: Bool { code == .connectionFailed && query == nil }
 }

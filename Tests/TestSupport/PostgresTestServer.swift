@@ -206,7 +206,7 @@ public final class PostgresTestServer: Sendable {
 
     /// Alive and not a zombie: the postmaster is not our child, and whoever reaps orphans here may
     /// not do it at once.
-    private static func isAlive(_ pid: pid_t) -> Bool {
+    static func isAlive(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0 else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
@@ -240,7 +240,7 @@ public final class PostgresTestServer: Sendable {
 }
 
 /// The `postgres` system user the server tools run as when the tests run as root.
-private struct PostgresOwner: Sendable {
+struct PostgresOwner: Sendable {
     let uid: uid_t
     let gid: gid_t
     let runuser: String

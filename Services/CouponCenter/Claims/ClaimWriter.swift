@@ -72,7 +72,9 @@ struct ClaimWriter: Sendable {
 
     init(database: PostgresPool, lanes: Int, maxBatch: Int, logger: Logger, metrics: Metrics) {
         batcher = Batcher(name: "claim_write", lanes: lanes, maxBatch: maxBatch, metrics: metrics) { records in
-            await ItemIsolation.write(records, what: "claim", logger: logger) { batch in try await Self.commit(batch, database: database) }
+            await ItemIsolation.write(records, what: "claim", logger: logger) { batch in
+                try await Self.commit(batch, database: database, logger: logger)
+            }
         }
     }
 
@@ -81,8 +83,48 @@ struct ClaimWriter: Sendable {
         try await batcher.submit(record)
     }
 
+    /// How long a batch whose outcome is unknown keeps trying to read it. Shorter than the claim
+    /// lock ClaimService holds in Redis (5 s): past that a retry of the same request may already be
+    /// on its way, and an answer we give after it would race it. Beyond this (a failover of a dead
+    /// node takes longer) the claims answer an error, and the client retries with its request id.
+    static let resolvePatience = Duration.seconds(3)
+
+    /// `claim_coupons` over one batch; when the connection dies under it, the outcome is found
+    /// out by reading, never by writing again.
+    private static func commit(_ batch: [ClaimRecord], database: PostgresPool, logger: Logger) async throws -> [ClaimOutcome] {
+        do {
+            return try await claim(batch, database: database)
+        } catch let error as PostgresError where error.code == .connectionFailed && !error.failedBeforeSending {
+            // (A connection that could not be opened sent nothing: that error answers at once.)
+            logger.warning(
+                "claim batch outcome unknown; reading its coupons on the primary",
+                [("batch.size", String(batch.count)), ("error", error.description)])
+            return try await resolveUnknownOutcome(batch, database: database)
+        }
+    }
+
+    /// A batch is one statement, so it committed whole or not at all; whether its coupons exist
+    /// (their ids are ours, chosen before the write) says which. Read on a connection to the
+    /// primary (after a failover, the new one). Found: the claims are issued, as the batch would
+    /// have answered. Not found: nothing was written, and it is not written again here, since
+    /// the client's retry with its request id may be writing it by now; the claims answer an error.
+    private static func resolveUnknownOutcome(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
+        let ids = JSONValue.array(batch.map { .string($0.couponId) }).serialized()
+        let rows = try await database.untilReachable(patience: resolvePatience) {
+            try await database.query("SELECT id FROM user_coupon WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))", [ids])
+        }
+        var written = Set<String>()
+        for row in rows { written.insert(try row.decode(0)) }
+        guard batch.allSatisfy({ written.contains($0.couponId) }) else {
+            throw ServiceError(
+                .dependencyUnavailable, "the claim was not written (the connection to PostgreSQL broke); retry with the same request id")
+        }
+        // Points left are in the stored answer only: replay it when there is one to replay.
+        return batch.map { $0.pointsCost > 0 && $0.requestId != nil ? .duplicateRequest : .issued(pointsLeft: nil) }
+    }
+
     /// `claim_coupons` over one batch: an outcome per claim, in the order given.
-    private static func commit(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
+    private static func claim(_ batch: [ClaimRecord], database: PostgresPool) async throws -> [ClaimOutcome] {
         // One lock order for every batch: template, then user.
         let order = batch.indices.sorted { (batch[$0].templateId, batch[$0].userId) < (batch[$1].templateId, batch[$1].userId) }
         let claims = JSONValue.array(order.enumerated().map { position, index in batch[index].json(index: position) })
