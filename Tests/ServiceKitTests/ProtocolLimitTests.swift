@@ -1,4 +1,5 @@
 import Messaging
+import TestSupport
 import Testing
 import Wire
 
@@ -38,7 +39,8 @@ import Wire
     /// A listener on a free loopback port and a client dialled to it, for the duration of `body`.
     func withListener(_ body: (RequestClient) async throws -> Void) async throws {
         let listener = try RPCListener(urls: ["tcp://127.0.0.1:0"], router: Self.makeRouter(), concurrency: 4)
-        let client = try RequestClient(urls: listener.boundURLs, timeoutMilliseconds: 10_000)
+        // A limit that scales with the machine (TEST_TIME_SCALE): a loaded machine is slow, not wrong.
+        let client = try RequestClient(urls: listener.boundURLs, timeoutMilliseconds: Patience.callMilliseconds)
         defer { client.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await listener.run() }
@@ -160,7 +162,7 @@ import Wire
             let dropped = try Self.echoFrame(totalBytes: largestAnswered + 1, requestId: 43)
             // No reply: nng closes the connection that sent it, and a caller without automatic
             // resend (ours) has its call fail with "connection reset" rather than wait for its timeout.
-            let error = await #expect(throws: MessagingError.self) { try await client.call(dropped, timeoutMilliseconds: 30_000) }
+            let error = await #expect(throws: MessagingError.self) { try await client.call(dropped, timeoutMilliseconds: Patience.callMilliseconds) }
             #expect(error?.code != .timedOut, "\(String(describing: error))")
             // The client reconnects by itself; wait for that with a generous number of tries.
             var answered = false
