@@ -355,18 +355,48 @@ redis_stop() {
 : "${COUPON_RESTART_STABLE_SECONDS:=60}"
 
 # One line in the cluster log, with a UTC timestamp.
+# The supervisor runs no command substitution once its SIGTERM trap is set: bash 5.2 runs a trap
+# that lands while it parses a `$(...)` inside the parser, which then fails ("unexpected EOF while
+# looking for matching `)'"), and a `$(...)` the signal interrupts comes back empty. Both made a
+# supervisor stopped right after a start miss the stop and wait out its service (7 in 150 tries on a
+# loaded machine). Hence builtins only below: printf's own clock, `read`, names looked up once.
 supervisor_log() {
-    printf '%s supervisor %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$SUPERVISOR_CLUSTER_LOG"
+    TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T supervisor %s\n' -1 "$*" >>"$SUPERVISOR_CLUSTER_LOG"
 }
 
-# Why a service ended, from its wait status: "status N" or "signal NAME".
+# Signal names by number, from one `kill -l` before the trap is set.
+SUPERVISOR_SIGNAL_NAMES=()
+supervisor_learn_signal_names() {
+    local word number=""
+    for word in $(kill -l); do
+        if [[ $word =~ ^([0-9]+)\)$ ]]; then
+            number=${BASH_REMATCH[1]}
+        elif [[ -n $number ]]; then
+            SUPERVISOR_SIGNAL_NAMES[number]=${word#SIG}
+            number=""
+        fi
+    done
+}
+
+# Why a service ended, from its wait status, into SUPERVISOR_REASON: "status N" or "signal NAME".
 exit_reason() {
-    local status=$1
+    local status=$1 signal
     if ((status > 128)); then
-        printf 'signal %s' "$(kill -l "$((status - 128))" 2>/dev/null || printf '%s' "$((status - 128))")"
+        signal=$((status - 128))
+        SUPERVISOR_REASON="signal ${SUPERVISOR_SIGNAL_NAMES[signal]:-$signal}"
     else
-        printf 'status %s' "$status"
+        SUPERVISOR_REASON="status $status"
     fi
+}
+
+# Whether the supervisor's own child PID still runs (alive and not a zombie), with builtins only. A
+# read that the trap interrupts counts as running: the caller checks the stop flag next.
+supervised_child_running() {
+    local stat
+    kill -0 "$1" 2>/dev/null || return 1
+    IFS= read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
+    stat="${stat##*) }"
+    [[ ${stat%% *} != Z ]]
 }
 
 # supervise NAME RUN_DIR SERVICE_LOG CLUSTER_LOG COMMAND [ARGS...]
@@ -386,6 +416,7 @@ supervise() {
     shift 4
     local delay=$COUPON_RESTART_FIRST_DELAY restarts=0 child started status ran sleeper=""
     SUPERVISOR_STOPPING=0
+    supervisor_learn_signal_names
     # Only a flag: a `wait` in progress returns at once, and every step below checks it. Exiting
     # here could leave a child just forked but not yet in its pid file.
     trap 'SUPERVISOR_STOPPING=1' TERM
@@ -404,7 +435,7 @@ supervise() {
         # line above) runs the trap first, and that wait would then last as long as the service.
         # A one-second sleep is waited instead, which the trap cuts short, and the flag is checked
         # between sleeps; a crash is noticed within a second.
-        while pid_running "$child"; do
+        while supervised_child_running "$child"; do
             if ((SUPERVISOR_STOPPING)); then
                 supervisor_log "$name: supervision stopped; pid $child left to the caller"
                 return 0
@@ -415,22 +446,28 @@ supervise() {
             kill "$sleeper" 2>/dev/null || true
         done
         # bash reaped it and kept its status. 2>/dev/null: no "Killed" line of bash's own.
+        # A stop that landed as the loop ended: the child may still run, and `wait` would wait it out.
+        if ((SUPERVISOR_STOPPING)); then
+            supervisor_log "$name: supervision stopped; pid $child left to the caller"
+            return 0
+        fi
         status=0
         wait "$child" 2>/dev/null || status=$?
+        exit_reason "$status"
         if ((SUPERVISOR_STOPPING)); then
-            supervisor_log "$name: supervision stopped; pid $child ended with $(exit_reason "$status")"
+            supervisor_log "$name: supervision stopped; pid $child ended with $SUPERVISOR_REASON"
             return 0
         fi
         ran=$((SECONDS - started))
         if ((status == 0 || status == 128 + 15)); then
-            supervisor_log "$name: pid $child ended with $(exit_reason "$status") after ${ran}s, a stop; not restarting"
+            supervisor_log "$name: pid $child ended with $SUPERVISOR_REASON after ${ran}s, a stop; not restarting"
             return 0
         fi
         if ((ran >= COUPON_RESTART_STABLE_SECONDS)); then
             delay=$COUPON_RESTART_FIRST_DELAY
         fi
         restarts=$((restarts + 1))
-        supervisor_log "$name: pid $child crashed ($(exit_reason "$status")) after ${ran}s; restart $restarts in ${delay}s"
+        supervisor_log "$name: pid $child crashed ($SUPERVISOR_REASON) after ${ran}s; restart $restarts in ${delay}s"
         # In the background so a SIGTERM does not wait out the back-off.
         sleep "$delay" &
         sleeper=$!
