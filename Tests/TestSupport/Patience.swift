@@ -38,6 +38,12 @@ public enum Patience {
     /// the test decides it stalled.
     public static var limit: Duration { scaled(.seconds(60)) }
 
+    /// How long a test waits for a replicated database cluster to form or to fail over (Patroni:
+    /// initdb, a base backup, synchronous replication, an election). Several times the work of a
+    /// single server's start, so on a loaded machine it took more than `limit` (two fresh-clone runs
+    /// beside a fuzz campaign and builds); a healthy run forms the pair in seconds.
+    public static var clusterLimit: Duration { scaled(.seconds(300)) }
+
     /// The deadline of calls a test makes to set things up or to observe them: such a call must
     /// succeed, so it gets far more than it needs, and a failure is the test's failure.
     public static var callMilliseconds: Int { milliseconds(30_000) }
