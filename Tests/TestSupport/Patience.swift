@@ -68,6 +68,29 @@ public enum Patience {
             try await Task.sleep(for: interval)
         }
     }
+
+    /// Polls `condition` until it holds, for as long as `progress` keeps changing: throws only when
+    /// the condition still fails and `progress` stayed the same for `stalledFor`. For work a test
+    /// can count (events delivered, rows written) that takes as long as the machine makes it take.
+    public static func waitUntil(
+        _ what: String, progressing progress: () async throws -> Int, stalledFor: Duration = limit,
+        every interval: Duration = .milliseconds(20), _ condition: () async throws -> Bool
+    ) async throws {
+        var seen = try await progress()
+        var deadline = ContinuousClock.now + stalledFor
+        while true {
+            if try await condition() { return }
+            let now = try await progress()
+            if now != seen {
+                seen = now
+                deadline = ContinuousClock.now + stalledFor
+            }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("\(what) did not happen: no progress (still \(seen)) for \(stalledFor) (TEST_TIME_SCALE=\(scale))")
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
 }
 
 /// The last time a long run made progress, shared by its tasks: a storm goes on while answers keep
