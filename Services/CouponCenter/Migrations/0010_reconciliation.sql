@@ -126,6 +126,9 @@ ALTER TABLE alert DROP CONSTRAINT alert_kind_check,
 -- USED and REFUNDED row written from here on records the change it made to the template's
 -- budget_spent_cents (NULL on other rows, and on rows written before this migration, which
 -- changed nothing), so that budget_spent_cents = Σ reserve of its coupons + Σ budget_delta_cents.
+-- A template whose counter holds less than its coupons' reserves (rows written around the claim
+-- path) is floored at zero rather than failing the redemption or refund: the reconciler's BUDGET
+-- check then shows the difference.
 ALTER TABLE coupon_ledger ADD COLUMN budget_delta_cents bigint
     CHECK (budget_delta_cents IS NULL OR event IN ('USED', 'REFUNDED'));
 
@@ -180,7 +183,7 @@ BEGIN
         SELECT id, template_id, user_id, 'USED', 'UNUSED', 'USED', "orderId", applied, delta FROM costed ORDER BY idx
     ),
     budgets AS (
-        UPDATE coupon_template t SET budget_spent_cents = t.budget_spent_cents + s.delta
+        UPDATE coupon_template t SET budget_spent_cents = greatest(t.budget_spent_cents + s.delta, 0)
           FROM (SELECT template_id, sum(delta) AS delta FROM costed GROUP BY template_id HAVING sum(delta) <> 0) s
          WHERE t.id = s.template_id
     ),
@@ -236,7 +239,7 @@ LANGUAGE sql AS $$
         SELECT id, template_id, user_id, 'REFUNDED', 'USED', status, order_ref, applied_cents, delta FROM back
     ),
     budget AS (
-        UPDATE coupon_template t SET budget_spent_cents = t.budget_spent_cents + b.delta
+        UPDATE coupon_template t SET budget_spent_cents = greatest(t.budget_spent_cents + b.delta, 0)
           FROM back b WHERE t.id = b.template_id AND b.delta <> 0
     )
     SELECT status FROM back;
