@@ -17,12 +17,12 @@ struct ReconcileRoutes {
                     ReconcileStartRequest(
                         businessDate: try fields.string("date"), templateId: try fields.optionalString("templateId"),
                         rerun: try fields.bool("rerun", default: false), selfCheck: try fields.bool("selfCheck", default: false)))
-                return .json(summary(run))
+                return .json(json.reconcileRun(run))
             },
             HTTPRoute("GET", "/api/admin/reconcile/runs") { call in
                 guard let date = call.query["date"], !date.isEmpty else { throw ServiceError(.invalidArgument, "date: required (YYYY-MM-DD)") }
                 let list = try await reconcile.runs(ReconcileRunsListRequest(businessDate: date))
-                return .json([("runs", .array(list.runs.map { .object(summary($0)) }))])
+                return .json([("runs", .array(list.runs.map { .object(json.reconcileRun($0)) }))])
             },
             HTTPRoute("GET", "/api/admin/reconcile/runs/{runId}") { call in
                 let query = call.query
@@ -34,8 +34,8 @@ struct ReconcileRoutes {
                         runId: runId, offset: try CouponRoutes.number(query["offset"], field: "offset") ?? 0,
                         limit: try CouponRoutes.number(query["limit"], field: "limit") ?? 100))
                 return .json(
-                    summary(detail.run) + [
-                        ("items", .array(detail.items.map { .object(item($0)) })),
+                    json.reconcileRun(detail.run) + [
+                        ("items", .array(detail.items.map { .object(json.reconcileItem($0)) })),
                         ("nextOffset", detail.nextOffset.map { .integer($0) } ?? .null),
                     ])
             },
@@ -45,19 +45,7 @@ struct ReconcileRoutes {
                     throw ServiceError(.malformedJSON, "the feed is not UTF-8 text")
                 }
                 let result = try await reconcile.submitFeed(FeedSubmitRequest(businessDate: date, ndjson: ndjson))
-                return .json([
-                    ("stored", .integer(result.stored)), ("replaced", .integer(result.replaced)), ("unchanged", .integer(result.unchanged)),
-                    (
-                        "refused",
-                        .array(
-                            result.refused.map {
-                                .object([
-                                    ("line", .integer($0.line)), ("code", .integer($0.code.rawValue)), ("error", .string($0.code.name)),
-                                    ("message", .string($0.message)),
-                                ])
-                            })
-                    ),
-                ])
+                return .json(json.feedResult(result))
             },
             HTTPRoute("GET", "/api/admin/incidents") { call in
                 let query = call.query
@@ -67,17 +55,17 @@ struct ReconcileRoutes {
                         limit: try CouponRoutes.number(query["limit"], field: "limit") ?? 100,
                         beforeId: try CouponRoutes.number(query["before"], field: "before")))
                 return .json([
-                    ("incidents", .array(list.incidents.map { .object(incident($0)) })),
+                    ("incidents", .array(list.incidents.map { .object(json.incident($0)) })),
                     ("nextBefore", list.nextBeforeId.map { .integer($0) } ?? .null),
                 ])
             },
             HTTPRoute("POST", "/api/admin/incidents/{id}/ack") { call in
-                .json(incident(try await reconcile.acknowledge(IncidentAckRequest(incidentId: try Self.incidentId(call)))))
+                .json(json.incident(try await reconcile.acknowledge(IncidentAckRequest(incidentId: try Self.incidentId(call)))))
             },
             HTTPRoute("POST", "/api/admin/incidents/{id}/accept") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["note"])
                 return .json(
-                    incident(
+                    json.incident(
                         try await reconcile.accept(IncidentAcceptRequest(incidentId: try Self.incidentId(call), note: try fields.string("note")))))
             },
         ]
@@ -86,47 +74,5 @@ struct ReconcileRoutes {
     static func incidentId(_ call: HTTPCall) throws(ServiceError) -> Int64 {
         guard let id = Int64(call.pathParameters["id"] ?? ""), id > 0 else { throw ServiceError(.invalidArgument, "id: a positive whole number") }
         return id
-    }
-
-    func summary(_ run: ReconcileRunSummary) -> [(String, JSONValue)] {
-        [
-            ("runId", .integer(run.runId)), ("date", .string(run.businessDate)), ("scope", .string(run.scope)), ("attempt", .integer(run.attempt)),
-            ("outcome", .string(run.outcome.rawValue)), ("startedAt", json.time(run.startedMilliseconds)),
-            ("finishedAt", json.time(run.finishedMilliseconds)), ("judgedUntil", json.time(run.judgedUntilMilliseconds)),
-            ("milliseconds", .integer(run.finishedMilliseconds - run.startedMilliseconds)), ("templates", .integer(run.templates)),
-            ("couponsJudged", .integer(run.couponsJudged)), ("feedOrders", .integer(run.feedOrders)), ("itemCount", .integer(run.itemCount)),
-            ("incidentsOpened", .integer(run.incidentsOpened)),
-            ("checks", .array(run.checks.map { .object(check($0)) })),
-            ("selfCheck", run.selfCheck.map { .string($0.rawValue) } ?? .null),
-            ("selfCheckMissed", .array(run.selfCheckMissed.map { .string($0) })), ("reused", .bool(run.reused)),
-        ]
-    }
-
-    func check(_ check: ReconcileCheckSummary) -> [(String, JSONValue)] {
-        [
-            ("check", .string(check.check.rawValue)), ("templateId", check.templateId.map { .string($0) } ?? .null),
-            ("items", .integer(check.items)), ("ledger", check.ledgerCents.map(CouponJSON.yuan) ?? .null),
-            ("feed", check.feedCents.map(CouponJSON.yuan) ?? .null),
-            ("difference", check.differenceBasisPoints.map(CouponJSON.percent) ?? .null), ("alarm", .bool(check.alarm)),
-        ]
-    }
-
-    func item(_ item: ReconcileItemView) -> [(String, JSONValue)] {
-        func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
-        return [
-            ("position", .integer(item.position)), ("check", .string(item.check.rawValue)), ("code", .string(item.code)),
-            ("templateId", text(item.templateId)), ("couponId", text(item.couponId)), ("orderId", text(item.orderId)),
-            ("expected", text(item.expected)), ("actual", text(item.actual)),
-        ]
-    }
-
-    func incident(_ incident: IncidentView) -> [(String, JSONValue)] {
-        [
-            ("incidentId", .integer(incident.incidentId)), ("check", .string(incident.check.rawValue)),
-            ("templateId", .string(incident.templateId)), ("date", .string(incident.businessDate)), ("status", .string(incident.status.rawValue)),
-            ("items", .integer(incident.items)), ("firstRunId", .integer(incident.firstRunId)), ("lastRunId", .integer(incident.lastRunId)),
-            ("note", incident.note.map { .string($0) } ?? .null), ("openedAt", json.time(incident.openedMilliseconds)),
-            ("updatedAt", json.time(incident.updatedMilliseconds)),
-        ]
     }
 }
