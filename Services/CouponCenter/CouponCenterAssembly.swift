@@ -40,10 +40,12 @@ struct CouponCenterAssembly: Sendable {
             writer: writer, costStops: costMonitor.stops, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout,
             metrics: metrics)
         let redemptions = Redemptions(
-            database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, dependencyTimeoutMilliseconds: timeout,
-            writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+            database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, counters: counters,
+            dependencyTimeoutMilliseconds: timeout, writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger,
+            metrics: metrics)
         operations = Operations(
-            templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
+            templates: templates, claims: claims, redemptions: redemptions,
+            refunds: Refunds(database: database, counters: counters, metrics: metrics),
             best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
             wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)),
             cost: CostService(store: costStore, monitor: costMonitor),
