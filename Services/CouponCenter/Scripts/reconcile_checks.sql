@@ -15,7 +15,7 @@
 -- The caller creates those four; the script clears them and its own working tables first, so the
 -- self-check can run it twice in one transaction.
 
-DROP TABLE IF EXISTS pg_temp.reconcile_templates, pg_temp.reconcile_coupons, pg_temp.reconcile_orders;
+DROP TABLE IF EXISTS pg_temp.reconcile_templates, pg_temp.reconcile_coupons, pg_temp.reconcile_uses, pg_temp.reconcile_orders;
 TRUNCATE pg_temp.reconcile_finding, pg_temp.reconcile_figure, pg_temp.reconcile_money;
 UPDATE pg_temp.reconcile_params p SET feed_present = EXISTS (SELECT 1 FROM order_feed f WHERE f.business_date = p.business_date);
 
@@ -90,29 +90,51 @@ SELECT 'COUPON_STATE',
 
 -- COUNTERS: the ledger's ISSUED rows against the template's counter, the coupon rows and Redis
 -- (all time); the coupons claimed in the day against the day's counter and Redis's day key.
+-- Grouped passes over each table (one per table, whatever the number of templates).
 INSERT INTO pg_temp.reconcile_figure (template_id, name, value)
+WITH p AS (SELECT * FROM pg_temp.reconcile_params),
+ledger AS (
+    SELECT l.template_id,
+           count(*) FILTER (WHERE l.event = 'ISSUED') AS issued,
+           COALESCE(sum(l.budget_delta_cents), 0)::bigint AS budget_deltas,
+           count(*) FILTER (WHERE l.event = 'USED' AND l.created_at >= p.day_start AND l.created_at < p.judged_until) AS day_used,
+           count(*) FILTER (WHERE l.event = 'REFUNDED' AND l.created_at >= p.day_start AND l.created_at < p.judged_until) AS day_refunded,
+           count(*) FILTER (WHERE l.event = 'EXPIRED' AND l.created_at >= p.day_start AND l.created_at < p.judged_until) AS day_expired,
+           count(*) FILTER (WHERE l.event = 'REVOKED' AND l.created_at >= p.day_start AND l.created_at < p.judged_until) AS day_revoked
+      FROM coupon_ledger l CROSS JOIN p
+     WHERE l.template_id IN (SELECT id FROM pg_temp.reconcile_templates)
+     GROUP BY l.template_id
+),
+coupons AS (
+    SELECT c.template_id, count(*) AS coupons,
+           count(*) FILTER (WHERE c.claimed_at >= p.day_start AND c.claimed_at < p.day_end) AS day_coupons
+      FROM user_coupon c CROSS JOIN p
+     WHERE c.template_id IN (SELECT id FROM pg_temp.reconcile_templates)
+     GROUP BY c.template_id
+),
+reserves AS (
+    SELECT l.template_id, sum(coupon_budget_reserve(c.type, c.discount_cents, c.max_discount_cents))::bigint AS reserve
+      FROM coupon_ledger l JOIN user_coupon c ON c.id = l.coupon_id
+     WHERE l.event = 'ISSUED' AND l.template_id IN (SELECT id FROM pg_temp.reconcile_templates)
+     GROUP BY l.template_id
+)
 SELECT t.id, f.name, f.value
-  FROM pg_temp.reconcile_templates t CROSS JOIN pg_temp.reconcile_params p
+  FROM pg_temp.reconcile_templates t CROSS JOIN p
+  LEFT JOIN ledger l ON l.template_id = t.id
+  LEFT JOIN coupons c ON c.template_id = t.id
+  LEFT JOIN reserves r ON r.template_id = t.id
  CROSS JOIN LATERAL (VALUES
-     ('ledger_issued', (SELECT count(*) FROM coupon_ledger l WHERE l.template_id = t.id AND l.event = 'ISSUED')),
-     ('coupons', (SELECT count(*) FROM user_coupon c WHERE c.template_id = t.id)),
+     ('ledger_issued', COALESCE(l.issued, 0)),
+     ('coupons', COALESCE(c.coupons, 0)),
      ('template_issued', t.issued_count::bigint),
-     ('day_coupons', (SELECT count(*) FROM user_coupon c WHERE c.template_id = t.id AND c.claimed_at >= p.day_start AND c.claimed_at < p.day_end)),
+     ('day_coupons', COALESCE(c.day_coupons, 0)),
      ('day_counter', (SELECT d.issued::bigint FROM template_daily_issue d WHERE d.template_id = t.id AND d.day = p.business_date)),
-     ('day_used', (SELECT count(*) FROM coupon_ledger l WHERE l.template_id = t.id AND l.event = 'USED'
-                      AND l.created_at >= p.day_start AND l.created_at < p.judged_until)),
-     ('day_refunded', (SELECT count(*) FROM coupon_ledger l WHERE l.template_id = t.id AND l.event = 'REFUNDED'
-                          AND l.created_at >= p.day_start AND l.created_at < p.judged_until)),
-     ('day_expired', (SELECT count(*) FROM coupon_ledger l WHERE l.template_id = t.id AND l.event = 'EXPIRED'
-                         AND l.created_at >= p.day_start AND l.created_at < p.judged_until)),
-     ('day_revoked', (SELECT count(*) FROM coupon_ledger l WHERE l.template_id = t.id AND l.event = 'REVOKED'
-                         AND l.created_at >= p.day_start AND l.created_at < p.judged_until)),
+     ('day_used', COALESCE(l.day_used, 0)),
+     ('day_refunded', COALESCE(l.day_refunded, 0)),
+     ('day_expired', COALESCE(l.day_expired, 0)),
+     ('day_revoked', COALESCE(l.day_revoked, 0)),
      ('budget_spent', t.budget_spent_cents),
-     ('budget_ledger', (SELECT COALESCE(sum(coupon_budget_reserve(c.type, c.discount_cents, c.max_discount_cents)), 0)::bigint
-                          FROM coupon_ledger l JOIN user_coupon c ON c.id = l.coupon_id
-                         WHERE l.template_id = t.id AND l.event = 'ISSUED')
-                       + (SELECT COALESCE(sum(l.budget_delta_cents), 0)::bigint
-                            FROM coupon_ledger l WHERE l.template_id = t.id AND l.event IN ('USED', 'REFUNDED'))),
+     ('budget_ledger', COALESCE(r.reserve, 0) + COALESCE(l.budget_deltas, 0)),
      ('redis_issued', (p.redis -> t.id ->> 'issued')::bigint),
      ('redis_spent', (p.redis -> t.id ->> 'spent')::bigint),
      ('redis_day', (p.redis -> t.id ->> 'day')::bigint)) AS f(name, value);
@@ -144,17 +166,32 @@ SELECT x.check_name, x.code, f.template_id, NULL, NULL, x.expected::text, x.actu
  WHERE x.actual IS NOT NULL AND x.expected IS DISTINCT FROM x.actual;
 
 -- ORDERS and MONEY, when the order system posted a feed for the day: the day's uses (net of their
--- refunds) against the feed's orders with a coupon, by (order, coupon).
-CREATE TEMP TABLE reconcile_orders ON COMMIT DROP AS
+-- refunds) against the feed's orders with a coupon, by (order, coupon). A use is refunded when the
+-- next row of its coupon's history is that order's REFUNDED row; the histories are read whole by
+-- coupon (no event filter, so no plan can walk the USED/REFUNDED time index once per use).
+CREATE TEMP TABLE reconcile_uses ON COMMIT DROP AS
 WITH p AS (SELECT * FROM pg_temp.reconcile_params),
-uses AS (
-    SELECT l.coupon_id, l.template_id, l.order_id, l.amount_cents,
-           EXISTS (SELECT 1 FROM coupon_ledger r
-                    WHERE r.coupon_id = l.coupon_id AND r.event = 'REFUNDED' AND r.order_id = l.order_id AND r.id > l.id) AS refunded
-      FROM coupon_ledger l, p
+used_coupons AS (
+    SELECT DISTINCT l.coupon_id FROM coupon_ledger l, p
      WHERE p.feed_present AND l.event = 'USED' AND l.created_at >= p.day_start AND l.created_at < p.judged_until
        AND (p.template_id IS NULL OR l.template_id = p.template_id)
 ),
+history AS (
+    SELECT r.coupon_id, r.template_id, r.order_id, r.amount_cents, r.event, r.created_at,
+           lead(r.event) OVER w AS next_event, lead(r.order_id) OVER w AS next_order
+      FROM coupon_ledger r
+     WHERE r.coupon_id IN (SELECT coupon_id FROM used_coupons)
+    WINDOW w AS (PARTITION BY r.coupon_id ORDER BY r.id)
+)
+SELECT h.coupon_id, h.template_id, h.order_id, h.amount_cents,
+       h.next_event IS NOT DISTINCT FROM 'REFUNDED' AND h.next_order IS NOT DISTINCT FROM h.order_id AS refunded
+  FROM history h, p
+ WHERE h.event = 'USED' AND h.created_at >= p.day_start AND h.created_at < p.judged_until
+   AND (p.template_id IS NULL OR h.template_id = p.template_id);
+ANALYZE pg_temp.reconcile_uses;
+
+CREATE TEMP TABLE reconcile_orders ON COMMIT DROP AS
+WITH p AS (SELECT * FROM pg_temp.reconcile_params),
 feed AS (
     SELECT f.order_id, f.coupon_id, f.discount_cents, f.status, c.template_id
       FROM order_feed f CROSS JOIN p LEFT JOIN user_coupon c ON c.id = f.coupon_id
@@ -164,7 +201,7 @@ feed AS (
 SELECT COALESCE(u.template_id, f.template_id) AS template_id, COALESCE(u.coupon_id, f.coupon_id) AS coupon_id,
        COALESCE(u.order_id, f.order_id) AS order_id, u.amount_cents AS ledger_cents, u.refunded,
        f.discount_cents AS feed_cents, f.status AS feed_status, u.coupon_id IS NOT NULL AS in_ledger, f.order_id IS NOT NULL AS in_feed
-  FROM uses u FULL JOIN feed f ON f.order_id = u.order_id AND f.coupon_id = u.coupon_id;
+  FROM pg_temp.reconcile_uses u FULL JOIN feed f ON f.order_id = u.order_id AND f.coupon_id = u.coupon_id;
 
 INSERT INTO pg_temp.reconcile_finding (check_name, code, template_id, coupon_id, order_id, expected, actual)
 SELECT 'ORDERS',
