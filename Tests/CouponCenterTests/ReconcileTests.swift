@@ -502,4 +502,69 @@ func uniquePrefix(_ name: String) -> String { name + "-" + String(UInt32.random(
                 "\(moved)")
         }
     }
+
+    /// A blind self-check through a whole run: a critical RECONCILER_BLIND alert fires (an event
+    /// too), the run says which faults were missed, and a later passing self-check resolves it. The
+    /// daily job runs the day before once, with the self-check, as its leader.
+    @Test func aBlindRunAlertsAndThePassingDailyRunResolvesIt() async throws {
+        try await InProcessCouponCenter.with { center in
+            let zone = try #require(TimeZone(identifier: "Asia/Shanghai"))
+            let text = String(decoding: PackageResources.reconcile_checks_sql, as: UTF8.self)
+            guard let start = text.range(of: "-- COUPON_STATE"), let end = text.range(of: "-- COUNTERS") else {
+                throw TestFailure("the script's sections moved")
+            }
+            var blind = ReconcileService(
+                store: ReconcileStore(database: center.database), redis: try redisForTests(),
+                settings: ReconcileSettings(dailyAtMinutes: 120, marginSeconds: 300, timeZone: zone),
+                logger: Logger(service: "coupon-center", level: .error), metrics: Metrics())
+            blind.selfCheckScript = SQL(unsafeSQL: String(text[..<start.lowerBound]) + String(text[end.lowerBound...]))
+            let run = try await blind.start(ReconcileStartRequest(businessDate: "2026-11-27", selfCheck: true))
+            #expect(run.selfCheck == .blind)
+            #expect(run.selfCheckMissed == ["deleted ledger row", "duplicated USED row", "row changed behind the ledger"])
+            let firing = try await center.call("GET", "/api/admin/alerts?status=firing")
+            #expect(firing.json["alerts"]?[0]?["kind"] == .string("RECONCILER_BLIND"), "\(firing.json)")
+            #expect(firing.json["alerts"]?[0]?["scope"] == .string("reconcile:self-check"))
+            #expect(try await center.count("SELECT count(*) FROM event_outbox WHERE kind = 'alert.fired'") == 1)
+
+            // 2026-11-29 10:00 local: the day before is due, once.
+            var sighted = blind
+            sighted.selfCheckScript = ReconcileChecks.script
+            let job = ReconcileJob(service: sighted, locks: RedisLock(pool: try redisForTests()), logger: sighted.logger)
+            let morning: Int64 = 1_795_917_600_000
+            #expect(Timestamp.formatISO8601(morning, in: zone) == "2026-11-29T10:00:00.000+08:00")
+            let daily = try #require(try await job.runDue(now: morning))
+            #expect(daily.businessDate == "2026-11-28")
+            #expect(daily.selfCheck == .passed)
+            #expect(daily.attempt == 1)
+            #expect(try await job.runDue(now: morning) == nil, "a day with a run is not run again")
+            #expect(try await job.runDue(now: morning - 9 * 3_600_000) == nil, "01:00 is before COUPON_RECONCILE_AT")
+            let resolved = try await center.call("GET", "/api/admin/alerts?status=resolved")
+            #expect(resolved.json["alerts"]?[0]?["kind"] == .string("RECONCILER_BLIND"), "\(resolved.json)")
+        }
+    }
+}
+
+/// When the daily job looks and which day it reconciles, in the configured zone.
+@Suite struct ReconcileScheduleTests {
+    let settings = ReconcileSettings(dailyAtMinutes: 120, marginSeconds: 300, timeZone: TimeZone(identifier: "Asia/Shanghai")!)
+
+    @Test func theDayBeforeIsDueOnceTheLocalRunTimeHasPassed() {
+        // 2026-11-30 01:59:59 and 02:00:00 in Shanghai (17:59:59 and 18:00:00 UTC the day before).
+        let before: Int64 = 1_795_975_199_000
+        #expect(settings.dueDay(before) == nil)
+        #expect(settings.dueDay(before + 1_000) == "2026-11-29")
+        #expect(settings.dueDay(before + 1_000 + 21 * 3_600_000) == "2026-11-29")
+        #expect(settings.untilNextLook(before) == .seconds(1))
+        #expect(settings.untilNextLook(before + 1_000) == .seconds(3_600))
+    }
+
+    @Test(arguments: [("02:00", 120), ("00:00", 0), ("23:59", 1_439)] as [(String, Int)])
+    func runTimesAreHoursAndMinutes(text: String, minutes: Int) {
+        #expect(ReconcileSettings.minutesOfDay(text) == minutes)
+    }
+
+    @Test(arguments: ["24:00", "2:00", "02:60", "0200", "", "02:00:00", "ab:cd"])
+    func otherRunTimesAreRefused(text: String) {
+        #expect(ReconcileSettings.minutesOfDay(text) == nil)
+    }
 }

@@ -20,6 +20,9 @@ struct ReconcileService: Sendable {
     let settings: ReconcileSettings
     let logger: Logger
     let metrics: Metrics
+    /// The checks the self-check proves: the real script (a test passes a crippled one to see the
+    /// RECONCILER_BLIND path end to end).
+    var selfCheckScript: SQL = ReconcileChecks.script
 
     var database: PostgresPool { store.database }
 
@@ -83,7 +86,7 @@ struct ReconcileService: Sendable {
     }
 
     private func runSelfCheck() async throws -> SelfCheck.Result {
-        let result = try await SelfCheck.run(database: database, timeZone: settings.timeZone.identifier)
+        let result = try await SelfCheck.run(database: database, timeZone: settings.timeZone.identifier, script: selfCheckScript)
         metrics.increment("reconcile_self_checks_total", [("outcome", result.outcome.rawValue)])
         return result
     }
