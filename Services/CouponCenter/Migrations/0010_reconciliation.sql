@@ -1,7 +1,7 @@
 -- Reconciliation (对账, DESIGN.md §2.6; README "Reconciliation"): the order system's feed, the runs
 -- and what they found, the incidents they open, the reconciliation alerts, and budgets that equal
--- a sum over the ledger. The checks themselves are coupon-center's Reconcile/ReconcileChecks.sql,
--- run against these tables (and, in the self-check, against temporary copies of them).
+-- a sum over the ledger. The checks themselves are coupon-center's Scripts/reconcile_checks.sql,
+-- run against these tables (and, in the self-check, against temporary tables of the same names).
 
 -- The order system's view of one business day, one row per order: what it says the coupon took
 -- off (discount) and the order's amount, and whether the order is PAID or REFUNDED now. Posting
