@@ -29,6 +29,13 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let alertsList = MessageKind(rawValue: 0x0121)
     public static let orderReport = MessageKind(rawValue: 0x0122)
     public static let costEvaluate = MessageKind(rawValue: 0x0123)
+    public static let reconcileStart = MessageKind(rawValue: 0x0124)
+    public static let reconcileRunGet = MessageKind(rawValue: 0x0125)
+    public static let reconcileRunsList = MessageKind(rawValue: 0x0126)
+    public static let feedSubmit = MessageKind(rawValue: 0x0127)
+    public static let incidentsList = MessageKind(rawValue: 0x0128)
+    public static let incidentAck = MessageKind(rawValue: 0x0129)
+    public static let incidentAccept = MessageKind(rawValue: 0x012A)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -57,6 +64,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
+        .reconcileStart: "reconcile_start", .reconcileRunGet: "reconcile_run_get", .reconcileRunsList: "reconcile_runs_list",
+        .feedSubmit: "feed_submit", .incidentsList: "incidents_list", .incidentAck: "incident_ack", .incidentAccept: "incident_accept",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
