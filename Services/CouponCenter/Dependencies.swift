@@ -24,10 +24,15 @@ struct Dependencies: Sendable {
 
         let redis = RedisPool(config: try RedisConfig(url: configuration.redisURL, poolSize: configuration.redisPoolSize))
         let timeout = configuration.dependencyTimeoutMilliseconds
+        // Internal calls carry the service token when one is configured: rule-engine and
+        // risk-control then refuse end-user-side calls without it.
+        let credential = configuration.auth.access.serviceToken
         return Dependencies(
             database: database, redis: redis,
-            ruleEngine: try ServiceClient(service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout),
-            riskControl: try ServiceClient(service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout),
+            ruleEngine: try ServiceClient(
+                service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout, credential: credential),
+            riskControl: try ServiceClient(
+                service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout, credential: credential),
             timeoutMilliseconds: timeout)
     }
 

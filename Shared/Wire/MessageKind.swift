@@ -36,6 +36,20 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let incidentsList = MessageKind(rawValue: 0x0128)
     public static let incidentAck = MessageKind(rawValue: 0x0129)
     public static let incidentAccept = MessageKind(rawValue: 0x012A)
+    // Sign-in, operators, API tokens and the audit log (0x0140–0x014F).
+    public static let authLogin = MessageKind(rawValue: 0x0140)
+    public static let authLogout = MessageKind(rawValue: 0x0141)
+    public static let authMe = MessageKind(rawValue: 0x0142)
+    public static let tokenCreate = MessageKind(rawValue: 0x0143)
+    public static let tokenList = MessageKind(rawValue: 0x0144)
+    public static let tokenRevoke = MessageKind(rawValue: 0x0145)
+    public static let operatorCreate = MessageKind(rawValue: 0x0146)
+    public static let operatorList = MessageKind(rawValue: 0x0147)
+    public static let operatorRoleSet = MessageKind(rawValue: 0x0148)
+    public static let operatorDisable = MessageKind(rawValue: 0x0149)
+    public static let operatorPasswordSet = MessageKind(rawValue: 0x014A)
+    public static let auditList = MessageKind(rawValue: 0x014B)
+    public static let operatorBootstrap = MessageKind(rawValue: 0x014C)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -66,6 +80,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
         .reconcileStart: "reconcile_start", .reconcileRunGet: "reconcile_run_get", .reconcileRunsList: "reconcile_runs_list",
         .feedSubmit: "feed_submit", .incidentsList: "incidents_list", .incidentAck: "incident_ack", .incidentAccept: "incident_accept",
+        .authLogin: "auth_login", .authLogout: "auth_logout", .authMe: "auth_me", .tokenCreate: "tokens_create", .tokenList: "tokens_list",
+        .tokenRevoke: "tokens_revoke", .operatorCreate: "operators_create", .operatorList: "operators_list",
+        .operatorRoleSet: "operators_role", .operatorDisable: "operators_disable", .operatorPasswordSet: "operators_password",
+        .auditList: "audit_list", .operatorBootstrap: "operators_bootstrap",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

@@ -95,6 +95,9 @@ public final class TestCluster: @unchecked Sendable {
             "COUPON_DATABASE_URL": database.url, "COUPON_REDIS_URL": "redis://127.0.0.1:\(redis.port)/0",
             "COUPON_LOG_LEVEL": "info", "COUPON_DATABASE_POOL": "8", "COUPON_REDIS_POOL": "8",
             "COUPON_DEPENDENCY_TIMEOUT_MS": String(Patience.dependencyMilliseconds),
+            // Operator calls are open unless a test turns sign-in on (the AuthCluster tests do):
+            // the other tests exercise claims, templates and risk rules, not who may call them.
+            "COUPON_OPERATOR_AUTH": "off",
         ].merging(extraEnvironment) { _, override in override }
     }
 
@@ -176,8 +179,8 @@ public final class TestCluster: @unchecked Sendable {
 
     /// A client for coupon-center, spread across every running replica. Its deadline is generous
     /// (`Patience.callMilliseconds`): a test that wants calls to time out passes its own.
-    public func client(timeoutMilliseconds: Int = Patience.callMilliseconds) throws -> ServiceClient {
-        try ServiceClient(service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds)
+    public func client(timeoutMilliseconds: Int = Patience.callMilliseconds, credential: String? = nil) throws -> ServiceClient {
+        try ServiceClient(service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds, credential: credential)
     }
 
     public func stop() async {
@@ -195,9 +198,13 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     /// One HTTP call to coupon-center `index`; the body is JSON text, the answer parsed JSON.
-    public func http(_ method: String, _ path: String, json: String? = nil, to index: Int = 0) async throws -> HTTPAnswer {
+    public func http(
+        _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:], to index: Int = 0
+    ) async throws -> HTTPAnswer {
         var request = URLRequest(url: URL(string: httpURLs[index] + path)!)
         request.httpMethod = method
+        request.httpShouldHandleCookies = false
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.timeoutInterval = Double(Patience.callMilliseconds) / 1000
         if let json {
             request.httpBody = Data(json.utf8)
