@@ -22,6 +22,10 @@ struct CouponLoad {
         ConfigOption("stock", default: "1000000", "claim scenario: total stock of the template this run creates"),
         ConfigOption("users", default: "100000", "claim scenario: how many distinct users claim"),
         ConfigOption("per-user", default: "1000", "claim scenario: per-user limit of the template"),
+        ConfigOption(
+            "token", env: "COUPON_TOKEN", default: "",
+            "the credential of every call: an operator API token (the claim scenario creates a template) or the service token"),
+        ConfigOption("token-file", env: "COUPON_TOKEN_FILE", default: "", "a file holding the token (its first line), e.g. .cluster/admin-token"),
     ]
 
     static func main() async {
@@ -66,6 +70,7 @@ struct LoadSettings: Sendable {
     var stock: Int32
     var users: Int
     var perUser: Int32
+    var token: String?
 
     init(_ values: ConfigValues) throws(ConfigError) {
         scenario = values.string("scenario")
@@ -84,6 +89,11 @@ struct LoadSettings: Sendable {
         stock = Int32(try values.int("stock", in: 1...Int(Int32.max)))
         users = try values.int("users", in: 1...100_000_000)
         perUser = Int32(try values.int("per-user", in: 1...1_000_000))
+        let inline = values.string("token")
+        let file = values.string("token-file")
+        guard inline.isEmpty || file.isEmpty else { throw ConfigError("--token and --token-file: give one of them, not both") }
+        let text = file.isEmpty ? inline : try SecretFile.firstLine(of: file, flag: "--token-file / COUPON_TOKEN_FILE")
+        token = text.isEmpty ? nil : text
     }
 }
 
@@ -102,7 +112,8 @@ struct Scenario: Sendable {
     static let names = ["ping", "claim", "redeem", "mixed", "best", "best-engine", "risk", "echo"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
-        let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
+        let client = try ServiceClient(
+            service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds, credential: settings.token)
         @Sendable func outcome(_ body: () async throws -> Void) async -> ErrorCode? {
             do {
                 try await body()

@@ -53,6 +53,8 @@ enum RiskMigrations {
         Migration(
             version: 1003, name: "risk_audit_input_type",
             sql: String(decoding: PackageResources._003_risk_audit_input_type_sql, as: UTF8.self)),
+        Migration(
+            version: 1004, name: "risk_admin_audit", sql: String(decoding: PackageResources._004_risk_admin_audit_sql, as: UTF8.self)),
     ]
 }
 
@@ -78,7 +80,8 @@ struct RiskControlMain {
                 store: CredentialStore(database: database, sessionIdleSeconds: configuration.sessionIdleSeconds))
             router.admission = { kind, credential in try await gatekeeper.admit(kind: kind, credential: credential) }
 
-            RiskControlRoutes.register(on: &router, engine: engine, audit: audit, rulesFile: configuration.rulesFile)
+            RiskControlRoutes.register(
+                on: &router, engine: engine, audit: audit, adminAudit: AdminAudit(database: database), rulesFile: configuration.rulesFile)
             logger.info("risk rules", [("rules.source", configuration.rulesFile.isEmpty ? "defaults" : configuration.rulesFile)])
             return ServiceParts(
                 services: [AuditService(writer: audit, intervalMilliseconds: configuration.auditIntervalMilliseconds)],

@@ -33,7 +33,15 @@ public struct Gatekeeper: Sendable {
     /// The principal a call runs as, or the refusal. `.open` calls ignore any credential.
     public func admit(_ requirement: Requirement, credential: [UInt8]?, call: String) async throws -> Principal? {
         if requirement == .open { return nil }
-        let principal = try await principal(presenting: credential)
+        let principal: Principal?
+        do {
+            principal = try await self.principal(presenting: credential)
+        } catch  where policy.refusal(requirement, principal: nil, call: call) == nil {
+            // A call anyone may make (an end-user call without a configured service token, an
+            // operator call with sign-in off) is not refused for a credential this service
+            // cannot check: rule-engine knows no API tokens.
+            principal = nil
+        }
         if let refusal = policy.refusal(requirement, principal: principal, call: call) { throw refusal }
         return principal
     }

@@ -33,8 +33,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let experimentNotFound = ErrorCode(rawValue: 1103)
     public static let reconcileRunNotFound = ErrorCode(rawValue: 1104)
     public static let incidentNotFound = ErrorCode(rawValue: 1105)
-    public static let operatorNotFound = ErrorCode(rawValue: 1106)
-    public static let tokenNotFound = ErrorCode(rawValue: 1107)
+    public static let operatorNotFound = ErrorCode(rawValue: 1107)
+    public static let tokenNotFound = ErrorCode(rawValue: 1108)
 
     // 1200–1299: a business rule refuses it (409).
     public static let soldOut = ErrorCode(rawValue: 1200)
@@ -63,9 +63,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// configured time zone.
     public static let dayNotBegun = ErrorCode(rawValue: 1219)
     /// An operator account with that username exists already.
-    public static let operatorExists = ErrorCode(rawValue: 1220)
+    public static let operatorExists = ErrorCode(rawValue: 1224)
     /// The first-admin bootstrap after an operator exists: it works once, on an empty cluster.
-    public static let alreadyBootstrapped = ErrorCode(rawValue: 1221)
+    public static let alreadyBootstrapped = ErrorCode(rawValue: 1225)
 
     // 1300–1399: refused for who is asking (403).
     public static let riskDenied = ErrorCode(rawValue: 1300)

@@ -91,6 +91,15 @@ import Wire
             _ = try await risk.call(GetRiskRulesRequest())
             let set = await #expect(throws: ServiceError.self) { _ = try await risk.call(SetRiskRulesRequest(rules: RiskRules())) }
             #expect(set?.code == .roleRequired)
+            // An admin's list change is in risk-control's own audit log; the refused one is not.
+            let adminRisk = try ServiceClient(
+                service: "risk-control", urls: [cluster.riskControlURL], timeoutMilliseconds: timeout, credential: adminToken)
+            defer { adminRisk.close() }
+            _ = try await adminRisk.call(AddRiskListEntryRequest(list: .block, subject: .device, value: "dev-bad"))
+            let riskAudit = try await database.query("SELECT actor, actor_kind, action, after->>'value' FROM risk_admin_audit")
+            #expect(riskAudit.count == 1)
+            #expect(try riskAudit.first?.decode(0, as: String.self) == "admin/bootstrap" && riskAudit.first?.decode(1, as: String.self) == "token")
+            #expect(try riskAudit.first?.decode(2, as: String.self) == "risk.list_add" && riskAudit.first?.decode(3, as: String.self) == "dev-bad")
             // The internal calls carry the service token: a claim goes through rule-engine and risk-control.
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let templateId = try await admin.call(

@@ -85,7 +85,7 @@ import Wire
             let viewer = try await center.call("POST", "/api/admin/tokens", #"{"name":"dashboards","role":"viewer"}"#, headers: Self.bearer(admin))
             let viewerToken = try #require(viewer.json["token"]?.text)
             let before = try await DatabaseFingerprint.of(center.database)
-            for label in center.front.dispatcher.routeLabels.sorted() {
+            for label in center.front.dispatcher.routeLabels.sorted() where label != "GET /metrics" {
                 let (method, path) = Self.path(label, templateId: templateId)
                 let answer = try await center.call(method, path, "{}", headers: Self.bearer(viewerToken))
                 switch AccessTable.requirement(forRoute: label) {

@@ -73,7 +73,14 @@ struct InProcessCouponCenter {
             if let mark = target.firstIndex(of: "?") { (String(target[..<mark]), String(target[target.index(after: mark)...])) } else {
                 (target, "")
             }
-        return await front.respond(to: HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8)))
+        // Header names as the server's parser hands them over: `X-CSRF-Token` arrives as `X-Csrf-Token`.
+        let canonical = Dictionary(headers.map { (Self.canonicalName($0.key), $0.value) }) { $1 }
+        return await front.respond(to: HTTPRequest(method: method, path: path, query: query, headers: canonical, body: Array(body.utf8)))
+    }
+
+    static func canonicalName(_ name: String) -> String {
+        name.split(separator: "-", omittingEmptySubsequences: false).map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
+            .joined(separator: "-")
     }
 }
 
