@@ -45,10 +45,12 @@ struct CouponCenterAssembly: Sendable {
             templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
             best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
             wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)),
-            cost: CostService(store: costStore, monitor: costMonitor))
+            cost: CostService(store: costStore, monitor: costMonitor),
+            experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
             database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
         costJob = CostJob(monitor: costMonitor, logger: logger)

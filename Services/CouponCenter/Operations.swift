@@ -9,4 +9,5 @@ struct Operations: Sendable {
     let wallets: WalletService
     let analytics: AnalyticsService
     let cost: CostService
+    let experiments: ExperimentService
 }

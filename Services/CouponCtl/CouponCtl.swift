@@ -56,7 +56,9 @@ struct Command: Sendable {
         ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
     ]
 
-    static var all: [Command] { SystemCommands.all + CouponCommands.all + CostCommands.all + RiskCommands.all + EventCommands.all }
+    static var all: [Command] {
+        SystemCommands.all + CouponCommands.all + CostCommands.all + ExperimentCommands.all + RiskCommands.all + EventCommands.all
+    }
 
     static var overview: String {
         var text =

@@ -29,6 +29,14 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let alertsList = MessageKind(rawValue: 0x0121)
     public static let orderReport = MessageKind(rawValue: 0x0122)
     public static let costEvaluate = MessageKind(rawValue: 0x0123)
+    public static let experimentCreate = MessageKind(rawValue: 0x0130)
+    public static let experimentGet = MessageKind(rawValue: 0x0131)
+    public static let experimentList = MessageKind(rawValue: 0x0132)
+    public static let experimentStart = MessageKind(rawValue: 0x0133)
+    public static let experimentStop = MessageKind(rawValue: 0x0134)
+    public static let experimentRollout = MessageKind(rawValue: 0x0135)
+    public static let experimentResults = MessageKind(rawValue: 0x0136)
+    public static let experimentAssignment = MessageKind(rawValue: 0x0137)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -57,6 +65,9 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
+        .experimentCreate: "experiment_create", .experimentGet: "experiment_get", .experimentList: "experiment_list",
+        .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
+        .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

@@ -61,7 +61,10 @@ struct ClaimService: Sendable {
         try Self.validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
         try TemplateRules.identifier(request.channel, field: "channel")
         if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
-        let fingerprint = RequestFingerprint(["claim", request.userId, request.templateId, request.channel, request.deviceId ?? "", request.ip ?? ""])
+        // Through an experiment the request names the experiment, not the arm's template it was
+        // resolved to (ExperimentService), which a rollout changes: a retry must match its first try.
+        let target = request.experimentId.map { "experiment:" + $0 } ?? request.templateId
+        let fingerprint = RequestFingerprint(["claim", request.userId, target, request.channel, request.deviceId ?? "", request.ip ?? ""])
         return try await issue(
             .claim, userId: request.userId, templateId: request.templateId, channel: request.channel, deviceId: request.deviceId,
             ip: request.ip, requestId: request.requestId, fingerprint: fingerprint)

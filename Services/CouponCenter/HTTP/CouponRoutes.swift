@@ -31,20 +31,24 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/coupon/issue") { call in
                 let fields = try JSONFields(
-                    try call.jsonObject(), allowed: ["userId", "couponType", "templateId", "channel", "deviceId", "ip", "requestId"])
+                    try call.jsonObject(), allowed: ["userId", "couponType", "templateId", "channel", "deviceId", "ip", "requestId", "experimentId"])
                 let templateId: String
+                let experimentId = try fields.optionalString("experimentId")
                 switch (try fields.optionalString("couponType"), try fields.optionalString("templateId")) {
+                case (.some, _) where experimentId != nil, (_, .some) where experimentId != nil:
+                    throw ServiceError(.invalidArgument, "experimentId: a claim through an experiment names no template (its arm decides)")
                 case (let type?, let id?) where type != id:
                     throw ServiceError(.invalidArgument, "couponType and templateId name different templates")
                 case (let type?, _): templateId = type
                 case (nil, let id?): templateId = id
+                case (nil, nil) where experimentId != nil: templateId = ""
                 case (nil, nil): throw ServiceError(.invalidArgument, "couponType: required (the template id)")
                 }
-                let response = try await operations.claims.claim(
+                let response = try await operations.experiments.claim(
                     ClaimRequest(
                         userId: try fields.string("userId"), templateId: templateId, channel: try fields.string("channel"),
                         deviceId: try fields.optionalString("deviceId"), ip: try fields.optionalString("ip"),
-                        requestId: try fields.optionalString("requestId")))
+                        requestId: try fields.optionalString("requestId"), experimentId: experimentId))
                 return .json(json.claim(response))
             },
             HTTPRoute("POST", "/api/coupon/exchange") { call in

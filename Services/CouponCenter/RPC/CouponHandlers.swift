@@ -10,7 +10,7 @@ enum CouponHandlers {
         router.register(PauseTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .paused) }
         router.register(ResumeTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .active) }
         router.register(ListTemplatesRequest.self) { request, _ in try await templates.list(request) }
-        router.register(ClaimRequest.self) { request, _ in try await claims.claim(request) }
+        router.register(ClaimRequest.self) { request, _ in try await operations.experiments.claim(request) }
         router.register(ExchangeRequest.self) { request, _ in try await claims.exchange(request) }
         router.register(UseRequest.self) { request, _ in try await operations.redemptions.use(request) }
         router.register(RefundRequest.self) { request, _ in try await operations.refunds.refund(request) }
@@ -24,5 +24,6 @@ enum CouponHandlers {
         router.register(AlertsListRequest.self) { request, _ in try await operations.cost.alerts(request) }
         router.register(OrderReportRequest.self) { request, _ in try await operations.cost.reportOrder(request) }
         router.register(CostEvaluateRequest.self) { request, _ in try await operations.cost.evaluate(request) }
+        ExperimentHandlers.register(on: &router, operations.experiments)
     }
 }
