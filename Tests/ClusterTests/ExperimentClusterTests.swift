@@ -179,6 +179,26 @@ import Wire
             let lowerBoundPredicted = reference.liftLow >= 0.12
             #expect(comparison["lowerBoundVerdict"] == .string(lowerBoundPredicted ? "ROLL_OUT" : "INSUFFICIENT_DATA"), "\(reference)")
 
+            // One new user's claim sent ten times at once to both processes: one coupon, one exposure.
+            let racedCoupons = try await withThrowingTaskGroup(of: String.self) { group in
+                for attempt in 0..<10 {
+                    group.addTask {
+                        try await clients[attempt % 2].call(
+                            ClaimRequest(userId: "ab-race", templateId: "", channel: "app", requestId: "claim-ab-race", experimentId: experimentId)
+                        ).couponId
+                    }
+                }
+                var coupons = Set<String>()
+                for try await coupon in group { coupons.insert(coupon) }
+                return coupons
+            }
+            #expect(racedCoupons.count == 1, "\(racedCoupons)")
+            let raceDatabase = try cluster.database.pool()
+            let racedExposures = try await raceDatabase.query(
+                "SELECT count(*)::bigint FROM experiment_exposure WHERE experiment_id = $1 AND user_id = 'ab-race'", [experimentId])
+            await raceDatabase.close()
+            #expect(try racedExposures[0].decode(0, as: Int64.self) == 1)
+
             // The assignment survives a restart of the process.
             let before = try await cluster.http("GET", "/api/coupon/experiments/\(experimentId)/assignment?userId=ab-42", to: 0)
             await cluster.couponCenters[0].terminate()
@@ -243,6 +263,35 @@ import Wire
             #expect(refused.status == 409 && refused.json?["error"] == .string("EXPERIMENT_NOT_RUNNING"), "\(refused.text)")
             let unknown = try await cluster.http("GET", "/api/admin/experiments/nope/results")
             #expect(unknown.status == 404, "\(unknown.text)")
+
+            // The operator's side, from couponctl: create with flags (an even split), start, look
+            // up an arm, read the results, and roll out (refused without a winner, done with an arm).
+            let environment = ["COUPON_CENTER_URL": cluster.couponCenterURLs[0], "COUPON_TIME_ZONE": "Asia/Shanghai"]
+            func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+                try await runTool("couponctl", ["experiment"] + arguments, environment: environment)
+            }
+            let created = try await run([
+                "create", "--name", "from the command line", "--arms", "control=\(control),lower=\(lower)", "--min-lift", "0.15", "--json",
+            ])
+            #expect(created.status == 0, "\(created.output)")
+            let view = try JSONParser.parse(Array(created.output.utf8))
+            let ctlId = try #require(TemplateAndClaimAPITests.string(view["experimentId"]), "\(created.output)")
+            #expect(view["minLift"] == .number("0.15"))
+            guard case .array(let ctlArms)? = view["arms"] else {
+                Issue.record("no arms: \(created.output)")
+                return
+            }
+            #expect(ctlArms.map { $0["weight"] } == [.number("0.5"), .number("0.5")], "\(created.output)")
+            #expect(try await run(["start", ctlId]).status == 0)
+            let assigned = try await run(["assign", ctlId, "--user", "ctl-user", "--json"])
+            let arm = try JSONParser.parse(Array(assigned.output.utf8))["arm"]
+            #expect(arm == .string("control") || arm == .string("lower"), "\(assigned.output)")
+            let shown = try await run(["results", ctlId])
+            #expect(shown.status == 0 && shown.output.contains("verdict: INSUFFICIENT_DATA"), "\(shown.output)")
+            let noWinner = try await run(["rollout", ctlId])
+            #expect(noWinner.status == 2 && noWinner.output.contains("1223 EXPERIMENT_NO_WINNER"), "\(noWinner.output)")
+            let rolled = try await run(["rollout", ctlId, "--arm", "lower", "--json"])
+            #expect(try JSONParser.parse(Array(rolled.output.utf8))["status"] == .string("ROLLED_OUT"), "\(rolled.output)")
         }
     }
 }

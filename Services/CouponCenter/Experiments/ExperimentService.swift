@@ -5,7 +5,8 @@ import Wire
 /// The experiment calls of the API, and the experiment's entry point of a claim.
 ///
 /// What a claim through an experiment goes through (then it is an ordinary claim):
-/// 1. **Validation**: `experimentId` and no template (both is `INVALID_ARGUMENT`).
+/// 1. **Validation**: `experimentId` and no template (both is `INVALID_ARGUMENT`), and the claim's
+///    own fields, so that an invalid claim records no exposure.
 /// 2. **Experiment**: RUNNING or ROLLED_OUT, else `EXPERIMENT_NOT_RUNNING`.
 /// 3. **Assignment** (`ExperimentBuckets`): the user's arm from the hash, or the rollout arm.
 /// 4. **Exposure**, recorded once (`ExperimentStore.recordExposure`); a user exposed before keeps
@@ -100,7 +101,11 @@ struct ExperimentService: Sendable {
         guard request.templateId.isEmpty else {
             throw ServiceError(.invalidArgument, "templateId: must be empty in a claim through an experiment (the arm decides the template)")
         }
-        try TemplateRules.identifier(request.userId, field: "userId")
+        // The claim's own fields first: an invalid claim must not count as an exposure.
+        try TemplateRules.identifier(experimentId, field: "experimentId")
+        try ClaimService.validateClaimant(userId: request.userId, templateId: experimentId, deviceId: request.deviceId, ip: request.ip)
+        try TemplateRules.identifier(request.channel, field: "channel")
+        if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
         let stored = try await experiment(experimentId)
         guard stored.view.status == .running || stored.view.status == .rolledOut else {
             throw ServiceError(.experimentNotRunning, "experiment \(experimentId) is \(stored.view.status.rawValue): it takes no claims")

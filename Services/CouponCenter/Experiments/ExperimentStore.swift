@@ -85,7 +85,17 @@ struct ExperimentStore: Sendable {
 
     /// Records the user's first exposure in `arm`, or keeps the one recorded before (a retry, a
     /// race with another process): answers the arm recorded, which is the one the user stays in.
+    /// A row committed by a racing process after this statement's snapshot is skipped by
+    /// ON CONFLICT yet invisible to its SELECT; a second statement, with a fresh snapshot, reads it.
     func recordExposure(experimentId: String, userId: String, arm: String) async throws -> String {
+        if let recorded = try await insertExposure(experimentId: experimentId, userId: userId, arm: arm) { return recorded }
+        let rows = try await database.query(
+            "SELECT arm FROM experiment_exposure WHERE experiment_id = $1 AND user_id = $2", [experimentId, userId])
+        guard let row = rows.first else { throw ServiceError(.internalError, "exposure of \(userId) to \(experimentId) neither written nor found") }
+        return try row.decode(0, as: String.self)
+    }
+
+    private func insertExposure(experimentId: String, userId: String, arm: String) async throws -> String? {
         let rows = try await database.autocommitQuery(
             """
             WITH inserted AS (
@@ -97,8 +107,7 @@ struct ExperimentStore: Sendable {
             UNION ALL
             SELECT arm FROM experiment_exposure WHERE experiment_id = $1 AND user_id = $2 AND NOT EXISTS (SELECT 1 FROM inserted)
             """, [experimentId, userId, arm])
-        guard let row = rows.first else { throw ServiceError(.internalError, "exposure of \(userId) to \(experimentId) neither written nor found") }
-        return try row.decode(0, as: String.self)
+        return try rows.first?.decode(0, as: String.self)
     }
 
     /// Per arm, in position order: exposed users; their coupons of the arm's template; of those
