@@ -121,7 +121,8 @@ s.close()'
 pid_running() {
     local stat
     kill -0 "$1" 2>/dev/null || return 1
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    # `read`, not `$(cat …)`: the supervisor calls this with its SIGTERM trap set (see supervise).
+    IFS= read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
     stat="${stat##*) }"
     [[ ${stat%% *} != Z ]]
 }
@@ -389,16 +390,6 @@ exit_reason() {
     fi
 }
 
-# Whether the supervisor's own child PID still runs (alive and not a zombie), with builtins only. A
-# read that the trap interrupts counts as running: the caller checks the stop flag next.
-supervised_child_running() {
-    local stat
-    kill -0 "$1" 2>/dev/null || return 1
-    IFS= read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
-    stat="${stat##*) }"
-    [[ ${stat%% *} != Z ]]
-}
-
 # supervise NAME RUN_DIR SERVICE_LOG CLUSTER_LOG COMMAND [ARGS...]
 #
 # Runs COMMAND (output appended to SERVICE_LOG) and starts it again whenever it crashes: exits
@@ -435,7 +426,7 @@ supervise() {
         # line above) runs the trap first, and that wait would then last as long as the service.
         # A one-second sleep is waited instead, which the trap cuts short, and the flag is checked
         # between sleeps; a crash is noticed within a second.
-        while supervised_child_running "$child"; do
+        while pid_running "$child"; do
             if ((SUPERVISOR_STOPPING)); then
                 supervisor_log "$name: supervision stopped; pid $child left to the caller"
                 return 0
@@ -446,7 +437,8 @@ supervise() {
             kill "$sleeper" 2>/dev/null || true
         done
         # bash reaped it and kept its status. 2>/dev/null: no "Killed" line of bash's own.
-        # A stop that landed as the loop ended: the child may still run, and `wait` would wait it out.
+        # A stop that landed as the loop ended (a read the trap interrupted reads as "not running"):
+        # the child may still run, and `wait` would wait it out.
         if ((SUPERVISOR_STOPPING)); then
             supervisor_log "$name: supervision stopped; pid $child left to the caller"
             return 0

@@ -27,6 +27,7 @@ struct CouponCenterConfiguration: Sendable {
     var expiryIntervalSeconds: Int
     var cost: CostSettings
     var events: EventSettings
+    var reconcile: ReconcileSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
@@ -84,7 +85,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ] + EventSettings.options
+        ] + EventSettings.options + ReconcileSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -123,5 +124,6 @@ struct CouponCenterConfiguration: Sendable {
             minimumOrders: Int64(try values.int("cost-min-orders", in: 1...1_000_000_000)),
             evaluateSeconds: try values.int("cost-evaluate-interval", in: 1...86_400), timeZoneName: zone.identifier)
         events = try EventSettings(values)
+        reconcile = try ReconcileSettings(values, timeZone: zone)
     }
 }

@@ -15,6 +15,7 @@ struct CouponCenterAssembly: Sendable {
     let stages: [any LifecycleService]
     let expiry: ExpiryJob
     let costJob: CostJob
+    let reconcileJob: ReconcileJob
 
     init(_ configuration: CouponCenterConfiguration, _ dependencies: Dependencies, logger: Logger, metrics: Metrics) {
         let database = dependencies.database
@@ -39,21 +40,28 @@ struct CouponCenterAssembly: Sendable {
             writer: writer, costStops: costMonitor.stops, timeZone: configuration.timeZone, dependencyTimeoutMilliseconds: timeout,
             metrics: metrics)
         let redemptions = Redemptions(
-            database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, dependencyTimeoutMilliseconds: timeout,
-            writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
+            database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, counters: counters,
+            dependencyTimeoutMilliseconds: timeout, writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger,
+            metrics: metrics)
         operations = Operations(
-            templates: templates, claims: claims, redemptions: redemptions, refunds: Refunds(database: database, metrics: metrics),
+            templates: templates, claims: claims, redemptions: redemptions,
+            refunds: Refunds(database: database, counters: counters, metrics: metrics),
             best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
             wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)),
             cost: CostService(store: costStore, monitor: costMonitor),
+            reconcile: ReconcileService(
+                store: ReconcileStore(database: database), redis: dependencies.redis, settings: configuration.reconcile, logger: logger,
+                metrics: metrics),
             experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + ReconcileRoutes(reconcile: operations.reconcile, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
             database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
         costJob = CostJob(monitor: costMonitor, logger: logger)
+        reconcileJob = ReconcileJob(service: operations.reconcile, locks: locks, logger: logger)
         stages = answers.stages + claims.stages + risk.stages + redemptions.stages + counters.stages + [writer.batcher]
     }
 }

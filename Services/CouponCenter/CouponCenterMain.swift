@@ -17,6 +17,7 @@ struct CouponCenterMain {
             let errorPolicy = ErrorPolicy(translate: translateDependencyError)
             router.errorPolicy = errorPolicy
             CouponHandlers.register(on: &router, parts.operations)
+            ReconcileHandlers.register(on: &router, parts.operations.reconcile)
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes,
                 readTimeoutMilliseconds: configuration.httpReadTimeoutMilliseconds,
@@ -26,10 +27,11 @@ struct CouponCenterMain {
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             let events = try EventDelivery.services(configuration.events, database: dependencies.database, logger: logger, metrics: metrics)
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
-            // the cost and expiry jobs, the batched stages upstream first, then event delivery (last,
+            // the reconcile, cost and expiry jobs, the batched stages upstream first, then event delivery (last,
             // so it still takes what the stages wrote).
             return ServiceParts(
-                services: events + parts.stages.reversed() + [parts.expiry, parts.costJob, http], dependencies: { await dependencies.health() })
+                services: events + parts.stages.reversed() + [parts.expiry, parts.costJob, parts.reconcileJob, http],
+                dependencies: { await dependencies.health() })
         }
     }
 }

@@ -9,5 +9,6 @@ struct Operations: Sendable {
     let wallets: WalletService
     let analytics: AnalyticsService
     let cost: CostService
+    let reconcile: ReconcileService
     let experiments: ExperimentService
 }

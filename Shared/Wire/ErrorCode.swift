@@ -31,6 +31,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let couponNotFound = ErrorCode(rawValue: 1101)
     public static let userNotFound = ErrorCode(rawValue: 1102)
     public static let experimentNotFound = ErrorCode(rawValue: 1103)
+    public static let reconcileRunNotFound = ErrorCode(rawValue: 1104)
+    public static let incidentNotFound = ErrorCode(rawValue: 1105)
     /// A rollout names an arm the experiment does not have.
     public static let experimentArmNotFound = ErrorCode(rawValue: 1106)
 
@@ -54,6 +56,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let notExchangeable = ErrorCode(rawValue: 1216)
     /// The template stops issuing while its cost ratio (or the platform's) is above the ceiling.
     public static let costCeiling = ErrorCode(rawValue: 1217)
+    /// The incident's status does not take that action (a RESOLVED or ACCEPTED incident cannot be
+    /// acknowledged or accepted).
+    public static let incidentState = ErrorCode(rawValue: 1218)
+    /// A reconciliation run or an order feed for a business day that has not begun yet in the
+    /// configured time zone.
+    public static let dayNotBegun = ErrorCode(rawValue: 1219)
     /// A claim through an experiment that is DRAFT or STOPPED.
     public static let experimentNotRunning = ErrorCode(rawValue: 1220)
     /// Start, stop or rollout of an experiment already rolled out.
@@ -99,6 +107,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .couponNotFound: ("COUPON_NOT_FOUND", 404),
         .userNotFound: ("USER_NOT_FOUND", 404),
         .experimentNotFound: ("EXPERIMENT_NOT_FOUND", 404),
+        .reconcileRunNotFound: ("RECONCILE_RUN_NOT_FOUND", 404),
+        .incidentNotFound: ("INCIDENT_NOT_FOUND", 404),
         .experimentArmNotFound: ("EXPERIMENT_ARM_NOT_FOUND", 404),
         .soldOut: ("SOLD_OUT", 409),
         .perUserLimitReached: ("PER_USER_LIMIT", 409),
@@ -118,6 +128,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .stackingConflict: ("STACKING_CONFLICT", 409),
         .notExchangeable: ("NOT_EXCHANGEABLE", 409),
         .costCeiling: ("COST_CEILING", 409),
+        .incidentState: ("INCIDENT_STATE", 409),
+        .dayNotBegun: ("DAY_NOT_BEGUN", 409),
         .experimentNotRunning: ("EXPERIMENT_NOT_RUNNING", 409),
         .experimentRolledOut: ("EXPERIMENT_ROLLED_OUT", 409),
         .experimentStatusConflict: ("EXPERIMENT_STATUS_CONFLICT", 409),

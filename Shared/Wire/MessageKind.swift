@@ -29,6 +29,13 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let alertsList = MessageKind(rawValue: 0x0121)
     public static let orderReport = MessageKind(rawValue: 0x0122)
     public static let costEvaluate = MessageKind(rawValue: 0x0123)
+    public static let reconcileStart = MessageKind(rawValue: 0x0124)
+    public static let reconcileRunGet = MessageKind(rawValue: 0x0125)
+    public static let reconcileRunsList = MessageKind(rawValue: 0x0126)
+    public static let feedSubmit = MessageKind(rawValue: 0x0127)
+    public static let incidentsList = MessageKind(rawValue: 0x0128)
+    public static let incidentAck = MessageKind(rawValue: 0x0129)
+    public static let incidentAccept = MessageKind(rawValue: 0x012A)
     public static let experimentCreate = MessageKind(rawValue: 0x0130)
     public static let experimentGet = MessageKind(rawValue: 0x0131)
     public static let experimentList = MessageKind(rawValue: 0x0132)
@@ -65,6 +72,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .best: "best",
         .exchange: "exchange", .pointsGrant: "points_grant", .profileSet: "profile_set", .exposure: "exposure", .stats: "stats",
         .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
+        .reconcileStart: "reconcile_start", .reconcileRunGet: "reconcile_run_get", .reconcileRunsList: "reconcile_runs_list",
+        .feedSubmit: "feed_submit", .incidentsList: "incidents_list", .incidentAck: "incident_ack", .incidentAccept: "incident_accept",
         .experimentCreate: "experiment_create", .experimentGet: "experiment_get", .experimentList: "experiment_list",
         .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
         .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",

@@ -31,6 +31,10 @@ import Wire
             "COUPON_WEBHOOK_URLS": "\(steady.url),\(flaky.url)", "COUPON_WEBHOOK_SECRET": secret,
             "COUPON_WEBHOOK_RETRY_BASE_MS": "50", "COUPON_WEBHOOK_RETRY_MAX_MS": "1000", "COUPON_EVENTS_POLL_MS": "50",
             "COUPON_WEBHOOK_TIMEOUT_MS": String(webhookTimeout),
+            // The storm's orders (满200减30 on 250.00, 12%) cross the 8% ceiling: evaluated every
+            // second, alerts fire mid-storm, so other kinds of event are delivered beside the coupon
+            // changes on every run, as they were only on slow runs with the 60 s default.
+            "COUPON_COST_EVALUATE_SECONDS": "1",
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await steady.serve() }
@@ -124,12 +128,21 @@ import Wire
             #expect(expected.count == Int(ledgerRows), "each ledger row has exactly one event")
 
             for receiver in receivers {
-                try await Patience.waitUntil("every event at \(receiver.url) (\(receiver.eventIds.count) of \(expected.count) so far)") {
-                    receiver.eventIds.isSuperset(of: expected)
-                }
-                #expect(receiver.eventIds == expected, "a webhook received an event id the outbox does not hold")
+                // As long as POSTs keep arriving: a loaded machine delivered 102 of 555 in the first minute.
+                try await Patience.waitUntil(
+                    "every event at \(receiver.url) (\(receiver.eventIds.count) of \(expected.count) so far)",
+                    progressing: { receiver.receipts.count + receiver.refusedCount }
+                ) { receiver.eventIds.isSuperset(of: expected) }
+                // Webhooks get every kind, not only coupon changes: on a slow run the cost job has
+                // time to evaluate the storm's 12% orders and fire an alert (`alert.fired`). So
+                // what arrived is checked against the whole outbox, read after it arrived.
+                let outbox = Set(try await database.query("SELECT event_id::text FROM event_outbox").map { try $0.decode(0, as: String.self) })
+                #expect(receiver.eventIds.isSubset(of: outbox), "a webhook received an event id the outbox does not hold")
                 if receiver === receivers[0] {
-                    try await Patience.waitUntil("the 5 events answered late delivered again") { receiver.receipts.count >= expected.count + 5 }
+                    // Against the distinct ids it received, not the ledger's: alert events arrive too.
+                    try await Patience.waitUntil("the 5 events answered late delivered again") {
+                        receiver.receipts.count >= receiver.eventIds.count + 5
+                    }
                 }
                 // A duplicate is the same event: same id in the header and the body, same body.
                 let byId = Dictionary(grouping: receiver.receipts, by: \.eventId)
@@ -174,8 +187,11 @@ import Wire
             #expect(expected.contains(tailedId))
 
             let copies = receivers.map { $0.receipts.count - $0.eventIds.count }
+            let otherKinds = try await database.query(
+                "SELECT kind || ' ' || count(*) FROM event_outbox WHERE kind NOT LIKE 'coupon.%' GROUP BY kind ORDER BY kind"
+            ).map { try $0.decode(0, as: String.self) }
             print(
-                "events: \(ledgerRows) ledger rows, \(expected.count) events; duplicates per webhook \(copies); "
+                "events: \(ledgerRows) ledger rows, \(expected.count) events; other events \(otherKinds); duplicates per webhook \(copies); "
                     + "flaky webhook refused \(receivers[1].refusedCount) POSTs; PUB subscriber received \(publishedIds.count)")
         }
     }

@@ -157,7 +157,7 @@ import Wire
     }
 
     func checkInvariants(_ database: PostgresPool, templateId: String, result: Tally.State) async throws {
-        let coupons = try await database.untilReachable(patience: Patience.limit) {
+        let coupons = try await database.untilReachable(patience: Patience.clusterLimit) {
             try await database.query(
                 """
                 SELECT c.id, c.user_id, c.status, c.order_id,

@@ -373,7 +373,7 @@ struct SeededRandom: RandomNumberGenerator {
         try await Self.withServer(timeouts: HTTPServer.Timeouts(readMilliseconds: 200, idleMilliseconds: 60_000), refusals: refusals) { port in
             let client = try await RawHTTPClient.connect(port: port)
             try await client.send("GET /hea")
-            // Waits as long as the client's own 30 s receive limit for the server to give up first.
+            // Waits as long as the client's own receive limit (`Patience.limit`) for the server to give up first.
             let response = try await client.readResponse()
             #expect(try await client.readUntilClosed().isEmpty)
             await client.close()
@@ -494,7 +494,7 @@ struct RawHTTPResponse: Sendable {
 
 /// A blocking TCP client that writes whatever bytes it is given; each call runs on a thread of its
 /// own, so a wait never holds a thread that the server or another test needs. Every receive gives up after
-/// 30 s, so a server that never answers fails the test instead of hanging it.
+/// `Patience.limit`, so a server that never answers fails the test instead of hanging it.
 final class RawHTTPClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -517,7 +517,8 @@ final class RawHTTPClient: Sendable {
         try await blocking {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard descriptor >= 0 else { throw Failure(description: "socket: errno \(errno)") }
-            var limit = timeval(tv_sec: 30, tv_usec: 0)
+            // A fixed 30 s once; two fresh clones beside a fuzz campaign waited longer than that for a shutdown.
+            var limit = timeval(tv_sec: Int(Patience.limit.components.seconds), tv_usec: 0)
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             var address = sockaddr_in()
@@ -562,7 +563,7 @@ final class RawHTTPClient: Sendable {
         if count == 0 || errno == ECONNRESET { return false }
         if errno == EAGAIN || errno == EWOULDBLOCK {
             if flags & Int32(MSG_DONTWAIT) != 0 { return true }
-            throw Failure(description: "no answer within 30 s")
+            throw Failure(description: "no answer within \(Patience.limit)")
         }
         throw Failure(description: "recv: errno \(errno)")
     }

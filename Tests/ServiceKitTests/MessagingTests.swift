@@ -33,8 +33,9 @@ func withServer(
             return request.reversed()
         }) { _, url in
             // 300 calls queue behind 8 handlers: on a loaded machine the last wait long, so the
-            // deadline is generous; what is checked is that every caller gets its own reply.
-            let client = try RequestClient(urls: [url], timeoutMilliseconds: Patience.callMilliseconds)
+            // deadline is generous (30 s was not, for two fresh clones beside a fuzz campaign);
+            // what is checked is that every caller gets its own reply.
+            let client = try RequestClient(urls: [url], timeoutMilliseconds: Patience.milliseconds(120_000))
             defer { client.close() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<300 {

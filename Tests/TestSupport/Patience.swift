@@ -38,6 +38,12 @@ public enum Patience {
     /// the test decides it stalled.
     public static var limit: Duration { scaled(.seconds(60)) }
 
+    /// How long a test waits for a replicated database cluster to form or to fail over (Patroni:
+    /// initdb, a base backup, synchronous replication, an election). Several times the work of a
+    /// single server's start, so on a loaded machine it took more than `limit` (two fresh-clone runs
+    /// beside a fuzz campaign and builds); a healthy run forms the pair in seconds.
+    public static var clusterLimit: Duration { scaled(.seconds(300)) }
+
     /// The deadline of calls a test makes to set things up or to observe them: such a call must
     /// succeed, so it gets far more than it needs, and a failure is the test's failure.
     public static var callMilliseconds: Int { milliseconds(30_000) }
@@ -58,6 +64,29 @@ public enum Patience {
             if try await condition() { return }
             guard ContinuousClock.now < deadline else {
                 throw TestFailure("\(what) did not happen within \(within) (TEST_TIME_SCALE=\(scale))")
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    /// Polls `condition` until it holds, for as long as `progress` keeps changing: throws only when
+    /// the condition still fails and `progress` stayed the same for `stalledFor`. For work a test
+    /// can count (events delivered, rows written) that takes as long as the machine makes it take.
+    public static func waitUntil(
+        _ what: String, progressing progress: () async throws -> Int, stalledFor: Duration = limit,
+        every interval: Duration = .milliseconds(20), _ condition: () async throws -> Bool
+    ) async throws {
+        var seen = try await progress()
+        var deadline = ContinuousClock.now + stalledFor
+        while true {
+            if try await condition() { return }
+            let now = try await progress()
+            if now != seen {
+                seen = now
+                deadline = ContinuousClock.now + stalledFor
+            }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("\(what) did not happen: no progress (still \(seen)) for \(stalledFor) (TEST_TIME_SCALE=\(scale))")
             }
             try await Task.sleep(for: interval)
         }

@@ -172,7 +172,7 @@ public final class PatroniCluster: Sendable {
         let pool = PostgresPool(config: try PostgresConfig(url: url(database: "postgres"), poolSize: 1))
         do {
             // Checked first: a CREATE whose answer was lost must not fail its own retry.
-            try await pool.untilReachable(patience: Patience.limit) {
+            try await pool.untilReachable(patience: Patience.clusterLimit) {
                 let exists = try await pool.query("SELECT count(*)::bigint FROM pg_database WHERE datname = $1", [Self.defaultDatabase])
                 if try exists[0].decode(0, as: Int64.self) == 0 {
                     _ = try await pool.execute("CREATE DATABASE " + SQL.identifier(Self.defaultDatabase))
@@ -225,12 +225,12 @@ public final class PatroniCluster: Sendable {
         return [:]
     }
 
-    /// The name of the running leader, waiting (up to `Patience.limit`) until there is one.
+    /// The name of the running leader, waiting (up to `Patience.clusterLimit`) until there is one.
     public func leader() async throws -> String {
-        let deadline = ContinuousClock.now + Patience.limit
+        let deadline = ContinuousClock.now + Patience.clusterLimit
         while true {
             if let found = await members().first(where: { $0.value.role == "leader" && $0.value.state == "running" }) { return found.key }
-            guard ContinuousClock.now < deadline else { throw Failure("no Patroni leader within \(Patience.limit)") }
+            guard ContinuousClock.now < deadline else { throw Failure("no Patroni leader within \(Patience.clusterLimit)") }
             try await Task.sleep(for: .milliseconds(200))
         }
     }
@@ -336,9 +336,9 @@ public final class PatroniCluster: Sendable {
     }
 
     private func waitFor(_ what: String, _ condition: @Sendable () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + Patience.limit
+        let deadline = ContinuousClock.now + Patience.clusterLimit
         while !(await condition()) {
-            guard ContinuousClock.now < deadline else { throw Failure("gave up after \(Patience.limit) waiting for \(what)") }
+            guard ContinuousClock.now < deadline else { throw Failure("gave up after \(Patience.clusterLimit) waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(200))
         }
     }

@@ -309,6 +309,23 @@ enum GoldenSamples {
         accountsPerDevicePerDay: 3, accountsPerIPPerDay: 25, accountsPerSubnetPerDay: 200, newAccountHours: 24, highValueCents: 10_000,
         failedRedemptionsPerWindow: 5, failedRedemptionWindowSeconds: 900)
 
+    static let reconcileRun = ReconcileRunSummary(
+        runId: 12, businessDate: "2026-11-30", scope: "template:tpl-1", attempt: 1, outcome: .differences, startedMilliseconds: created,
+        finishedMilliseconds: created + 850, judgedUntilMilliseconds: created - 300_000, templates: 1, couponsJudged: 3_000, feedOrders: 998,
+        itemCount: 3, incidentsOpened: 1,
+        checks: [
+            ReconcileCheckSummary(
+                check: .orders, templateId: nil, items: 2, ledgerCents: nil, feedCents: nil, differenceBasisPoints: nil, alarm: false),
+            ReconcileCheckSummary(
+                check: .money, templateId: "tpl-1", items: 1, ledgerCents: 429_000, feedCents: 428_000, differenceBasisPoints: 23, alarm: true),
+        ], selfCheck: .passed, selfCheckMissed: [], reused: false)
+    static let incident = IncidentView(
+        incidentId: 4, check: .money, templateId: "tpl-1", businessDate: "2026-11-30", status: .open, items: 1, firstRunId: 12, lastRunId: 12,
+        note: nil, openedMilliseconds: created, updatedMilliseconds: created)
+    static let acknowledgedIncident = IncidentView(
+        incidentId: 4, check: .money, templateId: "tpl-1", businessDate: "2026-11-30", status: .acknowledged, items: 1, firstRunId: 12,
+        lastRunId: 12, note: nil, openedMilliseconds: created, updatedMilliseconds: created + 60_000)
+
     static let all: [GoldenSample] = [
         GoldenSample(
             PingRequest(),
@@ -379,6 +396,30 @@ enum GoldenSamples {
         GoldenSample(OrderReportRequest(orderId: "o-2", userId: "u-42", amountCents: 10_000), OrderReportAck(recorded: true)),
         GoldenSample(
             CostEvaluateRequest(), CostEvaluation(evaluated: true, judgedScopes: 3, fired: 2, resolved: 0, firing: 2, stoppedTemplates: 1)),
+        GoldenSample(ReconcileStartRequest(businessDate: "2026-11-30", templateId: "tpl-1", rerun: false, selfCheck: true), reconcileRun),
+        GoldenSample(
+            ReconcileRunGetRequest(runId: 12, offset: 0, limit: 50),
+            ReconcileRunDetail(
+                run: reconcileRun,
+                items: [
+                    ReconcileItemView(
+                        position: 1, check: .orders, code: "REDEMPTION_WITHOUT_ORDER", templateId: "tpl-1", couponId: "c-5", orderId: "o-2",
+                        expected: "500", actual: nil)
+                ], nextOffset: nil)),
+        GoldenSample(ReconcileRunsListRequest(businessDate: "2026-11-30"), ReconcileRunList(runs: [reconcileRun])),
+        GoldenSample(
+            FeedSubmitRequest(
+                businessDate: "2026-11-30",
+                ndjson: #"{"orderId":"o-2","couponId":"c-5","discount":5.00,"amount":20.00,"status":"PAID"}"# + "\n" + #"{"orderId":"o-3"}"#),
+            FeedSubmitResult(
+                stored: 1, replaced: 0, unchanged: 0, refused: [FeedLineRefusal(line: 2, code: .invalidArgument, message: "discount: required")])),
+        GoldenSample(IncidentsListRequest(status: .open, limit: 20, beforeId: nil), IncidentList(incidents: [incident], nextBeforeId: nil)),
+        GoldenSample(IncidentAckRequest(incidentId: 4), acknowledgedIncident),
+        GoldenSample(
+            IncidentAcceptRequest(incidentId: 4, note: "two orders lost by the order system"),
+            IncidentView(
+                incidentId: 4, check: .money, templateId: "tpl-1", businessDate: "2026-11-30", status: .accepted, items: 1, firstRunId: 12,
+                lastRunId: 12, note: "two orders lost by the order system", openedMilliseconds: created, updatedMilliseconds: created + 120_000)),
 
         GoldenSample(claimCheck, claimAllowed),
         GoldenSample(quote, quoted),

@@ -187,6 +187,32 @@ struct StockCounters: Sendable {
         return ScriptCall(keys: keys.all, args: [token, generation == nil ? "0" : "1", generation ?? "", String(cost), hasDailyLimit ? "1" : "0"])
     }
 
+    /// Changes the template's budget spent by ARGV[2] if its counters are still the generation
+    /// ARGV[1], read before the PostgreSQL write (a rebuild since read PostgreSQL's figure, which
+    /// has the change already). KEYS: meta, spent.
+    static let adjustSpentScript = RedisScript(
+        """
+        if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
+            redis.call('INCRBY', KEYS[2], tonumber(ARGV[2]))
+            return 1
+        end
+        return 0
+        """)
+
+    /// The generation of the template's counters in Redis (nil: none loaded, or Redis unreachable).
+    func generation(_ templateId: String) async -> String? {
+        let keys = Keys(templateId: templateId, day: "", userId: "")
+        return (try? await redis.command(["HGET", keys.meta, "gen"]))?.string
+    }
+
+    /// Best effort: a lost decrease only refuses early, and increases are made before the write
+    /// they stand for (`Refunds`), so Redis never counts less than PostgreSQL.
+    func adjustSpent(templateId: String, byCents cents: Int64, generation: String) async {
+        guard cents != 0 else { return }
+        let keys = Keys(templateId: templateId, day: "", userId: "")
+        _ = try? await redis.evaluate(Self.adjustSpentScript, keys: [keys.meta, keys.spent], args: [generation, String(cents)])
+    }
+
     /// PostgreSQL refused what Redis allowed, so Redis counted too little: drop the counters
     /// concerned and let the next claim rebuild them from the truth.
     func forget(templateId: String, day: String, userId: String, because code: ErrorCode) async {

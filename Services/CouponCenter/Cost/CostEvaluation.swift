@@ -77,7 +77,7 @@ enum CostEvaluationPlan {
             if worst != nil { judged += 1 }
             let window = worst?.window
             let value = worst.map { $0.cost.ratio.basisPoints ?? 0 }
-            for kind in AlertKind.allCases {
+            for kind in AlertKind.costRatio {
                 let threshold = kind == .costRatioCeiling ? ceiling : settings.warning(ceiling: ceiling)
                 let alert = firingByKey["\(kind.rawValue) \(name)"]
                 let state = alert.map { AlertHysteresis(firing: true, calmEvaluations: $0.calmEvaluations) } ?? AlertHysteresis()

@@ -123,7 +123,10 @@ struct CostStore: Sendable {
     // MARK: Alerts
 
     func firingAlerts() async throws -> [FiringAlert] {
-        try await database.query("SELECT id, kind, scope, calm_evaluations FROM alert WHERE status = 'FIRING' ORDER BY id", []).map {
+        // The cost-ratio kinds only: the reconciler's alerts (migration 0010) are its own to resolve.
+        try await database.query(
+            "SELECT id, kind, scope, calm_evaluations FROM alert WHERE status = 'FIRING' AND kind LIKE 'COST_RATIO_%' ORDER BY id", []
+        ).map {
             FiringAlert(
                 alertId: try $0.decode("id"), kind: try $0.decode("kind", as: AlertKind.self), scope: try $0.decode("scope"),
                 calmEvaluations: try $0.decode("calm_evaluations"))

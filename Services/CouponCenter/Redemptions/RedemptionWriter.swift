@@ -34,7 +34,14 @@ struct RedemptionWriter: Sendable {
         }
     }
 
-    let batcher: Batcher<UseWrite, Bool>
+    /// What writing one use did: whether the coupon was used by it, and how much of the template's
+    /// budget its redemption gave back in PostgreSQL (migration 0010: a rate coupon's unused reserve).
+    struct UseOutcome: Sendable, Equatable {
+        var used: Bool
+        var budgetBackCents: Int64
+    }
+
+    let batcher: Batcher<UseWrite, UseOutcome>
 
     init(database: PostgresPool, lanes: Int, maxBatch: Int, logger: Logger, metrics: Metrics) {
         batcher = Batcher(name: "use_write", lanes: lanes, maxBatch: maxBatch, metrics: metrics) { uses in
@@ -45,7 +52,7 @@ struct RedemptionWriter: Sendable {
     }
 
     /// Whether the coupon was used by this write (false: another order, revocation or expiry won).
-    func write(_ use: UseWrite) async throws -> Bool { try await batcher.submit(use) }
+    func write(_ use: UseWrite) async throws -> UseOutcome { try await batcher.submit(use) }
 
     /// How long a batch whose outcome is unknown keeps trying to read it, as for claims
     /// (`ClaimWriter.resolvePatience`); after that the uses answer an error and the client retries.
@@ -53,7 +60,7 @@ struct RedemptionWriter: Sendable {
 
     /// `redeem_coupons`; when the connection dies under it, the outcome is found out by reading:
     /// running it again would find the coupons used (by this very batch) and answer "not used".
-    private static func commit(_ uses: [UseWrite], database: PostgresPool, logger: Logger) async throws -> [Bool] {
+    private static func commit(_ uses: [UseWrite], database: PostgresPool, logger: Logger) async throws -> [UseOutcome] {
         do {
             return try await redeem(uses, database: database)
         } catch let error as PostgresError where error.code == .connectionFailed && !error.failedBeforeSending {
@@ -61,7 +68,8 @@ struct RedemptionWriter: Sendable {
             logger.warning(
                 "redemption batch outcome unknown; reading its coupons on the primary",
                 [("batch.size", String(uses.count)), ("error", error.description)])
-            return try await resolveUnknownOutcome(uses, database: database)
+            // How much budget was given back is not known then: Redis keeps counting it (too much, never too little).
+            return try await resolveUnknownOutcome(uses, database: database).map { UseOutcome(used: $0, budgetBackCents: 0) }
         }
     }
 
@@ -88,14 +96,16 @@ struct RedemptionWriter: Sendable {
 
     /// `redeem_coupons` as one statement that PostgreSQL commits as it ends, so the coupon rows it
     /// locks are free again without a round trip back to this process.
-    private static func redeem(_ uses: [UseWrite], database: PostgresPool) async throws -> [Bool] {
+    private static func redeem(_ uses: [UseWrite], database: PostgresPool) async throws -> [UseOutcome] {
         let batch = JSONValue.array(uses.enumerated().map { index, use in use.json(index: index) }).serialized()
-        let rows = try await database.autocommitQuery("SELECT idx, used FROM redeem_coupons($1::jsonb)", [batch])
-        var used = Array(repeating: false, count: uses.count)
+        let rows = try await database.autocommitQuery("SELECT idx, used, budget_back FROM redeem_coupons($1::jsonb)", [batch])
+        var outcomes = Array(repeating: UseOutcome(used: false, budgetBackCents: 0), count: uses.count)
         for row in rows {
             let index: Int = try row.decode(0)
-            if used.indices.contains(index) { used[index] = try row.decode(1) }
+            if outcomes.indices.contains(index) {
+                outcomes[index] = UseOutcome(used: try row.decode(1), budgetBackCents: try row.decode(2, as: Int64?.self) ?? 0)
+            }
         }
-        return used
+        return outcomes
     }
 }

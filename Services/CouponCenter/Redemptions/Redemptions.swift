@@ -22,15 +22,18 @@ struct Redemptions: Sendable {
     let risk: RiskGate
     let reads: CouponReads
     let writer: RedemptionWriter
+    /// Redis's copy of the budget spent, lowered after a redemption gave budget back.
+    let counters: StockCounters
     let metrics: Metrics
     private let couponReads: Batcher<String, CouponReads.HeldCoupon?>
     private let quotes: Batcher<DiscountQuoteRequest, DiscountQuote>
 
     init(
-        database: PostgresPool, ruleEngine: ServiceClient, answers: StoredAnswers, risk: RiskGate, dependencyTimeoutMilliseconds: Int,
-        writers: Int, maxBatch: Int, logger: Logger, metrics: Metrics
+        database: PostgresPool, ruleEngine: ServiceClient, answers: StoredAnswers, risk: RiskGate, counters: StockCounters,
+        dependencyTimeoutMilliseconds: Int, writers: Int, maxBatch: Int, logger: Logger, metrics: Metrics
     ) {
         self.answers = answers
+        self.counters = counters
         self.risk = risk
         self.metrics = metrics
         reads = CouponReads(database: database)
@@ -96,12 +99,20 @@ struct Redemptions: Sendable {
 
         let response = UseResponse(
             orderId: request.orderId, couponId: request.couponId, discountCents: quote.discountCents, payableCents: quote.payableCents)
+        // Redis's budget counter is lowered after the commit only if it was not rebuilt meanwhile
+        // (a rebuild reads PostgreSQL, which has the give-back already): the generation before.
+        let generation =
+            coupon.terms.mayGiveBackBudget(appliedCents: quote.discountCents) ? await counters.generation(coupon.templateId) : nil
         let used: Bool
         do {
-            used = try await writer.write(
+            let outcome = try await writer.write(
                 RedemptionWriter.UseWrite(
                     couponId: request.couponId, orderId: request.orderId, amountCents: request.amountCents, appliedCents: quote.discountCents,
                     requestId: request.requestId, fingerprint: fingerprint, response: response.storedForm))
+            used = outcome.used
+            if outcome.budgetBackCents > 0, let generation {
+                await counters.adjustSpent(templateId: coupon.templateId, byCents: -outcome.budgetBackCents, generation: generation)
+            }
         } catch let error as PostgresError where error.code == .uniqueViolation {
             // The same request id was written meanwhile (a retry racing its first attempt): answer
             // as that first attempt was answered, or refuse a different request.
@@ -121,6 +132,15 @@ struct Redemptions: Sendable {
         case .revoked: throw ServiceError(.couponRevoked, "coupon \(request.couponId) was revoked")
         default: throw ServiceError(.couponExpired, "coupon \(request.couponId) has expired")
         }
+    }
+}
+
+extension CouponTerms {
+    /// Whether redeeming this coupon for `appliedCents` can give budget back (migration 0010): its
+    /// reserve (face value, or a rate coupon's cap) is more than the discount.
+    func mayGiveBackBudget(appliedCents: Int64) -> Bool {
+        let reserve = type == .cash || type == .exchange ? discountCents : maxDiscountCents ?? 0
+        return reserve > appliedCents
     }
 }
 

@@ -16,6 +16,13 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable {
     case costRatioWarning = "COST_RATIO_WARNING"
     /// The ratio is above the ceiling.
     case costRatioCeiling = "COST_RATIO_CEILING"
+    /// Critical: the reconciler's self-check missed a fault it planted (migration 0010).
+    case reconcilerBlind = "RECONCILER_BLIND"
+    /// A business day's money differs from the order feed by more than 0.1% (migration 0010).
+    case reconcileMoney = "RECONCILE_MONEY"
+
+    /// The kinds the cost-ratio evaluation fires and resolves; the others are the reconciler's.
+    public static let costRatio: [AlertKind] = [.costRatioWarning, .costRatioCeiling]
 }
 
 public enum AlertStatus: String, Codable, Sendable, CaseIterable { case firing = "FIRING", resolved = "RESOLVED" }

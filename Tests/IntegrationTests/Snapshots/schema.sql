@@ -392,6 +392,12 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION public.coupon_budget_reserve(type text, discount_cents bigint, max_discount_cents bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE WHEN type IN ('CASH', 'EXCHANGE') THEN discount_cents ELSE COALESCE(max_discount_cents, 0) END
+$$;
+
 CREATE FUNCTION public.coupon_ledger_append_only() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -445,17 +451,32 @@ CREATE FUNCTION public.event_outbox_document(e public.event_outbox) RETURNS text
                 'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))::text
 $$;
 
-CREATE FUNCTION public.redeem_coupons(uses jsonb) RETURNS TABLE(idx integer, used boolean)
+CREATE FUNCTION public.reconcile_incident_changed_to_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO event_outbox (kind, payload)
+    SELECT 'incident.' || CASE WHEN n.status = 'OPEN' THEN 'opened' ELSE lower(n.status) END, to_jsonb(n)
+      FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE o.status <> n.status
+     ORDER BY n.id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.redeem_coupons(uses jsonb) RETURNS TABLE(idx integer, used boolean, template_id text, budget_back bigint)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
 BEGIN
-    -- Lock the batch's coupons in id order, the same order in every batch, so concurrent batches
-    -- wait for each other instead of deadlocking; orders and profiles are written in user order for
-    -- the same reason.
     PERFORM 1 FROM user_coupon
       WHERE id IN (SELECT r."couponId" FROM jsonb_populate_recordset(NULL::redeem_input, uses) r)
       ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM coupon_template
+      WHERE id IN (SELECT u.template_id FROM user_coupon u
+                    WHERE u.id IN (SELECT r."couponId" FROM jsonb_populate_recordset(NULL::redeem_input, uses) r)
+                      AND coupon_budget_reserve(u.type, u.discount_cents, u.max_discount_cents) > 0)
+      ORDER BY id FOR NO KEY UPDATE;
 
     RETURN QUERY
     WITH r AS (
@@ -469,11 +490,21 @@ BEGIN
            SET status = 'USED', order_id = f."orderId", order_amount_cents = f.amount, applied_cents = f.applied, used_at = now()
           FROM first f
          WHERE u.id = f."couponId" AND u.status = 'UNUSED' AND u.expires_at > now()
-        RETURNING f.idx, u.id, u.user_id, u.template_id, f."orderId", f.amount, f.applied, f."requestId", f.payload, f.response
+        RETURNING f.idx, u.id, u.user_id, u.template_id, f."orderId", f.amount, f.applied, f."requestId", f.payload, f.response,
+                  coupon_budget_reserve(u.type, u.discount_cents, u.max_discount_cents)
+                  + COALESCE((SELECT sum(l.budget_delta_cents) FROM coupon_ledger l WHERE l.coupon_id = u.id), 0)::bigint AS hold
+    ),
+    costed AS (
+        SELECT d.*, least(d.applied, d.hold) - d.hold AS delta FROM done d
     ),
     ledger AS (
-        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
-        SELECT id, template_id, user_id, 'USED', 'UNUSED', 'USED', "orderId", applied FROM done ORDER BY idx
+        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents, budget_delta_cents)
+        SELECT id, template_id, user_id, 'USED', 'UNUSED', 'USED', "orderId", applied, delta FROM costed ORDER BY idx
+    ),
+    budgets AS (
+        UPDATE coupon_template t SET budget_spent_cents = greatest(t.budget_spent_cents + s.delta, 0)
+          FROM (SELECT template_id, sum(delta) AS delta FROM costed GROUP BY template_id HAVING sum(delta) <> 0) s
+         WHERE t.id = s.template_id
     ),
     orders AS (
         INSERT INTO user_order (user_id, order_id, amount_cents)
@@ -490,7 +521,8 @@ BEGIN
         INSERT INTO idempotency_record (operation, request_id, payload, response)
         SELECT 'use', "requestId", payload, response FROM done WHERE "requestId" IS NOT NULL
     )
-    SELECT r.idx, d.idx IS NOT NULL FROM r LEFT JOIN done d ON d.idx = r.idx ORDER BY r.idx;
+    SELECT r.idx, c.idx IS NOT NULL, c.template_id, COALESCE(-c.delta, 0)
+      FROM r LEFT JOIN costed c ON c.idx = r.idx ORDER BY r.idx;
 END;
 $$;
 
@@ -498,18 +530,33 @@ CREATE FUNCTION public.refund_coupon(coupon text, order_ref text) RETURNS text
     LANGUAGE sql
     AS $$
     WITH old AS (
-        SELECT id, applied_cents FROM user_coupon WHERE id = coupon AND status = 'USED' AND order_id = order_ref FOR UPDATE
+        SELECT c.id, c.template_id, c.applied_cents,
+               coupon_budget_reserve(c.type, c.discount_cents, c.max_discount_cents) AS reserve,
+               coupon_budget_reserve(c.type, c.discount_cents, c.max_discount_cents)
+               + COALESCE((SELECT sum(l.budget_delta_cents) FROM coupon_ledger l WHERE l.coupon_id = c.id), 0)::bigint AS hold
+          FROM user_coupon c WHERE c.id = coupon AND c.status = 'USED' AND c.order_id = order_ref FOR UPDATE
+    ),
+    room AS (
+        SELECT t.budget_cents - t.budget_spent_cents AS left_cents
+          FROM coupon_template t WHERE t.id = (SELECT template_id FROM old) FOR NO KEY UPDATE
     ),
     back AS (
         UPDATE user_coupon c
            SET status = CASE WHEN c.expires_at > now() THEN 'UNUSED' ELSE 'EXPIRED' END,
                order_id = NULL, order_amount_cents = NULL, applied_cents = NULL, used_at = NULL
           FROM old WHERE c.id = old.id
-        RETURNING c.id, c.status, c.user_id, c.template_id, old.applied_cents
+        RETURNING c.id, c.status, c.user_id, c.template_id, old.applied_cents,
+                  CASE WHEN c.status = 'UNUSED'
+                       THEN least(old.reserve - old.hold, COALESCE((SELECT left_cents FROM room), old.reserve - old.hold))
+                       ELSE -old.hold END AS delta
     ),
     logged AS (
-        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents)
-        SELECT id, template_id, user_id, 'REFUNDED', 'USED', status, order_ref, applied_cents FROM back
+        INSERT INTO coupon_ledger (coupon_id, template_id, user_id, event, from_status, to_status, order_id, amount_cents, budget_delta_cents)
+        SELECT id, template_id, user_id, 'REFUNDED', 'USED', status, order_ref, applied_cents, delta FROM back
+    ),
+    budget AS (
+        UPDATE coupon_template t SET budget_spent_cents = greatest(t.budget_spent_cents + b.delta, 0)
+          FROM back b WHERE t.id = b.template_id AND b.delta <> 0
     )
     SELECT status FROM back;
 $$;
@@ -538,7 +585,7 @@ CREATE TABLE public.alert (
     CONSTRAINT alert_check CHECK (((status = 'RESOLVED'::text) = (resolved_at IS NOT NULL))),
     CONSTRAINT alert_check1 CHECK ((last_seen_at >= first_seen_at)),
     CONSTRAINT alert_cost_window_check CHECK ((cost_window = ANY (ARRAY['1H'::text, '24H'::text, 'DAY'::text]))),
-    CONSTRAINT alert_kind_check CHECK ((kind = ANY (ARRAY['COST_RATIO_WARNING'::text, 'COST_RATIO_CEILING'::text]))),
+    CONSTRAINT alert_kind_check CHECK ((kind = ANY (ARRAY['COST_RATIO_WARNING'::text, 'COST_RATIO_CEILING'::text, 'RECONCILER_BLIND'::text, 'RECONCILE_MONEY'::text]))),
     CONSTRAINT alert_scope_check CHECK (((length(scope) >= 1) AND (length(scope) <= 100))),
     CONSTRAINT alert_status_check CHECK ((status = ANY (ARRAY['FIRING'::text, 'RESOLVED'::text]))),
     CONSTRAINT alert_threshold_bp_check CHECK (((threshold_bp >= 0) AND (threshold_bp <= 10000)))
@@ -594,6 +641,8 @@ CREATE TABLE public.coupon_ledger (
     order_id text,
     amount_cents bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    budget_delta_cents bigint,
+    CONSTRAINT coupon_ledger_check CHECK (((budget_delta_cents IS NULL) OR (event = ANY (ARRAY['USED'::text, 'REFUNDED'::text])))),
     CONSTRAINT coupon_ledger_event_check CHECK ((event = ANY (ARRAY['ISSUED'::text, 'USED'::text, 'REFUNDED'::text, 'EXPIRED'::text, 'REVOKED'::text])))
 );
 
@@ -671,58 +720,29 @@ CREATE SEQUENCE public.event_outbox_id_seq
 
 ALTER SEQUENCE public.event_outbox_id_seq OWNED BY public.event_outbox.id;
 
-CREATE TABLE public.experiment (
-    id text NOT NULL,
-    name text NOT NULL,
-    hypothesis text NOT NULL,
-    salt text NOT NULL,
-    status text DEFAULT 'DRAFT'::text NOT NULL,
-    primary_metric text NOT NULL,
-    decision_rule text NOT NULL,
-    alpha_bp integer NOT NULL,
-    min_lift_bp integer NOT NULL,
-    rollout_arm text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    started_at timestamp with time zone,
-    stopped_at timestamp with time zone,
-    CONSTRAINT experiment_alpha_bp_check CHECK (((alpha_bp >= 1) AND (alpha_bp <= 5000))),
-    CONSTRAINT experiment_check CHECK (((status = 'ROLLED_OUT'::text) = (rollout_arm IS NOT NULL))),
-    CONSTRAINT experiment_check1 CHECK (((status = 'DRAFT'::text) OR (started_at IS NOT NULL))),
-    CONSTRAINT experiment_decision_rule_check CHECK ((decision_rule = ANY (ARRAY['SEED'::text, 'LOWER_BOUND'::text]))),
-    CONSTRAINT experiment_hypothesis_check CHECK ((char_length(hypothesis) <= 1000)),
-    CONSTRAINT experiment_id_check CHECK (((char_length(id) >= 1) AND (char_length(id) <= 64))),
-    CONSTRAINT experiment_min_lift_bp_check CHECK (((min_lift_bp >= 1) AND (min_lift_bp <= 9999))),
-    CONSTRAINT experiment_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
-    CONSTRAINT experiment_primary_metric_check CHECK ((primary_metric = ANY (ARRAY['USE_RATE'::text, 'USE_RATE_PER_EXPOSED'::text]))),
-    CONSTRAINT experiment_salt_check CHECK (((char_length(salt) >= 16) AND (char_length(salt) <= 64))),
-    CONSTRAINT experiment_status_check CHECK ((status = ANY (ARRAY['DRAFT'::text, 'RUNNING'::text, 'STOPPED'::text, 'ROLLED_OUT'::text])))
-);
-
-CREATE TABLE public.experiment_arm (
-    experiment_id text NOT NULL,
-    "position" smallint NOT NULL,
-    name text NOT NULL,
-    weight_buckets integer NOT NULL,
-    template_id text NOT NULL,
-    CONSTRAINT experiment_arm_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 64))),
-    CONSTRAINT experiment_arm_position_check CHECK ((("position" >= 0) AND ("position" <= 9))),
-    CONSTRAINT experiment_arm_weight_buckets_check CHECK (((weight_buckets >= 1) AND (weight_buckets <= 10000)))
-);
-
-CREATE TABLE public.experiment_exposure (
-    experiment_id text NOT NULL,
-    user_id text NOT NULL,
-    arm text NOT NULL,
-    first_exposed_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT experiment_exposure_user_id_check CHECK (((char_length(user_id) >= 1) AND (char_length(user_id) <= 64)))
-);
-
 CREATE TABLE public.idempotency_record (
     operation text NOT NULL,
     request_id text NOT NULL,
     payload text NOT NULL,
     response jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.order_feed (
+    business_date date NOT NULL,
+    order_id text NOT NULL,
+    coupon_id text,
+    discount_cents bigint NOT NULL,
+    amount_cents bigint NOT NULL,
+    status text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT order_feed_amount_cents_check CHECK ((amount_cents >= 0)),
+    CONSTRAINT order_feed_check CHECK ((discount_cents <= amount_cents)),
+    CONSTRAINT order_feed_check1 CHECK (((coupon_id IS NOT NULL) OR (discount_cents = 0))),
+    CONSTRAINT order_feed_coupon_id_check CHECK (((coupon_id IS NULL) OR ((length(coupon_id) >= 1) AND (length(coupon_id) <= 64)))),
+    CONSTRAINT order_feed_discount_cents_check CHECK ((discount_cents >= 0)),
+    CONSTRAINT order_feed_order_id_check CHECK (((length(order_id) >= 1) AND (length(order_id) <= 64))),
+    CONSTRAINT order_feed_status_check CHECK ((status = ANY (ARRAY['PAID'::text, 'REFUNDED'::text])))
 );
 
 CREATE TABLE public.points_ledger (
@@ -743,6 +763,101 @@ CREATE SEQUENCE public.points_ledger_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.points_ledger_id_seq OWNED BY public.points_ledger.id;
+
+CREATE TABLE public.reconcile_incident (
+    id bigint NOT NULL,
+    check_name text NOT NULL,
+    template_id text NOT NULL,
+    business_date date NOT NULL,
+    status text DEFAULT 'OPEN'::text NOT NULL,
+    items integer NOT NULL,
+    first_run_id bigint NOT NULL,
+    last_run_id bigint NOT NULL,
+    note text,
+    opened_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT reconcile_incident_check CHECK (((status = 'ACCEPTED'::text) = (note IS NOT NULL))),
+    CONSTRAINT reconcile_incident_check1 CHECK ((updated_at >= opened_at)),
+    CONSTRAINT reconcile_incident_check_name_check CHECK ((check_name = ANY (ARRAY['COUPON_STATE'::text, 'COUNTERS'::text, 'BUDGET'::text, 'ORDERS'::text, 'MONEY'::text]))),
+    CONSTRAINT reconcile_incident_items_check CHECK ((items >= 0)),
+    CONSTRAINT reconcile_incident_note_check CHECK (((note IS NULL) OR ((length(note) >= 1) AND (length(note) <= 500)))),
+    CONSTRAINT reconcile_incident_status_check CHECK ((status = ANY (ARRAY['OPEN'::text, 'ACKNOWLEDGED'::text, 'RESOLVED'::text, 'ACCEPTED'::text]))),
+    CONSTRAINT reconcile_incident_template_id_check CHECK ((length(template_id) <= 64))
+);
+
+CREATE SEQUENCE public.reconcile_incident_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.reconcile_incident_id_seq OWNED BY public.reconcile_incident.id;
+
+CREATE TABLE public.reconcile_item (
+    run_id bigint NOT NULL,
+    "position" integer NOT NULL,
+    check_name text NOT NULL,
+    code text NOT NULL,
+    template_id text,
+    coupon_id text,
+    order_id text,
+    expected text,
+    actual text,
+    CONSTRAINT reconcile_item_actual_check CHECK (((actual IS NULL) OR (length(actual) <= 200))),
+    CONSTRAINT reconcile_item_check_name_check CHECK ((check_name = ANY (ARRAY['COUPON_STATE'::text, 'COUNTERS'::text, 'BUDGET'::text, 'ORDERS'::text, 'MONEY'::text]))),
+    CONSTRAINT reconcile_item_code_check CHECK ((code ~ '^[A-Z][A-Z_]{2,40}$'::text)),
+    CONSTRAINT reconcile_item_coupon_id_check CHECK (((coupon_id IS NULL) OR ((length(coupon_id) >= 1) AND (length(coupon_id) <= 64)))),
+    CONSTRAINT reconcile_item_expected_check CHECK (((expected IS NULL) OR (length(expected) <= 200))),
+    CONSTRAINT reconcile_item_order_id_check CHECK (((order_id IS NULL) OR ((length(order_id) >= 1) AND (length(order_id) <= 64)))),
+    CONSTRAINT reconcile_item_position_check CHECK (("position" >= 1)),
+    CONSTRAINT reconcile_item_template_id_check CHECK (((template_id IS NULL) OR ((length(template_id) >= 1) AND (length(template_id) <= 64))))
+);
+
+CREATE TABLE public.reconcile_run (
+    id bigint NOT NULL,
+    business_date date NOT NULL,
+    scope text NOT NULL,
+    attempt integer NOT NULL,
+    trigger text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    judged_until timestamp with time zone NOT NULL,
+    time_zone text NOT NULL,
+    outcome text NOT NULL,
+    templates integer NOT NULL,
+    coupons_judged bigint NOT NULL,
+    feed_orders bigint NOT NULL,
+    item_count integer NOT NULL,
+    incidents_opened integer NOT NULL,
+    checks jsonb NOT NULL,
+    self_check text,
+    self_check_missed text[] DEFAULT '{}'::text[] NOT NULL,
+    CONSTRAINT reconcile_run_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT reconcile_run_check CHECK ((finished_at >= started_at)),
+    CONSTRAINT reconcile_run_check1 CHECK (((outcome = 'CLEAN'::text) = (item_count = 0))),
+    CONSTRAINT reconcile_run_check2 CHECK (((self_check = 'BLIND'::text) = (cardinality(self_check_missed) > 0))),
+    CONSTRAINT reconcile_run_checks_check CHECK ((jsonb_typeof(checks) = 'array'::text)),
+    CONSTRAINT reconcile_run_coupons_judged_check CHECK ((coupons_judged >= 0)),
+    CONSTRAINT reconcile_run_feed_orders_check CHECK ((feed_orders >= 0)),
+    CONSTRAINT reconcile_run_incidents_opened_check CHECK ((incidents_opened >= 0)),
+    CONSTRAINT reconcile_run_item_count_check CHECK ((item_count >= 0)),
+    CONSTRAINT reconcile_run_outcome_check CHECK ((outcome = ANY (ARRAY['CLEAN'::text, 'DIFFERENCES'::text]))),
+    CONSTRAINT reconcile_run_scope_check CHECK (((scope = 'all'::text) OR ((scope ~~ 'template:%'::text) AND ((length(scope) >= 10) AND (length(scope) <= 80))))),
+    CONSTRAINT reconcile_run_self_check_check CHECK (((self_check IS NULL) OR (self_check = ANY (ARRAY['PASSED'::text, 'BLIND'::text])))),
+    CONSTRAINT reconcile_run_templates_check CHECK ((templates >= 0)),
+    CONSTRAINT reconcile_run_time_zone_check CHECK (((length(time_zone) >= 1) AND (length(time_zone) <= 64))),
+    CONSTRAINT reconcile_run_trigger_check CHECK ((trigger = ANY (ARRAY['DAILY'::text, 'ON_DEMAND'::text])))
+);
+
+CREATE SEQUENCE public.reconcile_run_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.reconcile_run_id_seq OWNED BY public.reconcile_run.id;
 
 CREATE TABLE public.risk_audit (
     id bigint NOT NULL,
@@ -882,6 +997,10 @@ ALTER TABLE ONLY public.event_outbox ALTER COLUMN id SET DEFAULT nextval('public
 
 ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('public.points_ledger_id_seq'::regclass);
 
+ALTER TABLE ONLY public.reconcile_incident ALTER COLUMN id SET DEFAULT nextval('public.reconcile_incident_id_seq'::regclass);
+
+ALTER TABLE ONLY public.reconcile_run ALTER COLUMN id SET DEFAULT nextval('public.reconcile_run_id_seq'::regclass);
+
 ALTER TABLE ONLY public.risk_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_id_seq'::regclass);
 
 ALTER TABLE ONLY public.risk_audit_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_dead_letter_id_seq'::regclass);
@@ -910,23 +1029,29 @@ ALTER TABLE ONLY public.event_outbox
 ALTER TABLE ONLY public.event_outbox
     ADD CONSTRAINT event_outbox_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.experiment_arm
-    ADD CONSTRAINT experiment_arm_experiment_id_name_key UNIQUE (experiment_id, name);
-
-ALTER TABLE ONLY public.experiment_arm
-    ADD CONSTRAINT experiment_arm_pkey PRIMARY KEY (experiment_id, "position");
-
-ALTER TABLE ONLY public.experiment_exposure
-    ADD CONSTRAINT experiment_exposure_pkey PRIMARY KEY (experiment_id, user_id);
-
-ALTER TABLE ONLY public.experiment
-    ADD CONSTRAINT experiment_pkey PRIMARY KEY (id);
-
 ALTER TABLE ONLY public.idempotency_record
     ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (operation, request_id);
 
+ALTER TABLE ONLY public.order_feed
+    ADD CONSTRAINT order_feed_pkey PRIMARY KEY (business_date, order_id);
+
 ALTER TABLE ONLY public.points_ledger
     ADD CONSTRAINT points_ledger_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.reconcile_incident
+    ADD CONSTRAINT reconcile_incident_check_name_template_id_business_date_key UNIQUE (check_name, template_id, business_date);
+
+ALTER TABLE ONLY public.reconcile_incident
+    ADD CONSTRAINT reconcile_incident_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.reconcile_item
+    ADD CONSTRAINT reconcile_item_pkey PRIMARY KEY (run_id, "position");
+
+ALTER TABLE ONLY public.reconcile_run
+    ADD CONSTRAINT reconcile_run_business_date_scope_attempt_key UNIQUE (business_date, scope, attempt);
+
+ALTER TABLE ONLY public.reconcile_run
+    ADD CONSTRAINT reconcile_run_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.risk_audit_dead_letter
     ADD CONSTRAINT risk_audit_dead_letter_pkey PRIMARY KEY (id);
@@ -968,17 +1093,25 @@ CREATE INDEX coupon_ledger_by_coupon ON public.coupon_ledger USING btree (coupon
 
 CREATE INDEX coupon_ledger_by_template ON public.coupon_ledger USING btree (template_id, event);
 
+CREATE INDEX coupon_ledger_by_time ON public.coupon_ledger USING btree (created_at);
+
 CREATE INDEX coupon_ledger_cost_events ON public.coupon_ledger USING btree (created_at) WHERE (event = ANY (ARRAY['USED'::text, 'REFUNDED'::text]));
 
 CREATE INDEX event_outbox_undispatched ON public.event_outbox USING btree (id) WHERE (dispatched_at IS NULL);
 
 CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
 
+CREATE INDEX reconcile_incident_by_status ON public.reconcile_incident USING btree (status, id);
+
+CREATE INDEX reconcile_run_by_date ON public.reconcile_run USING btree (business_date, id);
+
 CREATE INDEX risk_audit_by_user ON public.risk_audit USING btree (user_id, decided_at);
 
 CREATE INDEX risk_audit_by_verdict ON public.risk_audit USING btree (verdict, decided_at);
 
 CREATE INDEX risk_audit_dead_letter_by_time ON public.risk_audit_dead_letter USING btree (failed_at);
+
+CREATE INDEX user_coupon_by_claim_time ON public.user_coupon USING btree (claimed_at);
 
 CREATE INDEX user_coupon_by_template ON public.user_coupon USING btree (template_id, status);
 
@@ -1002,6 +1135,10 @@ CREATE TRIGGER coupon_ledger_events AFTER INSERT ON public.coupon_ledger REFEREN
 
 CREATE TRIGGER coupon_ledger_no_update BEFORE DELETE OR UPDATE ON public.coupon_ledger FOR EACH ROW EXECUTE FUNCTION public.coupon_ledger_append_only();
 
+CREATE TRIGGER reconcile_incident_changed_events AFTER UPDATE ON public.reconcile_incident REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.reconcile_incident_changed_to_outbox();
+
+CREATE TRIGGER reconcile_incident_opened_events AFTER INSERT ON public.reconcile_incident REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.event_outbox_capture('incident.opened');
+
 ALTER TABLE ONLY public.coupon_exposure
     ADD CONSTRAINT coupon_exposure_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
 
@@ -1011,20 +1148,14 @@ ALTER TABLE ONLY public.coupon_ledger
 ALTER TABLE ONLY public.coupon_ledger
     ADD CONSTRAINT coupon_ledger_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
 
-ALTER TABLE ONLY public.experiment_arm
-    ADD CONSTRAINT experiment_arm_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiment(id);
+ALTER TABLE ONLY public.reconcile_incident
+    ADD CONSTRAINT reconcile_incident_first_run_id_fkey FOREIGN KEY (first_run_id) REFERENCES public.reconcile_run(id);
 
-ALTER TABLE ONLY public.experiment_arm
-    ADD CONSTRAINT experiment_arm_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+ALTER TABLE ONLY public.reconcile_incident
+    ADD CONSTRAINT reconcile_incident_last_run_id_fkey FOREIGN KEY (last_run_id) REFERENCES public.reconcile_run(id);
 
-ALTER TABLE ONLY public.experiment_exposure
-    ADD CONSTRAINT experiment_exposure_experiment_id_arm_fkey FOREIGN KEY (experiment_id, arm) REFERENCES public.experiment_arm(experiment_id, name);
-
-ALTER TABLE ONLY public.experiment_exposure
-    ADD CONSTRAINT experiment_exposure_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiment(id);
-
-ALTER TABLE ONLY public.experiment
-    ADD CONSTRAINT experiment_id_rollout_arm_fkey FOREIGN KEY (id, rollout_arm) REFERENCES public.experiment_arm(experiment_id, name);
+ALTER TABLE ONLY public.reconcile_item
+    ADD CONSTRAINT reconcile_item_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.reconcile_run(id);
 
 ALTER TABLE ONLY public.template_daily_issue
     ADD CONSTRAINT template_daily_issue_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
