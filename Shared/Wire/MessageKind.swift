@@ -44,6 +44,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let experimentRollout = MessageKind(rawValue: 0x0135)
     public static let experimentResults = MessageKind(rawValue: 0x0136)
     public static let experimentAssignment = MessageKind(rawValue: 0x0137)
+    public static let experimentClaim = MessageKind(rawValue: 0x0138)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -77,6 +78,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .experimentCreate: "experiment_create", .experimentGet: "experiment_get", .experimentList: "experiment_list",
         .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
         .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
+        .experimentClaim: "experiment_claim",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

@@ -1,5 +1,6 @@
 import CouponClient
 import Foundation
+import Messaging
 import Postgres
 import TestSupport
 import Testing
@@ -64,7 +65,7 @@ import Wire
                         let user = users[index]
                         let client = clients[(index + worker) % clients.count]
                         let claimed = try await client.call(
-                            ClaimRequest(userId: user, templateId: "", channel: "app", requestId: "claim-\(user)", experimentId: experimentId))
+                            ExperimentClaimRequest(userId: user, experimentId: experimentId, channel: "app", requestId: "claim-\(user)"))
                         let arm = try #require(templates[claimed.templateId], "claimed a template of no arm: \(claimed.templateId)")
                         mine.append((user, arm))
                         if uses(user, arm) {
@@ -133,7 +134,7 @@ import Wire
 
             // A retry (same request id) answers the first coupon and records no second exposure.
             let retried = try await clients[1].call(
-                ClaimRequest(userId: "ab-7", templateId: "", channel: "app", requestId: "claim-ab-7", experimentId: experimentId))
+                ExperimentClaimRequest(userId: "ab-7", experimentId: experimentId, channel: "app", requestId: "claim-ab-7"))
             #expect(retried.templateId == (arms["ab-7"] == "control" ? control : lower))
             let database = try cluster.database.pool()
             let exposures = try await database.query(
@@ -184,7 +185,7 @@ import Wire
                 for attempt in 0..<10 {
                     group.addTask {
                         try await clients[attempt % 2].call(
-                            ClaimRequest(userId: "ab-race", templateId: "", channel: "app", requestId: "claim-ab-race", experimentId: experimentId)
+                            ExperimentClaimRequest(userId: "ab-race", experimentId: experimentId, channel: "app", requestId: "claim-ab-race")
                         ).couponId
                     }
                 }
@@ -216,7 +217,7 @@ import Wire
                 #expect(now.json?["arm"] == .string("lower"), "\(user) was in \(arms[user]!), now \(now.text)")
             }
             let controlUser = try #require(users.first { arms[$0] == "control" })
-            let moved = try await clients[0].call(ClaimRequest(userId: controlUser, templateId: "", channel: "app", experimentId: experimentId))
+            let moved = try await clients[0].call(ExperimentClaimRequest(userId: controlUser, experimentId: experimentId, channel: "app"))
             #expect(moved.templateId == lower)
             let again = try await cluster.http("POST", "/api/admin/experiments/\(experimentId)/rollout", json: #"{"arm":"control"}"#)
             #expect(again.status == 409 && again.json?["error"] == .string("EXPERIMENT_ROLLED_OUT"), "\(again.text)")
@@ -237,14 +238,34 @@ import Wire
                 "POST", "/api/coupon/issue", json: #"{"userId":"u-1","channel":"app","experimentId":"\#(experimentId)","templateId":"\#(control)"}"#)
             #expect(both.status == 400, "\(both.text)")
 
+            // A caller built before experiments sends `claim` (0x0110) with its six documented
+            // fields, byte by byte: it still decodes and claims, as experiment_claim got its own kind.
+            func text(_ value: String) -> [UInt8] { [UInt8(value.utf8.count)] + Array(value.utf8) }
+            let sixFields = text("old-caller") + text(control) + text("app") + [1] + text("dev-1") + [0] + [1] + text("old-req-1")
+            let raw = try RequestClient(configuration: .init(urls: [cluster.couponCenterURLs[0]], defaultTimeoutMilliseconds: 60_000))
+            defer { raw.close() }
+            let header = FrameHeader(kind: MessageKind(rawValue: 0x0110), requestId: 41, bodyLength: UInt32(sixFields.count))
+            let oldReply = try await raw.call(FrameCodec.encode(Frame(header: header, body: sixFields)))
+            let oldClaim = try Envelope.decodeReply(oldReply, for: ClaimRequest.self, requestId: 41)
+            #expect(oldClaim.templateId == control && oldClaim.couponId.hasPrefix("C"), "\(oldClaim)")
+            let oldWallet = try await client.call(WalletRequest(userId: "old-caller"))
+            #expect(oldWallet.coupons.map(\.couponId) == [oldClaim.couponId])
+
+            // Over HTTP, `experimentId` in POST /api/coupon/issue claims through the experiment.
+            let overHTTP = try await cluster.http(
+                "POST", "/api/coupon/issue", json: #"{"userId":"http-1","channel":"app","experimentId":"\#(experimentId)"}"#)
+            #expect(overHTTP.status == 200, "\(overHTTP.text)")
+            let httpTemplate = TemplateAndClaimAPITests.string(overHTTP.json?["templateId"])
+            #expect(httpTemplate == control || httpTemplate == lower, "\(overHTTP.text)")
+
             // The treatment page loses every third user before the claim: their exposure is never
             // recorded, so the arms' exposed users stop matching the 50/50 weights.
-            var claimed = 0
+            var claimed = 1  // http-1's, above
             for index in 0..<2_000 {
                 let user = "srm-\(index)"
                 let assignment = try await client.call(ExperimentAssignmentRequest(experimentId: experimentId, userId: user))
                 if assignment.arm == "lower" && index % 3 == 0 { continue }
-                _ = try await client.call(ClaimRequest(userId: user, templateId: "", channel: "app", experimentId: experimentId))
+                _ = try await client.call(ExperimentClaimRequest(userId: user, experimentId: experimentId, channel: "app"))
                 claimed += 1
             }
             let results = try await client.call(ExperimentResultsRequest(experimentId: experimentId))

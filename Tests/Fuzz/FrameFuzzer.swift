@@ -122,6 +122,7 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(ExperimentResultsRequest.self),
     .roundTrip(ExperimentAssignmentRequest.self),
     .roundTrip(ExperimentAssignment.self),
+    .roundTrip(ExperimentClaimRequest.self),
     .decodeOnly(ArmResult.self),
     .decodeOnly(EffectTest.self),
     .decodeOnly(ArmComparison.self),
@@ -314,6 +315,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let refusal = ServiceError(.unknownMessageKind, "kind_0x9999 is not served here")
     let pingHeader = FrameHeader(kind: .ping, requestId: 7)
     let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
+    let experimentClaim = ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", requestId: "req-1")
     return [
         ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
         ("frame-stats-request", try Envelope.request(ServiceStatsRequest(), requestId: 9, deadlineMilliseconds: 1_764_000_000_000)),
@@ -322,5 +324,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("frame-error-reply", Envelope.errorReply(to: pingHeader, refusal)),
         ("body-ping-response", try WireBody.encode(ping)),
         ("body-service-error", try WireBody.encode(refusal)),
+        ("frame-experiment-claim-request", try Envelope.request(experimentClaim, requestId: 11)),
+        ("body-experiment-claim-request", try WireBody.encode(experimentClaim)),
     ]
 }

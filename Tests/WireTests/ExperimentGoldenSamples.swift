@@ -1,6 +1,6 @@
 @testable import Wire
 
-/// The experiment messages' golden values (0x0130–0x0137), in PROTOCOL.md beside the others.
+/// The experiment messages' golden values (0x0130–0x0138), in PROTOCOL.md beside the others.
 extension GoldenSamples {
     static let experimentSpec = ExperimentSpec(
         name: "满200减20 → 满180减20", hypothesis: "a lower threshold raises the use rate by 15%",
@@ -52,5 +52,10 @@ extension GoldenSamples {
         GoldenSample(
             ExperimentAssignmentRequest(experimentId: "x-1", userId: "u-42"),
             ExperimentAssignment(experimentId: "x-1", userId: "u-42", arm: "lower", templateId: "tpl-180", bucket: 7_321, rolledOut: false)),
+        GoldenSample(
+            ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", ip: nil, requestId: "req-1"),
+            ClaimResponse(
+                couponId: "c-6", templateId: "tpl-180", expiresMilliseconds: expires, thresholdCents: 18_000, discountCents: 2_000,
+                pointsLeft: nil)),
     ]
 }

@@ -5,8 +5,7 @@ import Wire
 /// The experiment calls of the API, and the experiment's entry point of a claim.
 ///
 /// What a claim through an experiment goes through (then it is an ordinary claim):
-/// 1. **Validation**: `experimentId` and no template (both is `INVALID_ARGUMENT`), and the claim's
-///    own fields, so that an invalid claim records no exposure.
+/// 1. **Validation** of the claim's fields, so that an invalid claim records no exposure.
 /// 2. **Experiment**: RUNNING or ROLLED_OUT, else `EXPERIMENT_NOT_RUNNING`.
 /// 3. **Assignment** (`ExperimentBuckets`): the user's arm from the hash, or the rollout arm.
 /// 4. **Exposure**, recorded once (`ExperimentStore.recordExposure`); a user exposed before keeps
@@ -95,12 +94,10 @@ struct ExperimentService: Sendable {
             rolledOut: stored.view.rolloutArm != nil)
     }
 
-    /// Every claim, binary and HTTP: one without an experiment goes straight to `ClaimService`.
-    func claim(_ request: ClaimRequest) async throws -> ClaimResponse {
-        guard let experimentId = request.experimentId else { return try await claims.claim(request) }
-        guard request.templateId.isEmpty else {
-            throw ServiceError(.invalidArgument, "templateId: must be empty in a claim through an experiment (the arm decides the template)")
-        }
+    /// A claim through an experiment (`experiment_claim`, and `POST /api/coupon/issue` with
+    /// `experimentId`).
+    func claim(_ request: ExperimentClaimRequest) async throws -> ClaimResponse {
+        let experimentId = request.experimentId
         // The claim's own fields first: an invalid claim must not count as an exposure.
         try TemplateRules.identifier(experimentId, field: "experimentId")
         try ClaimService.validateClaimant(userId: request.userId, templateId: experimentId, deviceId: request.deviceId, ip: request.ip)
@@ -118,8 +115,9 @@ struct ExperimentService: Sendable {
         guard let arm = stored.view.spec.arms.first(where: { $0.name == armName }) else {
             throw ServiceError(.internalError, "experiment \(experimentId): the recorded arm \(armName) is not one of its arms")
         }
-        var claim = request
-        claim.templateId = arm.templateId
-        return try await claims.claim(claim)
+        let claim = ClaimRequest(
+            userId: request.userId, templateId: arm.templateId, channel: request.channel, deviceId: request.deviceId, ip: request.ip,
+            requestId: request.requestId)
+        return try await claims.claim(claim, throughExperiment: experimentId)
     }
 }

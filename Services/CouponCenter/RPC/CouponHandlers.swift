@@ -10,7 +10,7 @@ enum CouponHandlers {
         router.register(PauseTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .paused) }
         router.register(ResumeTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .active) }
         router.register(ListTemplatesRequest.self) { request, _ in try await templates.list(request) }
-        router.register(ClaimRequest.self) { request, _ in try await operations.experiments.claim(request) }
+        router.register(ClaimRequest.self) { request, _ in try await claims.claim(request) }
         router.register(ExchangeRequest.self) { request, _ in try await claims.exchange(request) }
         router.register(UseRequest.self) { request, _ in try await operations.redemptions.use(request) }
         router.register(RefundRequest.self) { request, _ in try await operations.refunds.refund(request) }

@@ -173,21 +173,14 @@ public struct ClaimRequest: WireRequest, Equatable {
     public var deviceId: String?
     public var ip: String?
     public var requestId: String?
-    /// A claim through an experiment: `templateId` is then empty, and the user's arm's template
-    /// is claimed (the exposure recorded once). Last, so the fields before it keep their places.
-    public var experimentId: String?
 
-    public init(
-        userId: String, templateId: String, channel: String, deviceId: String? = nil, ip: String? = nil, requestId: String? = nil,
-        experimentId: String? = nil
-    ) {
+    public init(userId: String, templateId: String, channel: String, deviceId: String? = nil, ip: String? = nil, requestId: String? = nil) {
         self.userId = userId
         self.templateId = templateId
         self.channel = channel
         self.deviceId = deviceId
         self.ip = ip
         self.requestId = requestId
-        self.experimentId = experimentId
     }
 }
 

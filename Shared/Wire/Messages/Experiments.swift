@@ -1,4 +1,4 @@
-/// A/B experiments (0x0130–0x0137): arms that are coupon templates, users split into 10,000
+/// A/B experiments (0x0130–0x0138): arms that are coupon templates, users split into 10,000
 /// buckets by a keyed hash of the experiment's salt and their id, claims through the experiment,
 /// and results with their statistics. Rates travel as doubles (never money); alpha and the minimum
 /// lift as basis points (0.05 = 500, +12% = 1,200), so nothing a caller sends is a binary float.
@@ -195,6 +195,30 @@ public struct ExperimentAssignment: Codable, Sendable, Equatable {
         self.templateId = templateId
         self.bucket = bucket
         self.rolledOut = rolledOut
+    }
+}
+
+/// `experiment_claim` (0x0138): a claim through an experiment, `POST /api/coupon/issue` with
+/// `experimentId`. Its own kind, not a seventh field of `claim` (0x0110), so that callers of the
+/// six-field claim keep working (PROTOCOL.md "Versioning"). The user's arm decides the template;
+/// the exposure is recorded once; the reply is the claim's.
+public struct ExperimentClaimRequest: WireRequest, Equatable {
+    public typealias Response = ClaimResponse
+    public static let kind = MessageKind.experimentClaim
+    public var userId: String
+    public var experimentId: String
+    public var channel: String
+    public var deviceId: String?
+    public var ip: String?
+    public var requestId: String?
+
+    public init(userId: String, experimentId: String, channel: String, deviceId: String? = nil, ip: String? = nil, requestId: String? = nil) {
+        self.userId = userId
+        self.experimentId = experimentId
+        self.channel = channel
+        self.deviceId = deviceId
+        self.ip = ip
+        self.requestId = requestId
     }
 }
 
