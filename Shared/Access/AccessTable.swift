@@ -40,6 +40,11 @@ public enum AccessTable {
         // Reconciliation.
         .reconcileStart: .role(.operator), .reconcileRunGet: .role(.viewer), .reconcileRunsList: .role(.viewer),
         .feedSubmit: .role(.operator), .incidentsList: .role(.viewer), .incidentAck: .role(.operator), .incidentAccept: .role(.admin),
+        // Experiments: operators run them; which arm a user is in, and a claim through one, are the
+        // front-ends' end-user calls.
+        .experimentCreate: .role(.operator), .experimentStart: .role(.operator), .experimentStop: .role(.operator),
+        .experimentRollout: .role(.operator), .experimentGet: .role(.viewer), .experimentList: .role(.viewer),
+        .experimentResults: .role(.viewer), .experimentAssignment: .service, .experimentClaim: .service,
         // Sign-in, operators, tokens, audit.
         .authLogin: .open, .authLogout: .authenticated, .authMe: .authenticated,
         .tokenCreate: .role(.admin), .tokenList: .role(.admin), .tokenRevoke: .role(.admin),
@@ -72,6 +77,10 @@ public enum AccessTable {
         "GET /api/admin/reconcile/runs/{runId}": .role(.viewer), "POST /api/admin/reconcile/feed": .role(.operator),
         "GET /api/admin/incidents": .role(.viewer), "POST /api/admin/incidents/{id}/ack": .role(.operator),
         "POST /api/admin/incidents/{id}/accept": .role(.admin),
+        "POST /api/admin/experiments": .role(.operator), "POST /api/admin/experiments/{id}/start": .role(.operator),
+        "POST /api/admin/experiments/{id}/stop": .role(.operator), "POST /api/admin/experiments/{id}/rollout": .role(.operator),
+        "GET /api/admin/experiments": .role(.viewer), "GET /api/admin/experiments/{id}": .role(.viewer),
+        "GET /api/admin/experiments/{id}/results": .role(.viewer), "GET /api/coupon/experiments/{id}/assignment": .service,
         "POST /api/auth/login": .open, "POST /api/auth/logout": .authenticated, "GET /api/auth/me": .authenticated,
         "POST /api/admin/tokens": .role(.admin), "GET /api/admin/tokens": .role(.admin), "POST /api/admin/tokens/{id}/revoke": .role(.admin),
         "POST /api/admin/operators": .role(.admin), "GET /api/admin/operators": .role(.admin),

@@ -172,12 +172,14 @@ struct AuthService: Sendable {
     }
 
     func audit(_ request: AuditListRequest) async throws -> AuditList {
-        guard (1...1000).contains(request.limit) else { throw ServiceError(.invalidArgument, "limit: between 1 and 1000") }
         if let actor = request.actor, actor.unicodeScalars.count > 64 { throw ServiceError(.invalidArgument, "actor: at most 64 characters") }
         if let action = request.action, action.unicodeScalars.count > 64 {
             throw ServiceError(.invalidArgument, "action: at most 64 characters")
         }
-        return try await store.audit(request)
+        let page = try await Page.read(limit: request.limit, beforeId: request.beforeId, naming: "audit entry") { rows in
+            try await store.audit(request, rows: rows)
+        }
+        return AuditList(entries: page.items, nextBeforeId: page.hasMore ? page.items.last?.id : nil)
     }
 
     // MARK: Bootstrap

@@ -224,8 +224,9 @@ struct OperatorStore: Sendable {
 
     // MARK: Audit
 
-    func audit(_ request: AuditListRequest) async throws -> AuditList {
-        let rows = try await database.query(
+    /// Entries newest first, at most `rows`, matching the request's filters.
+    func audit(_ request: AuditListRequest, rows: Int) async throws -> [AuditEntry] {
+        try await database.query(
             """
             SELECT id, (extract(epoch FROM at) * 1000)::bigint AS at_ms, actor, actor_kind, action, target,
                    COALESCE(before::text, 'null') AS before, COALESCE(after::text, 'null') AS after, request_id
@@ -233,14 +234,13 @@ struct OperatorStore: Sendable {
              WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
                AND ($3::bigint IS NULL OR at >= to_timestamp($3::bigint / 1000.0)) AND ($4::bigint IS NULL OR id < $4)
              ORDER BY id DESC LIMIT $5::integer
-            """, [request.actor, request.action, request.sinceMilliseconds, request.beforeId, Int(request.limit) + 1])
-        let entries = try rows.prefix(Int(request.limit)).map { row in
+            """, [request.actor, request.action, request.sinceMilliseconds, request.beforeId, rows]
+        ).map { row in
             AuditEntry(
                 id: try row.decode("id"), atMilliseconds: try row.decode("at_ms"), actor: try row.decode("actor"),
                 actorKind: try row.decode("actor_kind", as: ActorKind.self), action: try row.decode("action"), target: try row.decode("target"),
                 before: try row.decode("before"), after: try row.decode("after"), requestId: try row.decode("request_id"))
         }
-        return AuditList(entries: entries, nextBeforeId: rows.count > Int(request.limit) ? entries.last?.id : nil)
     }
 
     // MARK: Bootstrap
