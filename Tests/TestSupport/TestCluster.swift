@@ -197,6 +197,16 @@ public final class TestCluster: @unchecked Sendable {
         }
     }
 
+    /// No cookie jar: a session cookie one test signed in with (cookies are per host, not per
+    /// port) must not ride along on every later test's requests.
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        return URLSession(configuration: configuration)
+    }()
+
     /// One HTTP call to coupon-center `index`; the body is JSON text, the answer parsed JSON.
     public func http(
         _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:], to index: Int = 0
@@ -210,7 +220,7 @@ public final class TestCluster: @unchecked Sendable {
             request.httpBody = Data(json.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await Self.session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         return HTTPAnswer(status: status, body: Array(data))
     }

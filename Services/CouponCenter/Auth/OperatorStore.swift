@@ -55,22 +55,28 @@ struct OperatorStore: Sendable {
     /// Counts one failure under the row's lock, so concurrent failures from every coupon-center
     /// process are counted one each and the lock falls exactly at `maxFailures`. A failure after
     /// the window, or after an ended lock, starts a new count. A locked account counts nothing.
+    ///
+    /// One UPDATE whose SET reads only the row itself: when a concurrent failure changed the row
+    /// first, PostgreSQL re-evaluates the WHERE and every SET expression on the committed version
+    /// (READ COMMITTED), so each failure builds on the one before. (Deciding "a new window" in a
+    /// CTE read from the statement's snapshot would let concurrent first failures each restart
+    /// the count at 1: the lock came one attempt late.)
     func recordFailure(_ username: String, maxFailures: Int, windowSeconds: Int, lockSeconds: Int) async throws -> FailureOutcome {
         let rows = try await database.query(
             """
-            WITH fresh AS (
-                SELECT username, (failure_window_started_at IS NULL OR locked_until IS NOT NULL
-                                  OR failure_window_started_at <= now() - make_interval(secs => $2::integer)) AS restart
-                  FROM operator_account WHERE username = $1
-            )
-            UPDATE operator_account a SET
-                   failed_logins = CASE WHEN f.restart THEN 1 ELSE a.failed_logins + 1 END,
-                   failure_window_started_at = CASE WHEN f.restart THEN now() ELSE a.failure_window_started_at END,
-                   locked_until = CASE WHEN (CASE WHEN f.restart THEN 1 ELSE a.failed_logins + 1 END) >= $3::integer
+            UPDATE operator_account SET
+                   failed_logins = CASE WHEN failure_window_started_at IS NULL OR locked_until IS NOT NULL
+                                             OR failure_window_started_at <= now() - make_interval(secs => $2::integer)
+                                        THEN 1 ELSE failed_logins + 1 END,
+                   failure_window_started_at = CASE WHEN failure_window_started_at IS NULL OR locked_until IS NOT NULL
+                                                         OR failure_window_started_at <= now() - make_interval(secs => $2::integer)
+                                                    THEN now() ELSE failure_window_started_at END,
+                   locked_until = CASE WHEN (CASE WHEN failure_window_started_at IS NULL OR locked_until IS NOT NULL
+                                                       OR failure_window_started_at <= now() - make_interval(secs => $2::integer)
+                                                  THEN 1 ELSE failed_logins + 1 END) >= $3::integer
                                        THEN now() + make_interval(secs => $4::integer) END
-              FROM fresh f
-             WHERE a.username = f.username AND (a.locked_until IS NULL OR a.locked_until <= now())
-            RETURNING (extract(epoch FROM a.locked_until) * 1000)::bigint AS locked_ms
+             WHERE username = $1 AND (locked_until IS NULL OR locked_until <= now())
+            RETURNING (extract(epoch FROM locked_until) * 1000)::bigint AS locked_ms
             """, [username, windowSeconds, maxFailures, lockSeconds])
         if let row = rows.first { return .counted(lockedUntilMilliseconds: try row.decode("locked_ms")) }
         guard let account = try await account(username) else { return .noAccount }

@@ -13,8 +13,8 @@ import Wire
 /// 3. otherwise the `cc_session` cookie, which must hold a session id;
 /// 4. `Gatekeeper.admit`: UNAUTHENTICATED (401) without a valid credential, ROLE_REQUIRED or
 ///    SERVICE_TOKEN_REQUIRED (403) with the wrong one;
-/// 5. a state-changing request authenticated by the cookie needs `X-CSRF-Token` equal to the
-///    session's token: CSRF_MISSING or CSRF_MISMATCH (403).
+/// 5. a state-changing request whose session came from the cookie needs `X-CSRF-Token` equal to
+///    the session's token: CSRF_MISSING or CSRF_MISMATCH (403).
 struct HTTPGate: Sendable {
     let gatekeeper: Gatekeeper
 
@@ -26,8 +26,10 @@ struct HTTPGate: Sendable {
             throw ServiceError(.unauthenticated, "the \(SessionCookie.name) cookie holds no session id")
         }
         let principal = try await gatekeeper.admit(requirement, credential: presented.value.map { Array($0.utf8) }, call: route)
+        // Only a request whose authority comes from the cookie needs the CSRF token: a stale cookie
+        // on a call anyone may make grants nothing a forged request could abuse.
         if let refusal = SessionCookie.csrfRefusal(
-            method: request.method, byCookie: presented.byCookie && presented.value != nil, presented: request.headers["X-Csrf-Token"],
+            method: request.method, byCookie: presented.byCookie && principal?.kind == .session, presented: request.headers["X-Csrf-Token"],
             expected: principal?.csrfToken, equal: ConstantTime.equal)
         {
             throw refusal
