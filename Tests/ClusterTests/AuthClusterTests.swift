@@ -161,4 +161,53 @@ import Wire
             }
         }
     }
+
+    @Test func couponctlBootstrapsTheFirstAdminAndSendsItsToken() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-auth-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secretFile = directory.appendingPathComponent("bootstrap-secret")
+        let passwordFile = directory.appendingPathComponent("password")
+        let tokenFile = directory.appendingPathComponent("admin-token")
+        try Data("ctl-bootstrap-secret-0123456789\n".utf8).write(to: secretFile)
+        try Data("\(Self.adminPassword)\n".utf8).write(to: passwordFile)
+        let settings = ["COUPON_OPERATOR_AUTH": "required", "COUPON_BOOTSTRAP_SECRET_FILE": secretFile.path]
+        try await TestCluster.with(environment: settings) { cluster in
+            let environment = ["COUPON_CENTER_URL": cluster.couponCenterURLs[0]]
+            func ctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+                try await runTool("couponctl", arguments, environment: environment)
+            }
+            let bootstrap = try await ctl([
+                "operator", "bootstrap", "--username", "admin", "--password-file", passwordFile.path, "--bootstrap-secret-file", secretFile.path,
+                "--admin-token-file", tokenFile.path,
+            ])
+            #expect(bootstrap.status == 0, "\(bootstrap.output)")
+            let mode = try FileManager.default.attributesOfItem(atPath: tokenFile.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "the admin token file is the owner's only")
+            #expect(!bootstrap.output.contains(Self.adminPassword) && !bootstrap.output.contains("cct_"))
+
+            let anonymous = try await ctl(["template", "list"])
+            #expect(anonymous.status == 2 && anonymous.output.contains("1600 UNAUTHENTICATED"), "\(anonymous.output)")
+            let listed = try await ctl(["template", "list", "--token-file", tokenFile.path])
+            #expect(listed.status == 0, "\(listed.output)")
+            let viewerFile = directory.appendingPathComponent("viewer-token")
+            let created = try await ctl([
+                "token", "create", "--name", "dashboards", "--role", "viewer", "--output-file", viewerFile.path, "--token-file", tokenFile.path,
+            ])
+            #expect(created.status == 0 && !created.output.contains("cct_"), "\(created.output)")
+            let refused = try await ctl(["operator", "list", "--token-file", viewerFile.path])
+            #expect(refused.status == 2 && refused.output.contains("1310 ROLE_REQUIRED"), "\(refused.output)")
+            let added = try await ctl([
+                "operator", "add", "--username", "vera", "--role", "viewer", "--password-file", passwordFile.path, "--token-file", tokenFile.path,
+            ])
+            #expect(added.status == 0, "\(added.output)")
+            let audit = try await ctl(["audit", "--json", "--token-file", tokenFile.path])
+            #expect(audit.output.contains("operator.create") && audit.output.contains("token.create") && !audit.output.contains(Self.adminPassword))
+            let again = try await ctl([
+                "operator", "bootstrap", "--username", "admin2", "--password-file", passwordFile.path, "--bootstrap-secret-file", secretFile.path,
+                "--admin-token-file", directory.appendingPathComponent("second").path,
+            ])
+            #expect(again.status == 2 && again.output.contains("ALREADY_BOOTSTRAPPED"), "\(again.output)")
+        }
+    }
 }

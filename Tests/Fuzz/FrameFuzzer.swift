@@ -6,6 +6,7 @@
 // byte string gives a value or a thrown error, never a trap, never an allocation beyond the input.
 // On top of "does not crash", each input is checked against properties the format promises:
 //   - a frame that decodes re-encodes to the very same bytes, and decode(encode(frame)) == frame;
+//   - its body and credential block (flags 4) add up to bodyLength, the block of 1…512 bytes;
 //   - a body that decodes re-encodes to the very same bytes ("two different byte strings never
 //     decode to the same message", BodyCoder.swift), and decoding that again gives an equal value.
 // A broken property is a real bug: we trap with fatalError so libFuzzer saves the input.
@@ -278,9 +279,13 @@ func checkFrame(_ bytes: [UInt8]) {
     guard let header, header == frame.header else {
         fatalError("fuzz: decode accepted a frame whose decodeHeader disagrees; input \(hex(bytes))")
     }
-    guard frame.body.count == bytes.count - FrameHeader.size, Int(frame.header.bodyLength) == frame.body.count
+    // With the CREDENTIAL flag the bytes after the header are the block (2 + its length) and the body.
+    let block = frame.credential.map { 2 + $0.count } ?? 0
+    guard frame.header.flags.contains(.credential) == (frame.credential != nil),
+        (1...Frame.maxCredentialBytes).contains(frame.credential?.count ?? 1),
+        frame.body.count == bytes.count - FrameHeader.size - block, Int(frame.header.bodyLength) == block + frame.body.count
     else {
-        fatalError("fuzz: frame body is \(frame.body.count) bytes for a \(bytes.count)-byte input")
+        fatalError("fuzz: frame body is \(frame.body.count) bytes (credential block \(block)) for a \(bytes.count)-byte input")
     }
     _ = frame.header.kind.description
 
