@@ -30,9 +30,11 @@ struct Dependencies: Sendable {
         return Dependencies(
             database: database, redis: redis,
             ruleEngine: try ServiceClient(
-                service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout, credential: credential),
+                service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout,
+                tls: configuration.ruleEngineTLS, credential: credential),
             riskControl: try ServiceClient(
-                service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout, credential: credential),
+                service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout,
+                tls: configuration.riskControlTLS, credential: credential),
             timeoutMilliseconds: timeout)
     }
 

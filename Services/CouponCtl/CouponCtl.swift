@@ -1,4 +1,5 @@
 import CouponClient
+import Messaging
 import ServiceKit
 import Wire
 
@@ -50,14 +51,18 @@ struct Command: Sendable {
     var takesPositional = false
     var run: @Sendable (ConfigValues, Output) async throws -> Void
 
-    static let globalOptions: [ConfigOption] = [
-        ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
-        ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
-        ConfigOption("token", env: "COUPON_TOKEN", default: "", "the API token (or session id) sent with every call"),
-        ConfigOption(
-            "token-file", env: "COUPON_TOKEN_FILE", default: "", "a file holding the token (its first line), e.g. .cluster/admin-token"),
-        ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
-    ]
+    static let globalOptions: [ConfigOption] =
+        [
+            ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
+            ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
+            ConfigOption("token", env: "COUPON_TOKEN", default: "", "the API token (or session id) sent with every call"),
+            ConfigOption(
+                "token-file", env: "COUPON_TOKEN_FILE", default: "", "a file holding the token (its first line), e.g. .cluster/admin-token"),
+            ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
+            ConfigOption(
+                "tls-server", env: "COUPON_TLS_SERVER", default: "coupon-center",
+                "with TLS on: the name the certificate at --url must carry (the other address flags name their own service)"),
+        ] + TLSSettings.options(name: "couponctl")
 
     static var all: [Command] {
         SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RiskCommands.all
@@ -76,8 +81,10 @@ struct Command: Sendable {
 extension ConfigValues {
     /// A client whose every frame carries `--token` (or the first line of `--token-file`).
     func client(service: String = "coupon-center", urlFlag: String = "url") throws -> ServiceClient {
-        try ServiceClient(
-            service: service, urls: try nngURLs(urlFlag), timeoutMilliseconds: try int("timeout-ms", in: 1...600_000), credential: try token())
+        let urls = try nngURLs(urlFlag)
+        return try ServiceClient(
+            service: service, urls: urls, timeoutMilliseconds: try int("timeout-ms", in: 1...600_000), tls: try tls(dialing: urls, urlFlag: urlFlag),
+            credential: try token())
     }
 
     func token() throws -> String? {
@@ -86,6 +93,21 @@ extension ConfigValues {
         guard inline.isEmpty || file.isEmpty else { throw ConfigError("--token and --token-file: give one of them, not both") }
         if !file.isEmpty { return try SecretFile.firstLine(of: file, flag: "--token-file / COUPON_TOKEN_FILE") }
         return inline.isEmpty ? nil : inline
+    }
+
+    /// The TLS of a dialer of `urls`, checked against the switch; the service named by --url is
+    /// --tls-server, every other address flag names its service itself.
+    func tls(dialing urls: [String], urlFlag: String) throws -> TLSConfiguration? {
+        let settings = try TLSSettings(self)
+        try settings.check(urls, source: source(urlFlag))
+        let server: String
+        switch urlFlag {
+        case "rule-engine-url": server = "rule-engine"
+        case "risk-control-url", "risk-url": server = "risk-control"
+        case "events-url": server = "coupon-center"
+        default: server = string("tls-server")
+        }
+        return try settings.dialing(server)
     }
 }
 

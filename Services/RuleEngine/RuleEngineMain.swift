@@ -9,7 +9,9 @@ struct RuleEngineConfiguration: Sendable {
     var rpc: RPCServiceSettings
     var access: AccessSettings
 
-    static let options = RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101") + AccessSettings.options
+    static let options =
+        RPCServiceSettings.options(service: "rule-engine", listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101")
+        + AccessSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)

@@ -18,9 +18,11 @@ public final class ServiceClient: Sendable {
     public let credential: String?
 
     /// `urls` may name several replicas of the service; requests are spread across the connected ones.
+    /// `tls`: mutual TLS (every URL `tls+tcp://`), or nil for plaintext. `credential` goes in
+    /// every request's credential block.
     public init(
         service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes,
-        credential: String? = nil
+        tls: TLSConfiguration? = nil, credential: String? = nil
     ) throws(ServiceError) {
         if let credential {
             guard (1...Frame.maxCredentialBytes).contains(credential.utf8.count) else {
@@ -30,7 +32,7 @@ public final class ServiceClient: Sendable {
         self.credential = credential
         do {
             transport = try RequestClient(
-                configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds))
+                configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds, tls: tls))
         } catch {
             throw ServiceError(.invalidArgument, "cannot dial \(service) at \(urls.joined(separator: ",")): \(error)")
         }
