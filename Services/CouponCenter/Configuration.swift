@@ -28,6 +28,7 @@ struct CouponCenterConfiguration: Sendable {
     var cost: CostSettings
     var events: EventSettings
     var reconcile: ReconcileSettings
+    var recommend: RecommendSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
@@ -85,7 +86,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ] + EventSettings.options + ReconcileSettings.options
+        ] + EventSettings.options + ReconcileSettings.options + RecommendSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -125,5 +126,6 @@ struct CouponCenterConfiguration: Sendable {
             evaluateSeconds: try values.int("cost-evaluate-interval", in: 1...86_400), timeZoneName: zone.identifier)
         events = try EventSettings(values)
         reconcile = try ReconcileSettings(values, timeZone: zone)
+        recommend = try RecommendSettings(values)
     }
 }

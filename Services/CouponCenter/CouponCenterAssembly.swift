@@ -52,12 +52,14 @@ struct CouponCenterAssembly: Sendable {
             reconcile: ReconcileService(
                 store: ReconcileStore(database: database), redis: dependencies.redis, settings: configuration.reconcile, logger: logger,
                 metrics: metrics),
-            experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims))
+            experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims),
+            recommend: RecommendService(store: RecommendStore(database: database), claims: claims, settings: configuration.recommend))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ReconcileRoutes(reconcile: operations.reconcile, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + RecommendRoutes(recommend: operations.recommend, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
             database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
         costJob = CostJob(monitor: costMonitor, logger: logger)

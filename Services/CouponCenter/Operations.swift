@@ -11,4 +11,5 @@ struct Operations: Sendable {
     let cost: CostService
     let reconcile: ReconcileService
     let experiments: ExperimentService
+    let recommend: RecommendService
 }

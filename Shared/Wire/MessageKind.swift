@@ -45,6 +45,9 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let experimentResults = MessageKind(rawValue: 0x0136)
     public static let experimentAssignment = MessageKind(rawValue: 0x0137)
     public static let experimentClaim = MessageKind(rawValue: 0x0138)
+    public static let recommend = MessageKind(rawValue: 0x0139)
+    public static let recommendLog = MessageKind(rawValue: 0x013A)
+    public static let recommendEvaluate = MessageKind(rawValue: 0x013B)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -79,6 +82,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
         .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
         .experimentClaim: "experiment_claim",
+        .recommend: "recommend", .recommendLog: "recommend_log", .recommendEvaluate: "recommend_evaluate",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
