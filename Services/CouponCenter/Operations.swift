@@ -12,4 +12,5 @@ struct Operations: Sendable {
     let reconcile: ReconcileService
     let experiments: ExperimentService
     let recommend: RecommendService
+    let reports: HealthReportService
 }

@@ -58,7 +58,7 @@ struct Command: Sendable {
 
     static var all: [Command] {
         SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RecommendCommands.all
-            + RiskCommands.all
+            + ReportCommands.all + RiskCommands.all
             + EventCommands.all
     }
 
