@@ -64,19 +64,20 @@ import Wire
             try await Patience.waitUntil("the three denials audited") { try await audited() == 4 }
 
             // An incident and an alert now, and one of each in the previous hour (not in the report).
+            // The run is a month back: the daily job reconciles yesterday in this cluster itself.
             let runs = try await database.query(
                 """
                 INSERT INTO reconcile_run (business_date, scope, attempt, trigger, started_at, finished_at, judged_until, time_zone, outcome,
                                            templates, coupons_judged, feed_orders, item_count, incidents_opened, checks)
-                VALUES (current_date - 1, 'all', 1, 'ON_DEMAND', now(), now(), now(), 'Asia/Shanghai', 'DIFFERENCES', 1, 20, 0, 2, 2, '[]')
+                VALUES (current_date - 30, 'all', 1, 'ON_DEMAND', now(), now(), now(), 'Asia/Shanghai', 'DIFFERENCES', 1, 20, 0, 2, 2, '[]')
                 RETURNING id
                 """, [])
             let run: Int64 = try runs[0].decode(0)
             let incidents = try await database.query(
                 """
                 INSERT INTO reconcile_incident (check_name, template_id, business_date, items, first_run_id, last_run_id, opened_at, updated_at)
-                VALUES ('COUNTERS', $1, current_date - 1, 1, $2::bigint, $2::bigint, now(), now()),
-                       ('BUDGET', $1, current_date - 1, 1, $2::bigint, $2::bigint, now() - interval '90 minutes', now())
+                VALUES ('COUNTERS', $1, current_date - 30, 1, $2::bigint, $2::bigint, now(), now()),
+                       ('BUDGET', $1, current_date - 30, 1, $2::bigint, $2::bigint, now() - interval '90 minutes', now())
                 RETURNING id
                 """, [template, run])
             let currentIncident: Int64 = try incidents[0].decode(0)
