@@ -31,12 +31,10 @@ struct CostService: Sendable {
     }
 
     func alerts(_ request: AlertsListRequest) async throws -> AlertList {
-        guard (1...1000).contains(request.limit) else { throw ServiceError(.invalidArgument, "limit: between 1 and 1000") }
-        if let before = request.beforeId, before < 1 { throw ServiceError(.invalidArgument, "before: must be a positive alert id") }
-        var alerts = try await store.alerts(status: request.status, limit: Int(request.limit) + 1, beforeId: request.beforeId)
-        let more = alerts.count > Int(request.limit)
-        if more { alerts.removeLast() }
-        return AlertList(alerts: alerts, nextBeforeId: more ? alerts.last?.alertId : nil)
+        let page = try await Page.read(limit: request.limit, beforeId: request.beforeId, naming: "alert") { rows in
+            try await store.alerts(status: request.status, limit: rows, beforeId: request.beforeId)
+        }
+        return AlertList(alerts: page.items, nextBeforeId: page.hasMore ? page.items.last?.alertId : nil)
     }
 
     func reportOrder(_ request: OrderReportRequest) async throws -> OrderReportAck {

@@ -176,10 +176,10 @@ struct ReconcileService: Sendable {
         guard let run = try await store.run(request.runId) else {
             throw ServiceError(.reconcileRunNotFound, "no reconciliation run \(request.runId)")
         }
-        var items = try await store.items(runId: request.runId, offset: Int(request.offset), limit: Int(request.limit) + 1)
-        let more = items.count > Int(request.limit)
-        if more { items.removeLast() }
-        return ReconcileRunDetail(run: run, items: items, nextOffset: more ? items.last?.position : nil)
+        let page = try await Page.read(limit: request.limit, naming: "item") { rows in
+            try await store.items(runId: request.runId, offset: Int(request.offset), limit: rows)
+        }
+        return ReconcileRunDetail(run: run, items: page.items, nextOffset: page.hasMore ? page.items.last?.position : nil)
     }
 
     func runs(_ request: ReconcileRunsListRequest) async throws -> ReconcileRunList {
@@ -199,12 +199,10 @@ struct ReconcileService: Sendable {
     // MARK: Incidents
 
     func incidents(_ request: IncidentsListRequest) async throws -> IncidentList {
-        guard (1...1000).contains(request.limit) else { throw ServiceError(.invalidArgument, "limit: between 1 and 1000") }
-        if let before = request.beforeId, before < 1 { throw ServiceError(.invalidArgument, "before: must be a positive incident id") }
-        var incidents = try await store.incidents(status: request.status, limit: Int(request.limit) + 1, beforeId: request.beforeId)
-        let more = incidents.count > Int(request.limit)
-        if more { incidents.removeLast() }
-        return IncidentList(incidents: incidents, nextBeforeId: more ? incidents.last?.incidentId : nil)
+        let page = try await Page.read(limit: request.limit, beforeId: request.beforeId, naming: "incident") { rows in
+            try await store.incidents(status: request.status, limit: rows, beforeId: request.beforeId)
+        }
+        return IncidentList(incidents: page.items, nextBeforeId: page.hasMore ? page.items.last?.incidentId : nil)
     }
 
     func acknowledge(_ request: IncidentAckRequest) async throws -> IncidentView {
