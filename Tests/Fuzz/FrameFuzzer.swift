@@ -338,6 +338,19 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let pingHeader = FrameHeader(kind: .ping, requestId: 7)
     let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
     let experimentClaim = ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", requestId: "req-1")
+    let recommend = RecommendRequest(userId: "u-42", amountCents: 20_000, limit: 5, channel: "app", policy: .v1)
+    let recommendation = Recommendation(
+        decisionId: 42, userId: "u-42", segment: "PRICE_SENSITIVE", policy: .v1, holdout: false, arm: .cash, propensity: 0.75, offer: "tpl-1",
+        ranked: [
+            RankedTemplate(
+                templateId: "tpl-1", name: "满100减20", type: .cash, thresholdCents: 10_000, discountCents: 2_000, expectedDiscountCents: 2_000,
+                reasons: ["segment PRICE_SENSITIVE"])
+        ],
+        dropped: [DroppedTemplate(templateId: "tpl-2", code: .soldOut, message: "sold out")],
+        features: UserFeatures(
+            orders: 4, couponOrders: 3, averageDepthBasisPoints: 1_200, ordersLast30Days: 4, tags: [],
+            byType: [TypeUse(type: .cash, claims: 4, uses: 3)]))
+    let report = HealthReportRequest(fromMilliseconds: 1_764_000_000_000, toMilliseconds: 1_764_003_600_000)
     return [
         ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
         ("frame-stats-request", try Envelope.request(ServiceStatsRequest(), requestId: 9, deadlineMilliseconds: 1_764_000_000_000)),
@@ -348,5 +361,9 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("body-service-error", try WireBody.encode(refusal)),
         ("frame-experiment-claim-request", try Envelope.request(experimentClaim, requestId: 11)),
         ("body-experiment-claim-request", try WireBody.encode(experimentClaim)),
+        ("frame-recommend-request", try Envelope.request(recommend, requestId: 12)),
+        ("body-recommendation", try WireBody.encode(recommendation)),
+        ("frame-health-report-request", try Envelope.request(report, requestId: 13)),
+        ("body-risk-audit-summary", try WireBody.encode(RiskAuditSummary(decisions: 3, denied: 1, reviewed: 1, byReason: []))),
     ]
 }

@@ -108,11 +108,12 @@ struct RecommendService: Sendable {
     }
 
     func log(_ request: RecommendLogRequest) async throws -> RecommendLog {
-        guard (1...1000).contains(request.limit) else { throw ServiceError(.invalidArgument, "limit: between 1 and 1000") }
-        if let before = request.beforeId, before < 1 { throw ServiceError(.invalidArgument, "beforeId: at least 1") }
-        _ = try await store.closeWindows(userId: "", nowMilliseconds: unixMilliseconds(), attributionSeconds: settings.attributionSeconds)
-        let decisions = try await store.log(limit: Int(request.limit), beforeId: request.beforeId).map(\.decision)
-        return RecommendLog(decisions: decisions, nextBeforeId: decisions.count == Int(request.limit) ? decisions.last?.decisionId : nil)
+        let page = try await Page.read(limit: request.limit, beforeId: request.beforeId, naming: "decision") { rows in
+            // Windows past the attribution time closed first, so their outcomes show.
+            _ = try await store.closeWindows(userId: "", nowMilliseconds: unixMilliseconds(), attributionSeconds: settings.attributionSeconds)
+            return try await store.log(limit: rows, beforeId: request.beforeId).map(\.decision)
+        }
+        return RecommendLog(decisions: page.items, nextBeforeId: page.hasMore ? page.items.last?.decisionId : nil)
     }
 
     /// What `policy` would have earned on the latest closed decisions (inverse propensity scoring):
