@@ -137,6 +137,10 @@ import Wire
             let qualitySeeking = served.filter { !Self.priceSensitive($0.offset) }.map(\.element)
             let cashShare = Double(priceSensitive.filter { $0.arm == .cash }.count) / Double(priceSensitive.count)
             let discountShare = Double(qualitySeeking.filter { $0.arm == .discount }.count) / Double(qualitySeeking.count)
+            print(
+                "RecommendClusterTests: v1 offered CASH to \(priceSensitive.filter { $0.arm == .cash }.count) of \(priceSensitive.count) "
+                    + "price-sensitive and DISCOUNT to \(qualitySeeking.filter { $0.arm == .discount }.count) of \(qualitySeeking.count) "
+                    + "quality-seeking users in the last round; \(offered) offers claimed, \(refused.values.count) refused")
             #expect(cashShare >= 0.9, "v1 offered CASH to \(cashShare) of \(priceSensitive.count) price-sensitive users")
             #expect(discountShare >= 0.9, "v1 offered DISCOUNT to \(discountShare) of \(qualitySeeking.count) quality-seeking users")
             #expect(priceSensitive.allSatisfy { $0.segment == "PRICE_SENSITIVE" && $0.policy == .v1 })
