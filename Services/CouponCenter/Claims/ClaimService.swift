@@ -105,7 +105,8 @@ struct ClaimService: Sendable {
     /// and moment, and a REVIEW or DENY then is the claim's answer to give.
     func eligibility(userId: String, templateIds: [String], channel: String) async throws -> [Eligibility] {
         let now = unixMilliseconds()
-        var results: [Eligibility] = []
+        // In `templateIds` order: each slot is filled by the first stage that decides it.
+        var results: [Eligibility?] = []
         var checked: [(index: Int, view: TemplateView)] = []
         for templateId in templateIds {
             let view: TemplateView
@@ -123,10 +124,10 @@ struct ClaimService: Sendable {
                 results.append(Eligibility(templateId: templateId, view: view, outcome: .failure(refusal)))
             } else {
                 checked.append((results.count, view))
-                results.append(Eligibility(templateId: templateId, view: view, outcome: .failure(ServiceError(.internalError, "not checked"))))
+                results.append(nil)
             }
         }
-        guard !checked.isEmpty else { return results }
+        guard !checked.isEmpty else { return results.compactMap { $0 } }
         let segments = checked.contains { ClaimRules.needsSegments($0.view.spec) } ? try await profiles.submit(userId).segments : []
         let requests = checked.map {
             ClaimCheckRequest(
@@ -140,19 +141,22 @@ struct ClaimService: Sendable {
         }
         let counts = try await counters.store.claimCounts(
             checked.map(\.view.templateId), userId: userId, day: Timestamp.day(now, in: timeZone))
+        // One answer per check (the guard above), so every slot left open is filled here.
         for ((index, view), answer) in zip(checked, answers) {
+            let outcome: Result<ClaimCheckResponse, ServiceError>
             if let refusal = answer.refusal {
-                results[index].outcome = .failure(refusal)
+                outcome = .failure(refusal)
             } else if let code = ClaimLimits.refusal(
                 view.spec, counts: counts[view.templateId] ?? ClaimLimits.Counts(issued: 0, issuedToday: 0, issuedToUser: 0, budgetSpentCents: 0),
                 costCents: answer.budgetCostCents)
             {
-                results[index].outcome = .failure(Self.refusal(code, templateId: view.templateId))
+                outcome = .failure(Self.refusal(code, templateId: view.templateId))
             } else {
-                results[index].outcome = .success(answer)
+                outcome = .success(answer)
             }
+            results[index] = Eligibility(templateId: view.templateId, view: view, outcome: outcome)
         }
-        return results
+        return results.compactMap { $0 }
     }
 
     static func validateClaimant(userId: String, templateId: String, deviceId: String?, ip: String?) throws(ServiceError) {
