@@ -339,17 +339,11 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
     let experimentClaim = ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", requestId: "req-1")
     let recommend = RecommendRequest(userId: "u-42", amountCents: 20_000, limit: 5, channel: "app", policy: .v1)
+    // Offered nothing (NONE) by v0, with one template dropped: the other shape of the answer.
     let recommendation = Recommendation(
-        decisionId: 42, userId: "u-42", segment: "PRICE_SENSITIVE", policy: .v1, holdout: false, arm: .cash, propensity: 0.75, offer: "tpl-1",
-        ranked: [
-            RankedTemplate(
-                templateId: "tpl-1", name: "满100减20", type: .cash, thresholdCents: 10_000, discountCents: 2_000, expectedDiscountCents: 2_000,
-                reasons: ["segment PRICE_SENSITIVE"])
-        ],
-        dropped: [DroppedTemplate(templateId: "tpl-2", code: .soldOut, message: "sold out")],
-        features: UserFeatures(
-            orders: 4, couponOrders: 3, averageDepthBasisPoints: 1_200, ordersLast30Days: 4, tags: [],
-            byType: [TypeUse(type: .cash, claims: 4, uses: 3)]))
+        decisionId: 7, userId: "u-7", segment: "NEW", policy: .v0, holdout: true, arm: .none, propensity: 1, offer: nil, ranked: [],
+        dropped: [DroppedTemplate(templateId: "tpl-9", code: .perUserLimitReached, message: "limit")],
+        features: UserFeatures(orders: 0, couponOrders: 0, averageDepthBasisPoints: nil, ordersLast30Days: 0, tags: ["VIP"], byType: []))
     let report = HealthReportRequest(fromMilliseconds: 1_764_000_000_000, toMilliseconds: 1_764_003_600_000)
     return [
         ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
