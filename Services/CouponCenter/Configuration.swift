@@ -32,6 +32,7 @@ struct CouponCenterConfiguration: Sendable {
     var cost: CostSettings
     var events: EventSettings
     var reconcile: ReconcileSettings
+    var recommend: RecommendSettings
     var auth: AuthSettings
 
     static let options: [ConfigOption] =
@@ -91,7 +92,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ] + EventSettings.options + ReconcileSettings.options + AuthSettings.options
+        ] + EventSettings.options + ReconcileSettings.options + RecommendSettings.options + AuthSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -136,6 +137,7 @@ struct CouponCenterConfiguration: Sendable {
         events = try EventSettings(values)
         try rpc.tls.check(events.publishURL.map { [$0] } ?? [], source: values.source("events-url"))
         reconcile = try ReconcileSettings(values, timeZone: zone)
+        recommend = try RecommendSettings(values)
         auth = try AuthSettings(values)
     }
 }

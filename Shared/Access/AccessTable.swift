@@ -45,6 +45,9 @@ public enum AccessTable {
         .experimentCreate: .role(.operator), .experimentStart: .role(.operator), .experimentStop: .role(.operator),
         .experimentRollout: .role(.operator), .experimentGet: .role(.viewer), .experimentList: .role(.viewer),
         .experimentResults: .role(.viewer), .experimentAssignment: .service, .experimentClaim: .service,
+        // Recommendations: asking for one is the front-ends' call; the log, its offline evaluation
+        // and the health report are reads.
+        .recommend: .service, .recommendLog: .role(.viewer), .recommendEvaluate: .role(.viewer), .healthReport: .role(.viewer),
         // Sign-in, operators, tokens, audit.
         .authLogin: .open, .authLogout: .authenticated, .authMe: .authenticated,
         .tokenCreate: .role(.admin), .tokenList: .role(.admin), .tokenRevoke: .role(.admin),
@@ -57,6 +60,8 @@ public enum AccessTable {
         .discountQuoteBatch: .service,
         // risk-control.
         .riskDecide: .service, .riskDecideBatch: .service,
+        // What coupon-center's health report reads from risk-control, with the service token.
+        .riskAuditSummary: .service,
         .riskRulesGet: .role(.viewer), .riskListGet: .role(.viewer), .riskReport: .role(.viewer),
         .riskRulesSet: .role(.admin), .riskRulesReload: .role(.admin), .riskListAdd: .role(.admin), .riskListRemove: .role(.admin),
     ]
@@ -81,6 +86,8 @@ public enum AccessTable {
         "POST /api/admin/experiments/{id}/stop": .role(.operator), "POST /api/admin/experiments/{id}/rollout": .role(.operator),
         "GET /api/admin/experiments": .role(.viewer), "GET /api/admin/experiments/{id}": .role(.viewer),
         "GET /api/admin/experiments/{id}/results": .role(.viewer), "GET /api/coupon/experiments/{id}/assignment": .service,
+        "GET /api/coupon/recommend": .service, "GET /api/admin/recommend/log": .role(.viewer),
+        "GET /api/admin/recommend/evaluate": .role(.viewer), "GET /api/admin/health-report": .role(.viewer),
         "POST /api/auth/login": .open, "POST /api/auth/logout": .authenticated, "GET /api/auth/me": .authenticated,
         "POST /api/admin/tokens": .role(.admin), "GET /api/admin/tokens": .role(.admin), "POST /api/admin/tokens/{id}/revoke": .role(.admin),
         "POST /api/admin/operators": .role(.admin), "GET /api/admin/operators": .role(.admin),

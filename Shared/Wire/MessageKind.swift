@@ -45,6 +45,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let experimentResults = MessageKind(rawValue: 0x0136)
     public static let experimentAssignment = MessageKind(rawValue: 0x0137)
     public static let experimentClaim = MessageKind(rawValue: 0x0138)
+    public static let recommend = MessageKind(rawValue: 0x0139)
+    public static let recommendLog = MessageKind(rawValue: 0x013A)
+    public static let recommendEvaluate = MessageKind(rawValue: 0x013B)
+    public static let healthReport = MessageKind(rawValue: 0x013C)
     // Sign-in, operators, API tokens and the audit log (0x0140–0x014F).
     public static let authLogin = MessageKind(rawValue: 0x0140)
     public static let authLogout = MessageKind(rawValue: 0x0141)
@@ -77,6 +81,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let riskListGet = MessageKind(rawValue: 0x0307)
     public static let riskReport = MessageKind(rawValue: 0x0308)
     public static let riskDecideBatch = MessageKind(rawValue: 0x0309)
+    public static let riskAuditSummary = MessageKind(rawValue: 0x030A)
 
     /// Names for logs and metrics labels; unknown kinds print as hex.
     public static let names: [MessageKind: String] = [
@@ -93,6 +98,8 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
         .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
         .experimentClaim: "experiment_claim",
+        .recommend: "recommend", .recommendLog: "recommend_log", .recommendEvaluate: "recommend_evaluate",
+        .healthReport: "health_report",
         .authLogin: "auth_login", .authLogout: "auth_logout", .authMe: "auth_me", .tokenCreate: "tokens_create", .tokenList: "tokens_list",
         .tokenRevoke: "tokens_revoke", .operatorCreate: "operators_create", .operatorList: "operators_list",
         .operatorRoleSet: "operators_role", .operatorDisable: "operators_disable", .operatorPasswordSet: "operators_password",
@@ -102,6 +109,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
         .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",
         .riskListGet: "risk_list_get", .riskReport: "risk_report", .riskDecideBatch: "risk_decide_batch",
+        .riskAuditSummary: "risk_audit_summary",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }
