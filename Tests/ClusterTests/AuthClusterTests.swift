@@ -21,8 +21,11 @@ import Wire
         let secretFile = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-\(UUID().uuidString)")
         try Data("bootstrap-secret-\(UUID().uuidString)\n".utf8).write(to: secretFile)
         defer { try? FileManager.default.removeItem(at: secretFile) }
+        // The daily reconciliation runs at start when its time of day has passed: at 23:59 it waits
+        // (but for the day's last minute), so the "nothing changed" fingerprints see only the calls.
         let settings = [
             "COUPON_OPERATOR_AUTH": "required", "COUPON_SERVICE_TOKEN": serviceToken, "COUPON_BOOTSTRAP_SECRET_FILE": secretFile.path,
+            "COUPON_RECONCILE_AT": "23:59",
         ].merging(environment) { $1 }
         try await TestCluster.with(couponCenters: couponCenters, environment: settings) { cluster in
             let client = try cluster.client()
