@@ -28,6 +28,8 @@ final class RedisClusterRouter: Sendable {
     private let state = Mutex(ClusterState())
     /// Script source → SHA1; the same on every node, as it is the hash of the source.
     private let scriptHashes = Mutex<[String: String]>([:])
+    /// How many `MOVED` and `ASK` answers were followed: tests check a migration exercised both.
+    let redirectsFollowed = Mutex<(moved: Int, ask: Int)>((0, 0))
 
     /// Rounds of redirects and retries per command; with the pauses below they span several
     /// seconds, the order of a failover with a short `cluster-node-timeout`.
@@ -165,12 +167,14 @@ final class RedisClusterRouter: Sendable {
                     case "MOVED":
                         guard case .moved(let slot, let to)? = RedisRedirect.parse(error.message) else { break }
                         learn(slot: slot, servedBy: to)
+                        redirectsFollowed.withLock { $0.moved += 1 }
                         attempt.target = to
                         attempt.asking = false
                         pending.append(attempt)
                         continue
                     case "ASK":
                         guard case .ask(_, let to)? = RedisRedirect.parse(error.message) else { break }
+                        redirectsFollowed.withLock { $0.ask += 1 }
                         attempt.target = to
                         attempt.asking = true
                         pending.append(attempt)

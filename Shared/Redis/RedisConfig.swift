@@ -48,6 +48,8 @@ public struct RedisConfig: Sendable, Equatable {
     public var timeoutMilliseconds: Int
     public var topology: RedisTopology
 
+    /// The URL schemes `init(url:)` reads, for configuration checks that name them.
+    public static let urlSchemes = ["redis", "redis-sentinel", "redis-cluster"]
     public static let defaultPort = 6379
     public static let defaultSentinelPort = 26379
     /// More addresses than this in one URL is a mistake, not a deployment.

@@ -126,6 +126,11 @@ public final class RedisPool: Sendable {
         if case .single(let pool) = route { pool.waitingCount } else { 0 }
     }
 
+    /// The `MOVED` and `ASK` answers a cluster pool followed (nil for the other deployments).
+    var clusterRedirectsFollowed: (moved: Int, ask: Int)? {
+        if case .cluster(let router) = route { router.redirectsFollowed.withLock { $0 } } else { nil }
+    }
+
     /// `SCRIPT LOAD`'s reply: the script's SHA1 as 40 lowercase hex digits. Pure and total on any
     /// `RedisValue`; anything else throws `unexpectedReply` rather than being cached and sent as
     /// the name of every later `EVALSHA`.
