@@ -39,7 +39,9 @@ struct CouponCenterConfiguration: Sendable {
                 "database-url", env: "COUPON_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:55432/coupon",
                 "PostgreSQL connection URL"),
             ConfigOption("database-pool", env: "COUPON_DATABASE_POOL", default: "16", "PostgreSQL connections"),
-            ConfigOption("redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0", "Redis URL: redis://, redis-sentinel://…/master or redis-cluster://"),
+            ConfigOption(
+                "redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0",
+                "Redis URL: redis://, redis-sentinel://…/master or redis-cluster://"),
             ConfigOption("redis-pool", env: "COUPON_REDIS_POOL", default: "16", "Redis connections"),
             ConfigOption(
                 "dependency-timeout-ms", env: "COUPON_DEPENDENCY_TIMEOUT_MS", default: "500",

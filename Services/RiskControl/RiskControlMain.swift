@@ -17,7 +17,9 @@ struct RiskControlConfiguration: Sendable {
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
-            ConfigOption("redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0", "Redis URL (windows, lists): redis://, redis-sentinel://…/master or redis-cluster://"),
+            ConfigOption(
+                "redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0",
+                "Redis URL (windows, lists): redis://, redis-sentinel://…/master or redis-cluster://"),
             ConfigOption(
                 "database-url", env: "COUPON_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:55432/coupon",
                 "PostgreSQL URL (the risk_audit table)"),

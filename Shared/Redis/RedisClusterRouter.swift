@@ -313,7 +313,8 @@ final class RedisClusterRouter: Sendable {
         var failures: [String] = []
         for node in candidates {
             do {
-                let map = try RedisClusterSlotMap.parse(try await pool(for: node).command([Array("CLUSTER".utf8), Array("SLOTS".utf8)]), answeredBy: node)
+                let map = try RedisClusterSlotMap.parse(
+                    try await pool(for: node).command([Array("CLUSTER".utf8), Array("SLOTS".utf8)]), answeredBy: node)
                 guard !map.ranges.isEmpty else {
                     failures.append("\(node) serves no slots (not part of a cluster yet?)")
                     continue

@@ -68,7 +68,8 @@ struct RedisClusterTests {
         func check(_ results: [Result<RedisValue, RedisError>]) throws {
             #expect(results.count == calls.count)
             for (index, result) in results.enumerated() {
-                #expect(try result.get() == .array([.bulk(Array("k:\(index)".utf8)), .bulk(Array("a\(index)".utf8)), .bulk(Array("v-k:\(index)".utf8))]))
+                #expect(
+                    try result.get() == .array([.bulk(Array("k:\(index)".utf8)), .bulk(Array("a\(index)".utf8)), .bulk(Array("v-k:\(index)".utf8))]))
             }
         }
         try check(try await pool.evaluateMany(script, calls))
@@ -88,7 +89,8 @@ struct RedisClusterTests {
         for key in keys { _ = try await pool.command(["SET", key, "value of \(key)"]) }
 
         let probe = RedisConnection(config: try cluster.nodes[0].config(poolSize: 1))
-        let map = try RedisClusterSlotMap.parse(try await probe.command(["CLUSTER", "SLOTS"]), answeredBy: RedisEndpoint(host: "127.0.0.1", port: cluster.nodes[0].port))
+        let map = try RedisClusterSlotMap.parse(
+            try await probe.command(["CLUSTER", "SLOTS"]), answeredBy: RedisEndpoint(host: "127.0.0.1", port: cluster.nodes[0].port))
         let sourceEndpoint = try #require(map.masterBySlot()[slot])
         let targetEndpoint = try #require(map.masters.first { $0 != sourceEndpoint })
         let source = RedisConnection(config: try cluster.nodes[0].config(poolSize: 1).server(sourceEndpoint))
@@ -157,7 +159,8 @@ struct RedisClusterTests {
         let keys = (0..<300).map { "after:\($0)" }
         let victimEndpointSlot = RedisClusterSlot.of(key: keys[0])
         let probe = RedisConnection(config: try cluster.nodes[0].config(poolSize: 1))
-        let before = try RedisClusterSlotMap.parse(try await probe.command(["CLUSTER", "SLOTS"]), answeredBy: RedisEndpoint(host: "127.0.0.1", port: cluster.nodes[0].port))
+        let before = try RedisClusterSlotMap.parse(
+            try await probe.command(["CLUSTER", "SLOTS"]), answeredBy: RedisEndpoint(host: "127.0.0.1", port: cluster.nodes[0].port))
         let victimEndpoint = try #require(before.masterBySlot()[victimEndpointSlot])
         let victim = try #require(cluster.node(port: victimEndpoint.port))
         let survivor = try #require(cluster.nodes.first { $0.port != victim.port && $0.isRunning })

@@ -138,7 +138,9 @@ import Testing
             try RedisSentinelReply.masterAddress(fromReply: .array([.bulk(Array("127.0.0.1".utf8)), .bulk(Array("6380".utf8))]))
                 == RedisEndpoint(host: "127.0.0.1", port: 6380))
         #expect(try RedisSentinelReply.masterAddress(fromReply: .null) == nil)
-        for bad: RedisValue in [.integer(1), .array([]), .array([.bulk([]), .bulk(Array("1".utf8))]), .array([.bulk(Array("h".utf8)), .bulk(Array("0".utf8))])] {
+        for bad: RedisValue in [
+            .integer(1), .array([]), .array([.bulk([]), .bulk(Array("1".utf8))]), .array([.bulk(Array("h".utf8)), .bulk(Array("0".utf8))]),
+        ] {
             #expect(throws: RedisError.self) { try RedisSentinelReply.masterAddress(fromReply: bad) }
         }
         #expect(try RedisSentinelReply.isMaster(roleReply: .array([.bulk(Array("master".utf8)), .integer(0), .array([])])))

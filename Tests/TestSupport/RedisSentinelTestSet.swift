@@ -86,7 +86,9 @@ public final class RedisSentinelTestSet: @unchecked Sendable {
         }
         for port in sentinelPorts {
             let sentinel = RedisConnection(config: try RedisConfig(host: "127.0.0.1", port: port, poolSize: 1))
-            try await Patience.waitUntil("sentinel \(port) knowing the replica and two other sentinels", within: Patience.clusterLimit, every: .milliseconds(100)) {
+            try await Patience.waitUntil(
+                "sentinel \(port) knowing the replica and two other sentinels", within: Patience.clusterLimit, every: .milliseconds(100)
+            ) {
                 let replicas = (try? await sentinel.command(["SENTINEL", "replicas", Self.masterName]))?.array?.count ?? 0
                 let others = (try? await sentinel.command(["SENTINEL", "sentinels", Self.masterName]))?.array?.count ?? 0
                 return replicas >= 1 && others >= 2
