@@ -1,9 +1,9 @@
 import Postgres
-import Redis
 import TestSupport
 import Testing
 
 @testable import CouponCenter
+@testable import Redis
 
 /// The fences of coupon-center's locks are seeded from PostgreSQL (`lock_fence`): a Redis that lost
 /// its counter cannot hand a new holder a fence at or below one it already handed out.

@@ -181,7 +181,7 @@ struct RedisClusterTests {
                 }
             }
             try await Patience.waitUntil("writes before the kill") { acknowledged.current >= 3 }
-            await cluster.kill(victim)
+            await cluster.kill(port: victim.port)
             let survivorProbe = RedisConnection(config: try survivor.config(poolSize: 1))
             try await Patience.waitUntil("a replica serving the killed master's slots", within: Patience.clusterLimit, every: .milliseconds(200)) {
                 guard let reply = try? await survivorProbe.command(["CLUSTER", "SLOTS"]),

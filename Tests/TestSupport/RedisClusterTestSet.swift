@@ -96,9 +96,9 @@ public final class RedisClusterTestSet: @unchecked Sendable {
     /// The node with this port.
     public func node(port: Int) -> RedisTestServer? { nodes.first { $0.port == port } }
 
-    /// `kill -9` of one node; it stays in `nodes` (stopped) so ports keep their meaning.
-    public func kill(_ node: RedisTestServer) async {
-        await node.stop()
+    /// `kill -9` of the node on `port`; it stays in `nodes` (stopped) so ports keep their meaning.
+    public func kill(port: Int) async {
+        await node(port: port)?.stop()
     }
 
     private func stop() async {
