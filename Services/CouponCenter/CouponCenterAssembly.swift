@@ -52,11 +52,13 @@ struct CouponCenterAssembly: Sendable {
             cost: CostService(store: costStore, monitor: costMonitor),
             reconcile: ReconcileService(
                 store: ReconcileStore(database: database), redis: dependencies.redis, settings: configuration.reconcile, logger: logger,
-                metrics: metrics))
+                metrics: metrics),
+            experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ReconcileRoutes(reconcile: operations.reconcile, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
             database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
         costJob = CostJob(monitor: costMonitor, logger: logger)

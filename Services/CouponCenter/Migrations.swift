@@ -17,6 +17,7 @@ enum CouponMigrations {
         Migration(version: 8, name: "cost_ceiling", sql: text(PackageResources._008_cost_ceiling_sql)),
         Migration(version: 9, name: "alert_events", sql: text(PackageResources._009_alert_events_sql)),
         Migration(version: 10, name: "reconciliation", sql: text(PackageResources._010_reconciliation_sql)),
+        Migration(version: 11, name: "experiments", sql: text(PackageResources._011_experiments_sql)),
         Migration(version: 14, name: "lock_fence", sql: text(PackageResources._014_lock_fence_sql)),
     ]
 

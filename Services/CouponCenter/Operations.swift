@@ -10,4 +10,5 @@ struct Operations: Sendable {
     let analytics: AnalyticsService
     let cost: CostService
     let reconcile: ReconcileService
+    let experiments: ExperimentService
 }

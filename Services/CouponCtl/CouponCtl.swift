@@ -57,7 +57,8 @@ struct Command: Sendable {
     ]
 
     static var all: [Command] {
-        SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + RiskCommands.all + EventCommands.all
+        SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RiskCommands.all
+            + EventCommands.all
     }
 
     static var overview: String {

@@ -33,6 +33,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let experimentNotFound = ErrorCode(rawValue: 1103)
     public static let reconcileRunNotFound = ErrorCode(rawValue: 1104)
     public static let incidentNotFound = ErrorCode(rawValue: 1105)
+    /// A rollout names an arm the experiment does not have.
+    public static let experimentArmNotFound = ErrorCode(rawValue: 1106)
 
     // 1200–1299: a business rule refuses it (409).
     public static let soldOut = ErrorCode(rawValue: 1200)
@@ -60,6 +62,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// A reconciliation run or an order feed for a business day that has not begun yet in the
     /// configured time zone.
     public static let dayNotBegun = ErrorCode(rawValue: 1219)
+    /// A claim through an experiment that is DRAFT or STOPPED.
+    public static let experimentNotRunning = ErrorCode(rawValue: 1220)
+    /// Start, stop or rollout of an experiment already rolled out.
+    public static let experimentRolledOut = ErrorCode(rawValue: 1221)
+    /// Start of an experiment that is not DRAFT, or stop of one that is not RUNNING.
+    public static let experimentStatusConflict = ErrorCode(rawValue: 1222)
+    /// A rollout without an arm while the results do not say ROLL_OUT.
+    public static let experimentNoWinner = ErrorCode(rawValue: 1223)
 
     // 1300–1399: refused for who is asking (403).
     public static let riskDenied = ErrorCode(rawValue: 1300)
@@ -99,6 +109,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .experimentNotFound: ("EXPERIMENT_NOT_FOUND", 404),
         .reconcileRunNotFound: ("RECONCILE_RUN_NOT_FOUND", 404),
         .incidentNotFound: ("INCIDENT_NOT_FOUND", 404),
+        .experimentArmNotFound: ("EXPERIMENT_ARM_NOT_FOUND", 404),
         .soldOut: ("SOLD_OUT", 409),
         .perUserLimitReached: ("PER_USER_LIMIT", 409),
         .dailyLimitReached: ("DAILY_LIMIT", 409),
@@ -119,6 +130,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .costCeiling: ("COST_CEILING", 409),
         .incidentState: ("INCIDENT_STATE", 409),
         .dayNotBegun: ("DAY_NOT_BEGUN", 409),
+        .experimentNotRunning: ("EXPERIMENT_NOT_RUNNING", 409),
+        .experimentRolledOut: ("EXPERIMENT_ROLLED_OUT", 409),
+        .experimentStatusConflict: ("EXPERIMENT_STATUS_CONFLICT", 409),
+        .experimentNoWinner: ("EXPERIMENT_NO_WINNER", 409),
         .riskDenied: ("RISK_DENIED", 403),
         .channelNotAllowed: ("CHANNEL_NOT_ALLOWED", 403),
         .segmentNotAllowed: ("SEGMENT_NOT_ALLOWED", 403),

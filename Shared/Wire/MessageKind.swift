@@ -36,6 +36,15 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let incidentsList = MessageKind(rawValue: 0x0128)
     public static let incidentAck = MessageKind(rawValue: 0x0129)
     public static let incidentAccept = MessageKind(rawValue: 0x012A)
+    public static let experimentCreate = MessageKind(rawValue: 0x0130)
+    public static let experimentGet = MessageKind(rawValue: 0x0131)
+    public static let experimentList = MessageKind(rawValue: 0x0132)
+    public static let experimentStart = MessageKind(rawValue: 0x0133)
+    public static let experimentStop = MessageKind(rawValue: 0x0134)
+    public static let experimentRollout = MessageKind(rawValue: 0x0135)
+    public static let experimentResults = MessageKind(rawValue: 0x0136)
+    public static let experimentAssignment = MessageKind(rawValue: 0x0137)
+    public static let experimentClaim = MessageKind(rawValue: 0x0138)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -66,6 +75,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .statsCost: "stats_cost", .alertsList: "alerts_list", .orderReport: "order_report", .costEvaluate: "cost_evaluate",
         .reconcileStart: "reconcile_start", .reconcileRunGet: "reconcile_run_get", .reconcileRunsList: "reconcile_runs_list",
         .feedSubmit: "feed_submit", .incidentsList: "incidents_list", .incidentAck: "incident_ack", .incidentAccept: "incident_accept",
+        .experimentCreate: "experiment_create", .experimentGet: "experiment_get", .experimentList: "experiment_list",
+        .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
+        .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
+        .experimentClaim: "experiment_claim",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

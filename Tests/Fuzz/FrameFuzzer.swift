@@ -104,6 +104,30 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(IncidentList.self),
     .roundTrip(IncidentAckRequest.self),
     .roundTrip(IncidentAcceptRequest.self),
+    // Messages/Experiments.swift (the results hold doubles: decode only, see above)
+    .roundTrip(ExperimentStatus.self),
+    .roundTrip(ExperimentMetric.self),
+    .roundTrip(DecisionRule.self),
+    .roundTrip(ExperimentVerdict.self),
+    .roundTrip(ExperimentArmSpec.self),
+    .roundTrip(ExperimentSpec.self),
+    .roundTrip(ExperimentView.self),
+    .roundTrip(CreateExperimentRequest.self),
+    .roundTrip(GetExperimentRequest.self),
+    .roundTrip(ListExperimentsRequest.self),
+    .roundTrip(ExperimentList.self),
+    .roundTrip(StartExperimentRequest.self),
+    .roundTrip(StopExperimentRequest.self),
+    .roundTrip(RolloutExperimentRequest.self),
+    .roundTrip(ExperimentResultsRequest.self),
+    .roundTrip(ExperimentAssignmentRequest.self),
+    .roundTrip(ExperimentAssignment.self),
+    .roundTrip(ExperimentClaimRequest.self),
+    .decodeOnly(ArmResult.self),
+    .decodeOnly(EffectTest.self),
+    .decodeOnly(ArmComparison.self),
+    .decodeOnly(SampleRatioCheck.self),
+    .decodeOnly(ExperimentResults.self),
     // Messages/Orders.swift
     .roundTrip(OrderItem.self),
     .roundTrip(OrderSummary.self),
@@ -291,6 +315,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let refusal = ServiceError(.unknownMessageKind, "kind_0x9999 is not served here")
     let pingHeader = FrameHeader(kind: .ping, requestId: 7)
     let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
+    let experimentClaim = ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", requestId: "req-1")
     return [
         ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
         ("frame-stats-request", try Envelope.request(ServiceStatsRequest(), requestId: 9, deadlineMilliseconds: 1_764_000_000_000)),
@@ -299,5 +324,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("frame-error-reply", Envelope.errorReply(to: pingHeader, refusal)),
         ("body-ping-response", try WireBody.encode(ping)),
         ("body-service-error", try WireBody.encode(refusal)),
+        ("frame-experiment-claim-request", try Envelope.request(experimentClaim, requestId: 11)),
+        ("body-experiment-claim-request", try WireBody.encode(experimentClaim)),
     ]
 }

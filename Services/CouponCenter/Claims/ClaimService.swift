@@ -57,11 +57,15 @@ struct ClaimService: Sendable {
     /// The batched stages this service owns, in the order a claim passes them.
     var stages: [any LifecycleService] { [profiles, ruleChecks] }
 
-    func claim(_ request: ClaimRequest) async throws -> ClaimResponse {
+    /// `experimentId`: the claim came through that experiment (ExperimentService), which resolved
+    /// the template from the user's arm. The request id's fingerprint then names the experiment, not
+    /// the template, which a rollout changes: a retry must match its first try.
+    func claim(_ request: ClaimRequest, throughExperiment experimentId: String? = nil) async throws -> ClaimResponse {
         try Self.validateClaimant(userId: request.userId, templateId: request.templateId, deviceId: request.deviceId, ip: request.ip)
         try TemplateRules.identifier(request.channel, field: "channel")
         if let requestId = request.requestId { try TemplateRules.identifier(requestId, field: "requestId") }
-        let fingerprint = RequestFingerprint(["claim", request.userId, request.templateId, request.channel, request.deviceId ?? "", request.ip ?? ""])
+        let target = experimentId.map { "experiment:" + $0 } ?? request.templateId
+        let fingerprint = RequestFingerprint(["claim", request.userId, target, request.channel, request.deviceId ?? "", request.ip ?? ""])
         return try await issue(
             .claim, userId: request.userId, templateId: request.templateId, channel: request.channel, deviceId: request.deviceId,
             ip: request.ip, requestId: request.requestId, fingerprint: fingerprint)

@@ -31,20 +31,32 @@ struct CouponRoutes {
             },
             HTTPRoute("POST", "/api/coupon/issue") { call in
                 let fields = try JSONFields(
-                    try call.jsonObject(), allowed: ["userId", "couponType", "templateId", "channel", "deviceId", "ip", "requestId"])
+                    try call.jsonObject(), allowed: ["userId", "couponType", "templateId", "channel", "deviceId", "ip", "requestId", "experimentId"])
+                let (userId, channel) = (try fields.string("userId"), try fields.string("channel"))
+                let (deviceId, ip, requestId) = (
+                    try fields.optionalString("deviceId"), try fields.optionalString("ip"), try fields.optionalString("requestId")
+                )
                 let templateId: String
+                let experimentId = try fields.optionalString("experimentId")
                 switch (try fields.optionalString("couponType"), try fields.optionalString("templateId")) {
+                case (.some, _) where experimentId != nil, (_, .some) where experimentId != nil:
+                    throw ServiceError(.invalidArgument, "experimentId: a claim through an experiment names no template (its arm decides)")
                 case (let type?, let id?) where type != id:
                     throw ServiceError(.invalidArgument, "couponType and templateId name different templates")
                 case (let type?, _): templateId = type
                 case (nil, let id?): templateId = id
+                case (nil, nil) where experimentId != nil: templateId = ""
                 case (nil, nil): throw ServiceError(.invalidArgument, "couponType: required (the template id)")
                 }
-                let response = try await operations.claims.claim(
-                    ClaimRequest(
-                        userId: try fields.string("userId"), templateId: templateId, channel: try fields.string("channel"),
-                        deviceId: try fields.optionalString("deviceId"), ip: try fields.optionalString("ip"),
-                        requestId: try fields.optionalString("requestId")))
+                let response: ClaimResponse
+                if let experimentId {
+                    response = try await operations.experiments.claim(
+                        ExperimentClaimRequest(
+                            userId: userId, experimentId: experimentId, channel: channel, deviceId: deviceId, ip: ip, requestId: requestId))
+                } else {
+                    response = try await operations.claims.claim(
+                        ClaimRequest(userId: userId, templateId: templateId, channel: channel, deviceId: deviceId, ip: ip, requestId: requestId))
+                }
                 return .json(json.claim(response))
             },
             HTTPRoute("POST", "/api/coupon/exchange") { call in

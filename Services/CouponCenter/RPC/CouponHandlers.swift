@@ -24,5 +24,6 @@ enum CouponHandlers {
         router.register(AlertsListRequest.self) { request, _ in try await operations.cost.alerts(request) }
         router.register(OrderReportRequest.self) { request, _ in try await operations.cost.reportOrder(request) }
         router.register(CostEvaluateRequest.self) { request, _ in try await operations.cost.evaluate(request) }
+        ExperimentHandlers.register(on: &router, operations.experiments)
     }
 }

@@ -720,6 +720,52 @@ CREATE SEQUENCE public.event_outbox_id_seq
 
 ALTER SEQUENCE public.event_outbox_id_seq OWNED BY public.event_outbox.id;
 
+CREATE TABLE public.experiment (
+    id text NOT NULL,
+    name text NOT NULL,
+    hypothesis text NOT NULL,
+    salt text NOT NULL,
+    status text DEFAULT 'DRAFT'::text NOT NULL,
+    primary_metric text NOT NULL,
+    decision_rule text NOT NULL,
+    alpha_bp integer NOT NULL,
+    min_lift_bp integer NOT NULL,
+    rollout_arm text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    stopped_at timestamp with time zone,
+    CONSTRAINT experiment_alpha_bp_check CHECK (((alpha_bp >= 1) AND (alpha_bp <= 5000))),
+    CONSTRAINT experiment_check CHECK (((status = 'ROLLED_OUT'::text) = (rollout_arm IS NOT NULL))),
+    CONSTRAINT experiment_check1 CHECK (((status = 'DRAFT'::text) OR (started_at IS NOT NULL))),
+    CONSTRAINT experiment_decision_rule_check CHECK ((decision_rule = ANY (ARRAY['SEED'::text, 'LOWER_BOUND'::text]))),
+    CONSTRAINT experiment_hypothesis_check CHECK ((char_length(hypothesis) <= 1000)),
+    CONSTRAINT experiment_id_check CHECK (((char_length(id) >= 1) AND (char_length(id) <= 64))),
+    CONSTRAINT experiment_min_lift_bp_check CHECK (((min_lift_bp >= 1) AND (min_lift_bp <= 9999))),
+    CONSTRAINT experiment_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+    CONSTRAINT experiment_primary_metric_check CHECK ((primary_metric = ANY (ARRAY['USE_RATE'::text, 'USE_RATE_PER_EXPOSED'::text]))),
+    CONSTRAINT experiment_salt_check CHECK (((char_length(salt) >= 16) AND (char_length(salt) <= 64))),
+    CONSTRAINT experiment_status_check CHECK ((status = ANY (ARRAY['DRAFT'::text, 'RUNNING'::text, 'STOPPED'::text, 'ROLLED_OUT'::text])))
+);
+
+CREATE TABLE public.experiment_arm (
+    experiment_id text NOT NULL,
+    "position" smallint NOT NULL,
+    name text NOT NULL,
+    weight_buckets integer NOT NULL,
+    template_id text NOT NULL,
+    CONSTRAINT experiment_arm_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 64))),
+    CONSTRAINT experiment_arm_position_check CHECK ((("position" >= 0) AND ("position" <= 9))),
+    CONSTRAINT experiment_arm_weight_buckets_check CHECK (((weight_buckets >= 1) AND (weight_buckets <= 10000)))
+);
+
+CREATE TABLE public.experiment_exposure (
+    experiment_id text NOT NULL,
+    user_id text NOT NULL,
+    arm text NOT NULL,
+    first_exposed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT experiment_exposure_user_id_check CHECK (((char_length(user_id) >= 1) AND (char_length(user_id) <= 64)))
+);
+
 CREATE TABLE public.idempotency_record (
     operation text NOT NULL,
     request_id text NOT NULL,
@@ -1037,6 +1083,18 @@ ALTER TABLE ONLY public.event_outbox
 ALTER TABLE ONLY public.event_outbox
     ADD CONSTRAINT event_outbox_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.experiment_arm
+    ADD CONSTRAINT experiment_arm_experiment_id_name_key UNIQUE (experiment_id, name);
+
+ALTER TABLE ONLY public.experiment_arm
+    ADD CONSTRAINT experiment_arm_pkey PRIMARY KEY (experiment_id, "position");
+
+ALTER TABLE ONLY public.experiment_exposure
+    ADD CONSTRAINT experiment_exposure_pkey PRIMARY KEY (experiment_id, user_id);
+
+ALTER TABLE ONLY public.experiment
+    ADD CONSTRAINT experiment_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.idempotency_record
     ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (operation, request_id);
 
@@ -1158,6 +1216,21 @@ ALTER TABLE ONLY public.coupon_ledger
 
 ALTER TABLE ONLY public.coupon_ledger
     ADD CONSTRAINT coupon_ledger_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.experiment_arm
+    ADD CONSTRAINT experiment_arm_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiment(id);
+
+ALTER TABLE ONLY public.experiment_arm
+    ADD CONSTRAINT experiment_arm_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
+
+ALTER TABLE ONLY public.experiment_exposure
+    ADD CONSTRAINT experiment_exposure_experiment_id_arm_fkey FOREIGN KEY (experiment_id, arm) REFERENCES public.experiment_arm(experiment_id, name);
+
+ALTER TABLE ONLY public.experiment_exposure
+    ADD CONSTRAINT experiment_exposure_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiment(id);
+
+ALTER TABLE ONLY public.experiment
+    ADD CONSTRAINT experiment_id_rollout_arm_fkey FOREIGN KEY (id, rollout_arm) REFERENCES public.experiment_arm(experiment_id, name);
 
 ALTER TABLE ONLY public.reconcile_incident
     ADD CONSTRAINT reconcile_incident_first_run_id_fkey FOREIGN KEY (first_run_id) REFERENCES public.reconcile_run(id);
