@@ -1,6 +1,9 @@
+import Risk
+import ServiceKit
 import Synchronization
 import TestSupport
 import Testing
+import Wire
 
 @testable import Redis
 
@@ -17,6 +20,7 @@ struct RedisClusterTests {
             try await slotsAgreeWithTheServer(probe)
             try await keysOnEveryNodeRoundTrip(pool, cluster)
             try await scriptsRunOnEveryNodeAndReloadPerNode(pool, cluster)
+            try await riskDecisionsRunInOneSlot(pool, cluster)
             try await aSlotMigratedUnderTrafficLosesNothing(pool, cluster)
             try await aKilledMasterIsReplacedByItsReplica(pool, cluster)
             await pool.close()
@@ -78,6 +82,33 @@ struct RedisClusterTests {
         }
         try check(try await pool.evaluateMany(script, calls))
         #expect(try await pool.evaluate(script, keys: ["k:7"], args: ["x"]).array?.last?.string == "v-k:7")
+    }
+
+    /// risk-control's decision script reads keys of the user, the device and the IP together; in a
+    /// cluster they share the `{risk}` tag, so decisions are answered (not CROSSSLOT) and every risk
+    /// key carries the tag.
+    func riskDecisionsRunInOneSlot(_ pool: RedisPool, _ cluster: RedisClusterTestSet) async throws {
+        let engine = RiskEngine(redis: pool, rules: RiskRules(), metrics: Metrics())
+        let now: Int64 = 1_790_000_000_000
+        func request(_ user: String, device: String) -> RiskDecisionRequest {
+            RiskDecisionRequest(
+                action: .claim, userId: user, deviceId: device, ip: "192.0.2.7", templateId: "T1", couponType: .cash, amountCents: 500)
+        }
+        _ = try await engine.add(AddRiskListEntryRequest(list: .block, subject: .device, value: "stolen"), nowMilliseconds: now)
+        #expect(try await engine.decide(request("r1", device: "phone-1"), nowMilliseconds: now).verdict == .allow)
+        #expect(try await engine.decide(request("r2", device: "stolen"), nowMilliseconds: now).reasons == ["BLOCKED_DEVICE"])
+        let batch = try await engine.decide(
+            RiskDecisionBatchRequest(decisions: (0..<20).map { request("batch-\($0)", device: "phone-\($0)") }), nowMilliseconds: now)
+        #expect(batch.results.allSatisfy { $0.error == nil && $0.decision != nil }, "\(batch.results.compactMap(\.error))")
+        #expect(try await engine.entries(list: .block, subject: .device, nowMilliseconds: now).map(\.value) == ["stolen"])
+
+        var riskKeys: [String] = []
+        for master in try await cluster.masters() {
+            let keys = try await RedisConnection(config: try master.config(poolSize: 1)).command(["KEYS", "risk:*"])
+            riskKeys += (keys.array ?? []).compactMap(\.string)
+        }
+        #expect(!riskKeys.isEmpty)
+        #expect(riskKeys.allSatisfy { $0.hasPrefix("risk:{risk}:") }, "\(riskKeys.filter { !$0.hasPrefix("risk:{risk}:") })")
     }
 
     /// One slot moved from its master to another while a client reads and counts in it: the
