@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Messaging
 import Redis
 import ServiceKit
 import Wire
@@ -10,6 +11,9 @@ struct CouponCenterConfiguration: Sendable {
     var httpURL: String
     var ruleEngineURLs: [String]
     var riskControlURLs: [String]
+    /// Mutual TLS for the calls to each (nil with TLS off), read at start so a missing file stops it then.
+    var ruleEngineTLS: TLSConfiguration?
+    var riskControlTLS: TLSConfiguration?
     var databaseURL: String
     var databasePoolSize: Int
     var redisURL: String
@@ -31,7 +35,8 @@ struct CouponCenterConfiguration: Sendable {
     var reconcile: ReconcileSettings
 
     static let options: [ConfigOption] =
-        RPCServiceSettings.options(listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
+        RPCServiceSettings.options(
+            service: "coupon-center", listenEnv: "COUPON_CENTER_URL", defaultListen: "tcp://127.0.0.1:7100", defaultWorkers: 256) + [
             ConfigOption("http", env: "COUPON_HTTP_URL", default: "http://127.0.0.1:8080", "HTTP/JSON API address"),
             ConfigOption("rule-engine", env: "RULE_ENGINE_URL", default: "tcp://127.0.0.1:7101", "rule-engine address(es), comma-separated"),
             ConfigOption("risk-control", env: "RISK_CONTROL_URL", default: "tcp://127.0.0.1:7102", "risk-control address(es), comma-separated"),
@@ -95,13 +100,17 @@ struct CouponCenterConfiguration: Sendable {
         httpURL = try values.url("http", schemes: ["http"])
         ruleEngineURLs = try values.nngURLs("rule-engine")
         riskControlURLs = try values.nngURLs("risk-control")
+        try rpc.tls.check(ruleEngineURLs, source: values.source("rule-engine"))
+        try rpc.tls.check(riskControlURLs, source: values.source("risk-control"))
+        ruleEngineTLS = try rpc.tls.dialing("rule-engine")
+        riskControlTLS = try rpc.tls.dialing("risk-control")
         databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
         databasePoolSize = try values.int("database-pool", in: 1...200)
         redisURL = try values.url("redis-url", schemes: RedisConfig.urlSchemes)
         do {
             _ = try RedisConfig(url: redisURL)
         } catch {
-            throw ConfigError("--redis-url / COUPON_REDIS_URL: \(error.message)")
+            throw ConfigError("\(values.source("redis-url")): \(error.message)")
         }
         redisPoolSize = try values.int("redis-pool", in: 1...200)
         dependencyTimeoutMilliseconds = try values.int("dependency-timeout-ms", in: 1...60_000)
@@ -132,6 +141,7 @@ struct CouponCenterConfiguration: Sendable {
             minimumOrders: Int64(try values.int("cost-min-orders", in: 1...1_000_000_000)),
             evaluateSeconds: try values.int("cost-evaluate-interval", in: 1...86_400), timeZoneName: zone.identifier)
         events = try EventSettings(values)
+        try rpc.tls.check(events.publishURL.map { [$0] } ?? [], source: values.source("events-url"))
         reconcile = try ReconcileSettings(values, timeZone: zone)
     }
 }

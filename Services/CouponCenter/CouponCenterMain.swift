@@ -25,7 +25,8 @@ struct CouponCenterMain {
                 routes: parts.routes, metrics: metrics,
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
-            let events = try EventDelivery.services(configuration.events, database: dependencies.database, logger: logger, metrics: metrics)
+            let events = try EventDelivery.services(
+                configuration.events, database: dependencies.database, logger: logger, metrics: metrics, tls: configuration.rpc.tls.listening)
             // Stopped in reverse of this list: the RPC listener (added last by ServiceMain), HTTP,
             // the reconcile, cost and expiry jobs, the batched stages upstream first, then event delivery (last,
             // so it still takes what the stages wrote).

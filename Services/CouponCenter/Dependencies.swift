@@ -26,8 +26,12 @@ struct Dependencies: Sendable {
         let timeout = configuration.dependencyTimeoutMilliseconds
         return Dependencies(
             database: database, redis: redis,
-            ruleEngine: try ServiceClient(service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout),
-            riskControl: try ServiceClient(service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout),
+            ruleEngine: try ServiceClient(
+                service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout,
+                tls: configuration.ruleEngineTLS),
+            riskControl: try ServiceClient(
+                service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout,
+                tls: configuration.riskControlTLS),
             timeoutMilliseconds: timeout)
     }
 

@@ -1,4 +1,5 @@
 import CouponClient
+import Messaging
 import ServiceKit
 import Wire
 
@@ -50,11 +51,15 @@ struct Command: Sendable {
     var takesPositional = false
     var run: @Sendable (ConfigValues, Output) async throws -> Void
 
-    static let globalOptions: [ConfigOption] = [
-        ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
-        ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
-        ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
-    ]
+    static let globalOptions: [ConfigOption] =
+        [
+            ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
+            ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
+            ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
+            ConfigOption(
+                "tls-server", env: "COUPON_TLS_SERVER", default: "coupon-center",
+                "with TLS on: the name the certificate at --url must carry (the other address flags name their own service)"),
+        ] + TLSSettings.options(name: "couponctl")
 
     static var all: [Command] {
         SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RiskCommands.all
@@ -72,7 +77,24 @@ struct Command: Sendable {
 
 extension ConfigValues {
     func client(service: String = "coupon-center", urlFlag: String = "url") throws -> ServiceClient {
-        try ServiceClient(service: service, urls: try nngURLs(urlFlag), timeoutMilliseconds: try int("timeout-ms", in: 1...600_000))
+        let urls = try nngURLs(urlFlag)
+        return try ServiceClient(
+            service: service, urls: urls, timeoutMilliseconds: try int("timeout-ms", in: 1...600_000), tls: try tls(dialing: urls, urlFlag: urlFlag))
+    }
+
+    /// The TLS of a dialer of `urls`, checked against the switch; the service named by --url is
+    /// --tls-server, every other address flag names its service itself.
+    func tls(dialing urls: [String], urlFlag: String) throws -> TLSConfiguration? {
+        let settings = try TLSSettings(self)
+        try settings.check(urls, source: source(urlFlag))
+        let server: String
+        switch urlFlag {
+        case "rule-engine-url": server = "rule-engine"
+        case "risk-control-url", "risk-url": server = "risk-control"
+        case "events-url": server = "coupon-center"
+        default: server = string("tls-server")
+        }
+        return try settings.dialing(server)
     }
 }
 

@@ -22,7 +22,7 @@ enum EventCommands {
         guard values.positional == ["tail"] else { throw ConfigError("events needs the action tail") }
         let urls = try values.nngURLs("events-url")
         let limit = try values.int("count", in: 0...Int.max)
-        let subscriber = try Subscriber(urls: urls, prefixes: [values.string("kind")])
+        let subscriber = try Subscriber(urls: urls, prefixes: [values.string("kind")], tls: try values.tls(dialing: urls, urlFlag: "events-url"))
         defer { subscriber.close() }
         var printed = 0
         while limit == 0 || printed < limit {

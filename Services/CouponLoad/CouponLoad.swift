@@ -9,20 +9,24 @@ import Wire
 /// percentiles and errors by code (`--json` for the bench script).
 @main
 struct CouponLoad {
-    static let options: [ConfigOption] = [
-        ConfigOption("scenario", default: "ping", "what to send: \(Scenario.names.joined(separator: ", "))"),
-        ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "address(es) of the service under load"),
-        ConfigOption("concurrency", default: "16", "callers in flight at once"),
-        ConfigOption("requests", default: "10000", "stop after this many requests (0: run for --duration)"),
-        ConfigOption("duration", default: "0", "stop after this many seconds (0: run for --requests)"),
-        ConfigOption("rate", default: "0", "target requests per second over all callers (0: as fast as possible)"),
-        ConfigOption("timeout-ms", default: "5000", "per-request timeout"),
-        ConfigOption.switchOption("json", "print the summary as one JSON object"),
-        ConfigOption("progress", default: "true", "print a live progress line to stderr each second"),
-        ConfigOption("stock", default: "1000000", "claim scenario: total stock of the template this run creates"),
-        ConfigOption("users", default: "100000", "claim scenario: how many distinct users claim"),
-        ConfigOption("per-user", default: "1000", "claim scenario: per-user limit of the template"),
-    ]
+    static let options: [ConfigOption] =
+        [
+            ConfigOption("scenario", default: "ping", "what to send: \(Scenario.names.joined(separator: ", "))"),
+            ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "address(es) of the service under load"),
+            ConfigOption("concurrency", default: "16", "callers in flight at once"),
+            ConfigOption("requests", default: "10000", "stop after this many requests (0: run for --duration)"),
+            ConfigOption("duration", default: "0", "stop after this many seconds (0: run for --requests)"),
+            ConfigOption("rate", default: "0", "target requests per second over all callers (0: as fast as possible)"),
+            ConfigOption("timeout-ms", default: "5000", "per-request timeout"),
+            ConfigOption.switchOption("json", "print the summary as one JSON object"),
+            ConfigOption("progress", default: "true", "print a live progress line to stderr each second"),
+            ConfigOption("stock", default: "1000000", "claim scenario: total stock of the template this run creates"),
+            ConfigOption("users", default: "100000", "claim scenario: how many distinct users claim"),
+            ConfigOption("per-user", default: "1000", "claim scenario: per-user limit of the template"),
+            ConfigOption(
+                "tls-server", env: "COUPON_TLS_SERVER", default: "coupon-center",
+                "with TLS on: the name the certificate at --url must carry (rule-engine for best-engine, risk-control for risk)"),
+        ] + TLSSettings.options(name: "coupon-load")
 
     static func main() async {
         let settings = loadConfiguration(
@@ -66,6 +70,9 @@ struct LoadSettings: Sendable {
     var stock: Int32
     var users: Int
     var perUser: Int32
+    var tls: TLSSettings
+    /// The TLS of the dialer of --url (nil with TLS off).
+    var targetTLS: TLSConfiguration?
 
     init(_ values: ConfigValues) throws(ConfigError) {
         scenario = values.string("scenario")
@@ -84,6 +91,9 @@ struct LoadSettings: Sendable {
         stock = Int32(try values.int("stock", in: 1...Int(Int32.max)))
         users = try values.int("users", in: 1...100_000_000)
         perUser = Int32(try values.int("per-user", in: 1...1_000_000))
+        tls = try TLSSettings(values)
+        try tls.check(urls, source: values.source("url"))
+        targetTLS = try tls.dialing(values.string("tls-server"))
     }
 }
 
@@ -102,7 +112,8 @@ struct Scenario: Sendable {
     static let names = ["ping", "claim", "redeem", "mixed", "best", "best-engine", "risk", "echo"]
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
-        let client = try ServiceClient(service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds)
+        let client = try ServiceClient(
+            service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds, tls: settings.targetTLS)
         @Sendable func outcome(_ body: () async throws -> Void) async -> ErrorCode? {
             do {
                 try await body()
@@ -255,8 +266,14 @@ struct Scenario: Sendable {
                 })
         case "echo":
             // The baseline: a bare NNG req/rep echo in this process, no frame decoding, no handler.
-            let server = try ReplyServer(configuration: .init(urls: ["tcp://127.0.0.1:0"], concurrency: 64))
-            let echo = try RequestClient(urls: server.boundURLs, timeoutMilliseconds: settings.timeoutMilliseconds)
+            // With TLS on it runs over tls+tcp with this process's certificate on both ends, so
+            // the two runs differ in TLS alone.
+            let scheme = settings.tls.enabled ? TLSConfiguration.scheme : "tcp://"
+            let server = try ReplyServer(configuration: .init(urls: ["\(scheme)127.0.0.1:0"], concurrency: 64, tls: settings.tls.listening))
+            let echo = try RequestClient(
+                configuration: .init(
+                    urls: server.boundURLs, defaultTimeoutMilliseconds: settings.timeoutMilliseconds, tls: try settings.tls.dialing(settings.tls.name)
+                ))
             let payload = [UInt8](repeating: 7, count: 64)
             return Scenario(
                 name: "echo",

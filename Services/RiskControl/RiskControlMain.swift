@@ -16,7 +16,7 @@ struct RiskControlConfiguration: Sendable {
     var auditIntervalMilliseconds: Int
 
     static let options: [ConfigOption] =
-        RPCServiceSettings.options(listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
+        RPCServiceSettings.options(service: "risk-control", listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
             ConfigOption(
                 "redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0",
                 "Redis URL (windows, lists): redis://, redis-sentinel://…/master or redis-cluster://"),
@@ -35,7 +35,7 @@ struct RiskControlConfiguration: Sendable {
         do {
             _ = try RedisConfig(url: redisURL)
         } catch {
-            throw ConfigError("--redis-url / COUPON_REDIS_URL: \(error.message)")
+            throw ConfigError("\(values.source("redis-url")): \(error.message)")
         }
         databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
         rulesFile = values.string("rules-file")

@@ -10,7 +10,7 @@ struct RuleEngineMain {
         ProcessEnvironment.unblockTerminationSignals()
         let settings = loadConfiguration(
             program: "rule-engine", summary: "coupon rules, discounts and best combinations over NNG",
-            options: RPCServiceSettings.options(listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),
+            options: RPCServiceSettings.options(service: "rule-engine", listenEnv: "RULE_ENGINE_URL", defaultListen: "tcp://127.0.0.1:7101"),
             build: RPCServiceSettings.init)
         await ServiceMain.run(service: "rule-engine", settings: settings) { router, _, _ in
             RuleEngineRoutes.register(on: &router)

@@ -16,12 +16,14 @@ public final class ServiceClient: Sendable {
     public let maxFrameBytes: Int
 
     /// `urls` may name several replicas of the service; requests are spread across the connected ones.
-    public init(service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes)
-        throws(ServiceError)
-    {
+    /// `tls`: mutual TLS (every URL `tls+tcp://`), or nil for plaintext.
+    public init(
+        service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes,
+        tls: TLSConfiguration? = nil
+    ) throws(ServiceError) {
         do {
             transport = try RequestClient(
-                configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds))
+                configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds, tls: tls))
         } catch {
             throw ServiceError(.invalidArgument, "cannot dial \(service) at \(urls.joined(separator: ",")): \(error)")
         }

@@ -17,23 +17,20 @@ public final class Publisher: Sendable {
     /// The most a socket queue holds in nng 1.5.2 (NNG_OPT_SENDBUF, NNG_OPT_RECVBUF).
     public static let queueMessages: Int32 = 8192
 
-    public init(url: String) throws(MessagingError) {
+    /// `tls`: subscribers must present a certificate the configuration trusts (`url` is then
+    /// `tls+tcp://`), so events reach only allowed peers.
+    public init(url: String, tls: TLSConfiguration? = nil) throws(MessagingError) {
         var socket = nng_socket()
         try nngCheck(nng_pub0_open(&socket), "open pub0 socket")
-        var listener = nng_listener()
+        let listener: nng_listener
         do {
             try nngCheck(nng_socket_set_int(socket, NNG_OPT_SENDBUF, Self.queueMessages), "set send queue")
-            try nngCheck(nng_listen(socket, url, &listener, 0), "listen \(url)")
+            listener = try TLSEndpoints.listen(socket, url: url, tls: tls)
         } catch {
             nng_close(socket)
             throw error
         }
-        var port: Int32 = 0
-        if url.hasPrefix("tcp://"), url.hasSuffix(":0"), nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0 {
-            self.url = String(url.dropLast(1)) + String(port)
-        } else {
-            self.url = url
-        }
+        self.url = TLSEndpoints.resolvedURL(url, listener: listener)
         self.socket = socket
     }
 
@@ -67,7 +64,7 @@ public final class Subscriber: Sendable {
     private let aio: AsyncAIO
     private let isClosed = Atomic<Bool>(false)
 
-    public init(urls: [String], prefixes: [String], maxMessageBytes: Int = 1 << 20) throws(MessagingError) {
+    public init(urls: [String], prefixes: [String], maxMessageBytes: Int = 1 << 20, tls: TLSConfiguration? = nil) throws(MessagingError) {
         guard !urls.isEmpty else { throw MessagingError(code: .invalidAddress, operation: "dial", text: "no publisher to dial") }
         var socket = nng_socket()
         try nngCheck(nng_sub0_open(&socket), "open sub0 socket")
@@ -87,7 +84,7 @@ public final class Subscriber: Sendable {
                 try nngCheck(result, "subscribe to '\(prefix)'")
             }
             for url in urls {
-                try nngCheck(nng_dial(socket, url, nil, Int32(NNG_FLAG_NONBLOCK)), "dial \(url)")
+                try TLSEndpoints.dial(socket, url: url, tls: tls)
             }
             aio = try AsyncAIO()
         } catch {

@@ -43,12 +43,18 @@ public final class ReplyServer: Sendable {
         public var maxFrameBytes: Int
         public var concurrency: Int
         public var drainTimeoutMilliseconds: Int
+        /// Mutual TLS on every address (all must then be `tls+tcp://`), or nil for none.
+        public var tls: TLSConfiguration?
 
-        public init(urls: [String], maxFrameBytes: Int = 1 << 20, concurrency: Int = 64, drainTimeoutMilliseconds: Int = 10_000) {
+        public init(
+            urls: [String], maxFrameBytes: Int = 1 << 20, concurrency: Int = 64, drainTimeoutMilliseconds: Int = 10_000,
+            tls: TLSConfiguration? = nil
+        ) {
             self.urls = urls
             self.maxFrameBytes = maxFrameBytes
             self.concurrency = concurrency
             self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
+            self.tls = tls
         }
     }
 
@@ -81,9 +87,8 @@ public final class ReplyServer: Sendable {
         do {
             try ReceiveLimit.apply(maxFrameBytes: configuration.maxFrameBytes, to: socket)
             for url in configuration.urls {
-                var listener = nng_listener()
-                try nngCheck(nng_listen(socket, url, &listener, 0), "listen \(url)")
-                bound.append(Self.resolvedURL(url, listener: listener))
+                let listener = try TLSEndpoints.listen(socket, url: url, tls: configuration.tls)
+                bound.append(TLSEndpoints.resolvedURL(url, listener: listener))
             }
         } catch {
             nng_close(socket)
@@ -92,13 +97,6 @@ public final class ReplyServer: Sendable {
         self.socket = socket
         self.configuration = configuration
         self.boundURLs = bound
-    }
-
-    private static func resolvedURL(_ url: String, listener: nng_listener) -> String {
-        guard url.hasPrefix("tcp://") || url.hasPrefix("tls+tcp://"), url.hasSuffix(":0") else { return url }
-        var port: Int32 = 0
-        guard nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0 else { return url }
-        return String(url.dropLast(1)) + String(port)
     }
 
     /// Serves until `shutdown()`; returns once the socket is closed.

@@ -12,11 +12,14 @@ public final class RequestClient: Sendable {
         public var maxFrameBytes: Int
         /// Used when a call gives no timeout of its own.
         public var defaultTimeoutMilliseconds: Int
+        /// Mutual TLS on every address (all must then be `tls+tcp://`), or nil for none.
+        public var tls: TLSConfiguration?
 
-        public init(urls: [String], maxFrameBytes: Int = 1 << 20, defaultTimeoutMilliseconds: Int = 2_000) {
+        public init(urls: [String], maxFrameBytes: Int = 1 << 20, defaultTimeoutMilliseconds: Int = 2_000, tls: TLSConfiguration? = nil) {
             self.urls = urls
             self.maxFrameBytes = maxFrameBytes
             self.defaultTimeoutMilliseconds = defaultTimeoutMilliseconds
+            self.tls = tls
         }
     }
 
@@ -51,7 +54,7 @@ public final class RequestClient: Sendable {
             try nngCheck(nng_socket_set_ms(socket, NNG_OPT_RECONNMINT, 50), "set reconnect time")
             try nngCheck(nng_socket_set_ms(socket, NNG_OPT_RECONNMAXT, 1_000), "set reconnect time")
             for url in configuration.urls {
-                try nngCheck(nng_dial(socket, url, nil, Int32(NNG_FLAG_NONBLOCK)), "dial \(url)")
+                try TLSEndpoints.dial(socket, url: url, tls: configuration.tls)
             }
         } catch {
             nng_close(socket)

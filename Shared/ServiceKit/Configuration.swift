@@ -42,7 +42,8 @@ public struct ConfigValues: Sendable {
         values[flag] ?? options[flag]?.defaultValue ?? ""
     }
 
-    private func source(_ flag: String) -> String {
+    /// "--flag / ENV", how messages name a setting.
+    public func source(_ flag: String) -> String {
         let option = options[flag]
         return "--\(flag)" + (option?.environment.map { " / \($0)" } ?? "")
     }

@@ -7,10 +7,10 @@ public struct RPCListener: LifecycleService {
     private let server: ReplyServer
     private let router: RPCRouter
 
-    public init(urls: [String], router: RPCRouter, concurrency: Int) throws(ServiceError) {
+    public init(urls: [String], router: RPCRouter, concurrency: Int, tls: TLSConfiguration? = nil) throws(ServiceError) {
         do {
             server = try ReplyServer(
-                configuration: .init(urls: urls, maxFrameBytes: router.maxFrameBytes, concurrency: concurrency))
+                configuration: .init(urls: urls, maxFrameBytes: router.maxFrameBytes, concurrency: concurrency, tls: tls))
         } catch {
             throw ServiceError(.dependencyUnavailable, "cannot listen on \(urls.joined(separator: ",")): \(error)")
         }

@@ -1,20 +1,22 @@
 import Wire
 
 /// The settings every RPC service has: where it listens, how loud it logs, how many requests it
-/// serves at once and how large a frame it accepts.
+/// serves at once, how large a frame it accepts, and its mutual TLS.
 public struct RPCServiceSettings: Sendable {
     public var listen: [String]
     public var logLevel: LogLevel
     public var workers: Int
     public var maxFrameBytes: Int
+    public var tls: TLSSettings
 
     /// `defaultWorkers`: coupon-center serves more at once than the others, because its batched
     /// stages get cheaper per claim the more claims are waiting together.
-    public static func options(listenEnv: String, defaultListen: String, defaultWorkers: Int = 64) -> [ConfigOption] {
+    /// `service`: the executable's name, which is also its certificate's name by default.
+    public static func options(service: String, listenEnv: String, defaultListen: String, defaultWorkers: Int = 64) -> [ConfigOption] {
         [
             CommonOptions.listen(env: listenEnv, default: defaultListen), CommonOptions.logLevel, CommonOptions.workers(default: defaultWorkers),
             CommonOptions.maxFrameBytes,
-        ]
+        ] + TLSSettings.options(name: service)
     }
 
     public init(_ values: ConfigValues) throws(ConfigError) {
@@ -22,6 +24,8 @@ public struct RPCServiceSettings: Sendable {
         logLevel = try values.logLevel("log-level")
         workers = try values.int("workers", in: 1...4096)
         maxFrameBytes = try values.int("max-frame-bytes", in: 1024...(64 << 20))
+        tls = try TLSSettings(values)
+        try tls.check(listen, source: values.source("listen"))
     }
 }
 
@@ -52,8 +56,14 @@ public enum ServiceMain {
             let parts = try await configure(&router, logger, metrics)
             router.registerStandardHandlers(
                 instance: ServiceInfo.makeInstanceId(), startedAt: .now, dependencies: parts.dependencies)
-            let listener = try RPCListener(urls: settings.listen, router: router, concurrency: settings.workers)
-            logger.info("listening", [("listen", listener.boundURLs.joined(separator: ",")), ("version", ServiceInfo.version)])
+            let listener = try RPCListener(urls: settings.listen, router: router, concurrency: settings.workers, tls: settings.tls.listening)
+            logger.info(
+                "listening",
+                [
+                    ("listen", listener.boundURLs.joined(separator: ",")), ("version", ServiceInfo.version),
+                    ("tls", settings.tls.enabled ? "mutual" : "off"),
+                    ("tls.peers", settings.tls.enabled ? settings.tls.peers.joined(separator: ",") : "-"),
+                ])
             try await ServiceGroup.run(parts.services + [listener], logger: logger)
             ProcessEnvironment.exit(0)
         } catch {

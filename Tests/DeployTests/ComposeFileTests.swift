@@ -53,6 +53,26 @@ import Wire
         return result
     }
 
+    /// A value as Compose interpolates it with `variables` set: `${NAME:-default}` and
+    /// `${NAME:+replacement}` (unset and empty alike), the two forms the file uses.
+    static func interpolate(_ text: String, _ variables: [String: String]) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${"), let end = rest[start.upperBound...].firstIndex(of: "}") {
+            result += rest[..<start.lowerBound]
+            let expression = rest[start.upperBound..<end]
+            if let operation = expression.range(of: ":-") ?? expression.range(of: ":+") {
+                let value = variables[String(expression[..<operation.lowerBound])] ?? ""
+                let word = String(expression[operation.upperBound...])
+                result += expression[operation] == ":-" ? (value.isEmpty ? word : value) : (value.isEmpty ? "" : word)
+            } else {
+                result += variables[String(expression)] ?? ""
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
+    }
+
     @Test func namesEveryServiceWithHealthChecksVolumesAndReplicas() async throws {
         let compose = try await Self.compose()
         let services = compose["services"]
@@ -89,9 +109,16 @@ import Wire
             return
         }
         #expect(services.count >= 5)
-        for (name, service) in services {
+        // An init step others wait for to complete (the certificates) runs once, by design.
+        let initSteps = Set(
+            services.flatMap { _, service -> [String] in
+                guard case .object(let needs)? = service["depends_on"] else { return [] }
+                return needs.filter { $0.1["condition"] == .string("service_completed_successfully") }.map(\.0)
+            })
+        for (name, service) in services where !initSteps.contains(name) {
             #expect(service["restart"] == .string("unless-stopped"), "\(name) has restart \(String(describing: service["restart"]))")
         }
+        #expect(initSteps == ["certs"], "\(initSteps)")
     }
 
     @Test func setsOnlyVariablesTheExecutablesReadWithTheDefaultPorts() async throws {
@@ -108,13 +135,46 @@ import Wire
         let center = Self.environment(services?["coupon-center"])
         #expect(center["COUPON_CENTER_URL"]?.hasSuffix(":7100") == true)
         #expect(center["COUPON_HTTP_URL"]?.hasSuffix(":8080") == true)
-        #expect(center["RULE_ENGINE_URL"] == "tcp://rule-engine:7101")
-        #expect(center["RISK_CONTROL_URL"] == "tcp://risk-control:7102")
+        #expect(center["RULE_ENGINE_URL"].map { Self.interpolate($0, [:]) } == "tcp://rule-engine:7101")
+        #expect(center["RISK_CONTROL_URL"].map { Self.interpolate($0, [:]) } == "tcp://risk-control:7102")
         #expect(Self.environment(services?["rule-engine"])["RULE_ENGINE_URL"]?.hasSuffix(":7101") == true)
         #expect(Self.environment(services?["risk-control"])["RISK_CONTROL_URL"]?.hasSuffix(":7102") == true)
         // The services reach the databases by their compose names.
         #expect(center["COUPON_DATABASE_URL"]?.contains("@postgres:5432/") == true)
         #expect(center["COUPON_REDIS_URL"]?.hasPrefix("redis://redis:6379") == true)
+    }
+
+    /// COUPON_TLS=on alone turns mutual TLS on: every binary address of every service becomes
+    /// tls+tcp://, each reads the certificates the `certs` step made (Deploy/certs) after it
+    /// completed; unset, everything stays plaintext tcp:// with TLS off.
+    @Test func oneVariableTurnsMutualTLSOnEverywhere() async throws {
+        let services = try await Self.compose()["services"]
+        for executable in ["coupon-center", "rule-engine", "risk-control"] {
+            let service = services?[executable]
+            let raw = Self.environment(service)
+            let addresses = raw.filter { $0.key.hasSuffix("_URL") && $0.value.contains("tcp://") }
+            #expect(!addresses.isEmpty, "\(executable) has no binary address")
+            for (variables, tls) in [([String: String](), false), (["COUPON_TLS": "on"], true)] {
+                #expect(Self.interpolate(raw["COUPON_TLS"] ?? "", variables) == (tls ? "on" : "off"), "\(executable)")
+                for (name, value) in addresses {
+                    let url = Self.interpolate(value, variables)
+                    #expect(url.hasPrefix(tls ? "tls+tcp://" : "tcp://"), "\(executable) \(name) = \(url) with \(variables)")
+                }
+            }
+            #expect(raw["COUPON_TLS_DIR"] == "/certs")
+            #expect(service?["volumes"] == .array([.string("certs:/certs:ro")]), "\(executable)")
+            #expect(service?["depends_on"]?["certs"]?["condition"] == .string("service_completed_successfully"), "\(executable)")
+        }
+        guard case .array(let entrypoint)? = services?["certs"]?["entrypoint"], case .string(let script)? = entrypoint.last else {
+            Issue.record("the certs step has no entrypoint")
+            return
+        }
+        #expect(script.contains("coupon-certs /certs"))
+        let dockerfile = try String(contentsOf: Self.repository.appendingPathComponent("Deploy/Dockerfile"), encoding: .utf8)
+        #expect(dockerfile.contains("COPY Deploy/certs /usr/local/bin/coupon-certs"))
+        #expect(dockerfile.contains(" openssl"))
+        let known = try await Self.variables(of: "coupon-center")
+        #expect(known.isSuperset(of: ["COUPON_TLS", "COUPON_TLS_DIR", "COUPON_TLS_NAME", "COUPON_TLS_PEERS"]), "\(known.sorted())")
     }
 
     @Test func dockerfileBuildsWithSwiftAndRunsOnSlimDebian() throws {

@@ -1,5 +1,6 @@
 import CouponClient
 import Foundation
+import Messaging
 import Postgres
 import ServiceKit
 import Wire
@@ -22,18 +23,24 @@ public final class TestCluster: @unchecked Sendable {
     public private(set) var couponCenters: [ChildProcess] = []
     private let extraEnvironment: [String: String]
     private let perCouponCenter: [[String: String]]
+    /// With certificates, every service runs with mutual TLS on tls+tcp:// and the cluster's own
+    /// clients present couponctl's certificate.
+    public let certificates: TestCertificates?
+    private var scheme: String { Self.scheme(certificates) }
+    private static func scheme(_ certificates: TestCertificates?) -> String { certificates == nil ? "tcp://" : TLSConfiguration.scheme }
 
     /// Starts a cluster, runs `body`, stops everything (printing logs of processes that failed).
     /// `perCouponCenter[i]`, when given, is added to coupon-center `i`'s environment only (an
     /// address each process must have its own of).
     public static func with<T>(
         couponCenters: Int = 1, environment: [String: String] = [:], perCouponCenter: [[String: String]] = [],
-        _ body: (TestCluster) async throws -> T
+        certificates: TestCertificates? = nil, _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         let database = try await TestDatabase.create(prefix: "cluster")
         do {
             let result = try await with(
-                couponCenters: couponCenters, environment: environment, perCouponCenter: perCouponCenter, databaseURL: database.url, body)
+                couponCenters: couponCenters, environment: environment, perCouponCenter: perCouponCenter, databaseURL: database.url,
+                certificates: certificates, body)
             await database.drop()
             return result
         } catch {
@@ -46,12 +53,12 @@ public final class TestCluster: @unchecked Sendable {
     /// the caller owns the database and removes it.
     public static func with<T>(
         couponCenters: Int = 1, environment: [String: String] = [:], perCouponCenter: [[String: String]] = [], databaseURL: String,
-        _ body: (TestCluster) async throws -> T
+        certificates: TestCertificates? = nil, _ body: (TestCluster) async throws -> T
     ) async throws -> T {
         try await RedisTestServer.with { redis in
             let cluster = try TestCluster(
                 database: ClusterDatabase(url: databaseURL), redis: redis, couponCenters: couponCenters, environment: environment,
-                perCouponCenter: perCouponCenter)
+                perCouponCenter: perCouponCenter, certificates: certificates)
             do {
                 try await cluster.start()
                 let result = try await body(cluster)
@@ -66,13 +73,16 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     private init(
-        database: ClusterDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String], perCouponCenter: [[String: String]]
+        database: ClusterDatabase, redis: RedisTestServer, couponCenters: Int, environment: [String: String], perCouponCenter: [[String: String]],
+        certificates: TestCertificates?
     ) throws {
         self.database = database
         self.redis = redis
-        ruleEngineURL = "tcp://127.0.0.1:\(try freeLocalPort())"
-        riskControlURL = "tcp://127.0.0.1:\(try freeLocalPort())"
-        couponCenterURLs = try (0..<couponCenters).map { _ in "tcp://127.0.0.1:\(try freeLocalPort())" }
+        self.certificates = certificates
+        let scheme = Self.scheme(certificates)
+        ruleEngineURL = "\(scheme)127.0.0.1:\(try freeLocalPort())"
+        riskControlURL = "\(scheme)127.0.0.1:\(try freeLocalPort())"
+        couponCenterURLs = try (0..<couponCenters).map { _ in "\(scheme)127.0.0.1:\(try freeLocalPort())" }
         httpURLs = try (0..<couponCenters).map { _ in "http://127.0.0.1:\(try freeLocalPort())" }
         extraEnvironment = environment
         self.perCouponCenter = perCouponCenter
@@ -95,19 +105,19 @@ public final class TestCluster: @unchecked Sendable {
             "COUPON_DATABASE_URL": database.url, "COUPON_REDIS_URL": "redis://127.0.0.1:\(redis.port)/0",
             "COUPON_LOG_LEVEL": "info", "COUPON_DATABASE_POOL": "8", "COUPON_REDIS_POOL": "8",
             "COUPON_DEPENDENCY_TIMEOUT_MS": String(Patience.dependencyMilliseconds),
-        ].merging(extraEnvironment) { _, override in override }
+        ].merging(certificates?.environment ?? [:]) { _, tls in tls }.merging(extraEnvironment) { _, override in override }
     }
 
     /// Starts each process and waits until it serves. A free port can be taken by another test
     /// between choosing it and binding it; a process that exits with "Address in use" is started
     /// again on new ports.
     private func start() async throws {
-        ruleEngine = try await launchServing("rule-engine") { [self] in
-            ruleEngineURL = "tcp://127.0.0.1:\(try freeLocalPort())"
+        ruleEngine = try await launchServing("rule-engine", service: "rule-engine") { [self] in
+            ruleEngineURL = "\(scheme)127.0.0.1:\(try freeLocalPort())"
             return (try ChildProcess(name: "rule-engine", executable: "rule-engine", environment: commonEnvironment), ruleEngineURL)
         }
-        riskControl = try await launchServing("risk-control") { [self] in
-            riskControlURL = "tcp://127.0.0.1:\(try freeLocalPort())"
+        riskControl = try await launchServing("risk-control", service: "risk-control") { [self] in
+            riskControlURL = "\(scheme)127.0.0.1:\(try freeLocalPort())"
             return (try ChildProcess(name: "risk-control", executable: "risk-control", environment: commonEnvironment), riskControlURL)
         }
         for index in couponCenterURLs.indices {
@@ -115,13 +125,13 @@ public final class TestCluster: @unchecked Sendable {
         }
     }
 
-    private func launchServing(_ name: String, _ launch: () throws -> (ChildProcess, String)) async throws -> ChildProcess {
+    private func launchServing(_ name: String, service: String, _ launch: () throws -> (ChildProcess, String)) async throws -> ChildProcess {
         var attempt = 0
         while true {
             attempt += 1
             let (process, url) = try launch()
             do {
-                try await waitUntilServing(url, process: process)
+                try await waitUntilServing(url, process: process, service: service)
                 return process
             } catch {
                 guard attempt < 4, !process.isRunning, process.log.contains("Address in use") else { throw error }
@@ -132,9 +142,9 @@ public final class TestCluster: @unchecked Sendable {
 
     private func launchCouponCenter(_ index: Int) async throws -> ChildProcess {
         var first = true
-        return try await launchServing("coupon-center-\(index)") { [self] in
+        return try await launchServing("coupon-center-\(index)", service: "coupon-center") { [self] in
             if !first {
-                couponCenterURLs[index] = "tcp://127.0.0.1:\(try freeLocalPort())"
+                couponCenterURLs[index] = "\(scheme)127.0.0.1:\(try freeLocalPort())"
                 httpURLs[index] = "http://127.0.0.1:\(try freeLocalPort())"
             }
             first = false
@@ -151,9 +161,10 @@ public final class TestCluster: @unchecked Sendable {
         couponCenters[index] = try await launchCouponCenter(index)
     }
 
-    private func waitUntilServing(_ url: String, process: ChildProcess) async throws {
+    private func waitUntilServing(_ url: String, process: ChildProcess, service: String) async throws {
         // Each ping is short so the loop notices an exit soon; the wait as a whole is generous.
-        let client = try ServiceClient(service: process.name, urls: [url], timeoutMilliseconds: Patience.milliseconds(1_000))
+        let client = try ServiceClient(
+            service: process.name, urls: [url], timeoutMilliseconds: Patience.milliseconds(1_000), tls: try clientTLS(dialing: service))
         defer { client.close() }
         var exited: Int32?
         do {
@@ -177,7 +188,14 @@ public final class TestCluster: @unchecked Sendable {
     /// A client for coupon-center, spread across every running replica. Its deadline is generous
     /// (`Patience.callMilliseconds`): a test that wants calls to time out passes its own.
     public func client(timeoutMilliseconds: Int = Patience.callMilliseconds) throws -> ServiceClient {
-        try ServiceClient(service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds)
+        try ServiceClient(
+            service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds, tls: try clientTLS(dialing: "coupon-center"))
+    }
+
+    /// What the cluster's own clients present dialing `service`: couponctl's certificate, or nil
+    /// without TLS.
+    public func clientTLS(dialing service: String) throws -> TLSConfiguration? {
+        try certificates?.dialing(service, as: "couponctl")
     }
 
     public func stop() async {

@@ -8,11 +8,14 @@ enum EventDelivery {
     /// POSTs in flight at once per webhook, and deliveries taken per round.
     static let concurrentPostsPerWebhook = 16
 
-    /// Opens the PUB socket when one is configured (an address in use fails the start).
-    static func services(_ settings: EventSettings, database: PostgresPool, logger: Logger, metrics: Metrics) throws
+    /// Opens the PUB socket when one is configured (an address in use fails the start). With TLS
+    /// on, subscribers are held to the same allow-list as the binary protocol's callers.
+    static func services(
+        _ settings: EventSettings, database: PostgresPool, logger: Logger, metrics: Metrics, tls: TLSConfiguration? = nil
+    ) throws
         -> [any LifecycleService]
     {
-        let publisher = try settings.publishURL.map { url throws(MessagingError) in try Publisher(url: url) }
+        let publisher = try settings.publishURL.map { url throws(MessagingError) in try Publisher(url: url, tls: tls) }
         if let publisher { logger.info("publishing events", [("events", publisher.url)]) }
         let pollInterval = Duration.milliseconds(settings.pollMilliseconds)
         let dispatcher = EventDispatcher(
