@@ -33,6 +33,7 @@ struct CouponCenterConfiguration: Sendable {
     var cost: CostSettings
     var events: EventSettings
     var reconcile: ReconcileSettings
+    var recommend: RecommendSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(
@@ -93,7 +94,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ] + EventSettings.options + ReconcileSettings.options
+        ] + EventSettings.options + ReconcileSettings.options + RecommendSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -143,5 +144,6 @@ struct CouponCenterConfiguration: Sendable {
         events = try EventSettings(values)
         try rpc.tls.check(events.publishURL.map { [$0] } ?? [], source: values.source("events-url"))
         reconcile = try ReconcileSettings(values, timeZone: zone)
+        recommend = try RecommendSettings(values)
     }
 }

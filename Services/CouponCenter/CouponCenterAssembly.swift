@@ -44,21 +44,27 @@ struct CouponCenterAssembly: Sendable {
             database: database, ruleEngine: dependencies.ruleEngine, answers: answers, risk: risk, counters: counters,
             dependencyTimeoutMilliseconds: timeout, writers: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger,
             metrics: metrics)
+        let cost = CostService(store: costStore, monitor: costMonitor)
+        let reconcile = ReconcileService(
+            store: ReconcileStore(database: database), redis: dependencies.redis, settings: configuration.reconcile, logger: logger, metrics: metrics)
+        let experiments = ExperimentService(store: ExperimentStore(database: database), claims: claims)
         operations = Operations(
             templates: templates, claims: claims, redemptions: redemptions,
             refunds: Refunds(database: database, counters: counters, metrics: metrics),
             best: BestOffers(database: database, ruleEngine: dependencies.ruleEngine, dependencyTimeoutMilliseconds: timeout),
             wallets: WalletService(store: wallets), analytics: AnalyticsService(store: AnalyticsStore(database: database)),
-            cost: CostService(store: costStore, monitor: costMonitor),
-            reconcile: ReconcileService(
-                store: ReconcileStore(database: database), redis: dependencies.redis, settings: configuration.reconcile, logger: logger,
-                metrics: metrics),
-            experiments: ExperimentService(store: ExperimentStore(database: database), claims: claims))
+            cost: cost, reconcile: reconcile, experiments: experiments,
+            recommend: RecommendService(store: RecommendStore(database: database), claims: claims, settings: configuration.recommend),
+            reports: HealthReportService(
+                database: database, riskControl: dependencies.riskControl, dependencyTimeoutMilliseconds: timeout, cost: cost, reconcile: reconcile,
+                experiments: experiments))
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ReconcileRoutes(reconcile: operations.reconcile, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + RecommendRoutes(recommend: operations.recommend, json: CouponJSON(timeZone: configuration.timeZone)).routes
+            + ReportRoutes(reports: operations.reports, json: CouponJSON(timeZone: configuration.timeZone)).routes
         expiry = ExpiryJob(
             database: database, locks: locks, intervalSeconds: configuration.expiryIntervalSeconds, logger: logger, metrics: metrics)
         costJob = CostJob(monitor: costMonitor, logger: logger)

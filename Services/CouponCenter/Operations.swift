@@ -11,4 +11,6 @@ struct Operations: Sendable {
     let cost: CostService
     let reconcile: ReconcileService
     let experiments: ExperimentService
+    let recommend: RecommendService
+    let reports: HealthReportService
 }

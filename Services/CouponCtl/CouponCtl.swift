@@ -62,7 +62,8 @@ struct Command: Sendable {
         ] + TLSSettings.options(name: "couponctl")
 
     static var all: [Command] {
-        SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RiskCommands.all
+        SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RecommendCommands.all
+            + ReportCommands.all + RiskCommands.all
             + EventCommands.all
     }
 

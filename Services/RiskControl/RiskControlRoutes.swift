@@ -31,6 +31,7 @@ enum RiskControlRoutes {
             }
             return answers
         }
+        router.registerShielded(RiskAuditSummaryRequest.self) { request, _ in try await audit.summary(request) }
         router.registerShielded(RiskReportRequest.self) { request, _ in
             RiskReportAck(counted: try await engine.report(request, nowMilliseconds: unixMilliseconds()))
         }

@@ -46,6 +46,39 @@ public final class AuditWriter: Sendable {
         metrics.describe("risk_audit_lost_total", type: "counter", help: "Refused decisions the dead-letter table refused too")
     }
 
+    /// The audit read back for reports (`risk_audit_summary`): what was not allowed in the period,
+    /// per verdict and reason (a decision without a reason counts under `NONE`), over the
+    /// (verdict, decided_at) index. Decisions still queued here are not in it yet.
+    public func summary(_ request: RiskAuditSummaryRequest) async throws -> RiskAuditSummary {
+        guard request.fromMilliseconds >= 0, request.fromMilliseconds < request.toMilliseconds,
+            request.toMilliseconds <= 253_402_300_799_999, request.toMilliseconds - request.fromMilliseconds <= 400 * 86_400_000
+        else {
+            throw ServiceError(.invalidArgument, "the period: from before to, within 400 days, between 1970 and 9999")
+        }
+        let period: [(any PostgresBindable)?] = [request.fromMilliseconds, request.toMilliseconds]
+        let totals = try await database.query(
+            """
+            SELECT count(*)::bigint, count(*) FILTER (WHERE verdict = 'DENY')::bigint, count(*) FILTER (WHERE verdict = 'REVIEW')::bigint
+              FROM risk_audit WHERE decided_at >= to_timestamp($1::bigint / 1000.0) AND decided_at < to_timestamp($2::bigint / 1000.0)
+            """, period)
+        let rows = try await database.query(
+            """
+            SELECT a.verdict, r.reason, count(*)::bigint AS decisions
+              FROM risk_audit a
+             CROSS JOIN LATERAL unnest(CASE WHEN cardinality(a.reasons) = 0 THEN ARRAY['NONE'] ELSE a.reasons END) AS r (reason)
+             WHERE a.verdict IN ('DENY', 'REVIEW')
+               AND a.decided_at >= to_timestamp($1::bigint / 1000.0) AND a.decided_at < to_timestamp($2::bigint / 1000.0)
+             GROUP BY a.verdict, r.reason ORDER BY a.verdict, r.reason LIMIT 1000
+            """, period)
+        guard let total = totals.first else { throw ServiceError(.internalError, "the audit count answered no row") }
+        return RiskAuditSummary(
+            decisions: try total.decode(0), denied: try total.decode(1), reviewed: try total.decode(2),
+            byReason: try rows.map {
+                RiskReasonCount(
+                    verdict: try $0.decode("verdict", as: RiskVerdict.self), reason: try $0.decode("reason"), decisions: try $0.decode("decisions"))
+            })
+    }
+
     public func record(_ request: RiskDecisionRequest, _ decision: RiskDecision, at milliseconds: Int64) {
         record(Entry(request: request, decision: decision, atMilliseconds: milliseconds))
     }

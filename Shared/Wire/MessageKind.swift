@@ -45,6 +45,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let experimentResults = MessageKind(rawValue: 0x0136)
     public static let experimentAssignment = MessageKind(rawValue: 0x0137)
     public static let experimentClaim = MessageKind(rawValue: 0x0138)
+    public static let recommend = MessageKind(rawValue: 0x0139)
+    public static let recommendLog = MessageKind(rawValue: 0x013A)
+    public static let recommendEvaluate = MessageKind(rawValue: 0x013B)
+    public static let healthReport = MessageKind(rawValue: 0x013C)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -63,6 +67,7 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let riskListGet = MessageKind(rawValue: 0x0307)
     public static let riskReport = MessageKind(rawValue: 0x0308)
     public static let riskDecideBatch = MessageKind(rawValue: 0x0309)
+    public static let riskAuditSummary = MessageKind(rawValue: 0x030A)
 
     /// Names for logs and metrics labels; unknown kinds print as hex.
     public static let names: [MessageKind: String] = [
@@ -79,11 +84,14 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .experimentStart: "experiment_start", .experimentStop: "experiment_stop", .experimentRollout: "experiment_rollout",
         .experimentResults: "experiment_results", .experimentAssignment: "experiment_assignment",
         .experimentClaim: "experiment_claim",
+        .recommend: "recommend", .recommendLog: "recommend_log", .recommendEvaluate: "recommend_evaluate",
+        .healthReport: "health_report",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",
         .riskRulesReload: "risk_rules_reload", .riskListAdd: "risk_list_add", .riskListRemove: "risk_list_remove",
         .riskListGet: "risk_list_get", .riskReport: "risk_report", .riskDecideBatch: "risk_decide_batch",
+        .riskAuditSummary: "risk_audit_summary",
     ]
 
     public var name: String { Self.names[self] ?? "kind_0x" + String(rawValue, radix: 16) }

@@ -282,7 +282,9 @@ let servedCalls = [
     ServedCall(UseRequest.self), ServedCall(RefundRequest.self), ServedCall(BestRequest.self), ServedCall(GrantPointsRequest.self),
     ServedCall(WalletRequest.self), ServedCall(SetProfileRequest.self), ServedCall(ExposureRequest.self), ServedCall(StatsRequest.self),
     ServedCall(PingRequest.self), ServedCall(ServiceStatsRequest.self), ServedCall(CostStatsRequest.self), ServedCall(AlertsListRequest.self),
-    ServedCall(OrderReportRequest.self), ServedCall(CostEvaluateRequest.self),
+    ServedCall(OrderReportRequest.self), ServedCall(CostEvaluateRequest.self), ServedCall(ExperimentClaimRequest.self),
+    ServedCall(RecommendRequest.self), ServedCall(RecommendLogRequest.self), ServedCall(RecommendEvaluateRequest.self),
+    ServedCall(HealthReportRequest.self),
 ]
 
 /// An answer a store or a handler can give, read from Wire bytes and shown as its route shows it.

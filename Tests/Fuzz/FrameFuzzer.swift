@@ -123,6 +123,28 @@ let allBodyChecks: [BodyCheck] = [
     .roundTrip(ExperimentAssignmentRequest.self),
     .roundTrip(ExperimentAssignment.self),
     .roundTrip(ExperimentClaimRequest.self),
+    // Messages/Recommend.swift (propensities and estimates are doubles: decode only, as above)
+    .roundTrip(RecommendPolicy.self),
+    .roundTrip(OfferArm.self),
+    .roundTrip(RecommendRequest.self),
+    .roundTrip(TypeUse.self),
+    .roundTrip(UserFeatures.self),
+    .roundTrip(RankedTemplate.self),
+    .roundTrip(DroppedTemplate.self),
+    .decodeOnly(Recommendation.self),
+    .roundTrip(RecommendLogRequest.self),
+    .decodeOnly(LoggedDecision.self),
+    .decodeOnly(RecommendLog.self),
+    .roundTrip(RecommendEvaluateRequest.self),
+    .decodeOnly(PolicyEvaluation.self),
+    // Messages/Reports.swift and risk control's audit summary (Messages/Risk.swift)
+    .roundTrip(HealthReportRequest.self),
+    .decodeOnly(UseRateChange.self),
+    .roundTrip(FraudTrend.self),
+    .decodeOnly(HealthReport.self),
+    .roundTrip(RiskAuditSummaryRequest.self),
+    .roundTrip(RiskReasonCount.self),
+    .roundTrip(RiskAuditSummary.self),
     .decodeOnly(ArmResult.self),
     .decodeOnly(EffectTest.self),
     .decodeOnly(ArmComparison.self),
@@ -316,6 +338,13 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
     let pingHeader = FrameHeader(kind: .ping, requestId: 7)
     let statsHeader = FrameHeader(kind: .serviceStats, requestId: 0x0102_0304_0506_0708)
     let experimentClaim = ExperimentClaimRequest(userId: "u-42", experimentId: "x-1", channel: "app", deviceId: "dev-7", requestId: "req-1")
+    let recommend = RecommendRequest(userId: "u-42", amountCents: 20_000, limit: 5, channel: "app", policy: .v1)
+    // Offered nothing (NONE) by v0, with one template dropped: the other shape of the answer.
+    let recommendation = Recommendation(
+        decisionId: 7, userId: "u-7", segment: "NEW", policy: .v0, holdout: true, arm: .none, propensity: 1, offer: nil, ranked: [],
+        dropped: [DroppedTemplate(templateId: "tpl-9", code: .perUserLimitReached, message: "limit")],
+        features: UserFeatures(orders: 0, couponOrders: 0, averageDepthBasisPoints: nil, ordersLast30Days: 0, tags: ["VIP"], byType: []))
+    let report = HealthReportRequest(fromMilliseconds: 1_764_000_000_000, toMilliseconds: 1_764_003_600_000)
     return [
         ("frame-ping-request", try Envelope.request(PingRequest(), requestId: 7)),
         ("frame-stats-request", try Envelope.request(ServiceStatsRequest(), requestId: 9, deadlineMilliseconds: 1_764_000_000_000)),
@@ -326,5 +355,9 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("body-service-error", try WireBody.encode(refusal)),
         ("frame-experiment-claim-request", try Envelope.request(experimentClaim, requestId: 11)),
         ("body-experiment-claim-request", try WireBody.encode(experimentClaim)),
+        ("frame-recommend-request", try Envelope.request(recommend, requestId: 12)),
+        ("body-recommendation", try WireBody.encode(recommendation)),
+        ("frame-health-report-request", try Envelope.request(report, requestId: 13)),
+        ("body-risk-audit-summary", try WireBody.encode(RiskAuditSummary(decisions: 3, denied: 1, reviewed: 1, byReason: []))),
     ]
 }

@@ -79,7 +79,7 @@ func currentRouter() -> RPCRouter {
 
 let servedKinds: [MessageKind] = [
     .riskDecide, .riskDecideBatch, .riskReport, .riskRulesGet, .riskRulesSet, .riskRulesReload, .riskListAdd, .riskListRemove,
-    .riskListGet, .ping, .serviceStats,
+    .riskListGet, .ping, .serviceStats, .riskAuditSummary,
 ]
 
 /// Before the first input: the Redis pool must fail, and fail as a transport error, or the fuzzer
@@ -151,6 +151,8 @@ func check(reply bytes: [UInt8], to request: [UInt8], input: [UInt8], router: RP
         propertyFailed("risk_rules_reload succeeded without a rules file", input: input)
     case .riskListAdd, .riskListRemove, .riskListGet:
         propertyFailed("\(frame.header.kind) succeeded with Redis unreachable", input: input)
+    case .riskAuditSummary:
+        propertyFailed("risk_audit_summary answered with PostgreSQL unreachable", input: input)
     default:
         checkStandardSuccess(frame, reply, input)
     }
@@ -211,6 +213,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("body-risk-list-add", try body(AddRiskListEntryRequest(list: .block, subject: .device, value: "dev-7", ttlSeconds: 3_600))),
         ("body-risk-list-remove", try body(RemoveRiskListEntryRequest(list: .allow, subject: .user, value: "u-1001"))),
         ("body-risk-list-get", try body(GetRiskListRequest(list: .block, subject: .ip))),
+        ("body-risk-audit-summary", try body(RiskAuditSummaryRequest(fromMilliseconds: 1_764_000_000_000, toMilliseconds: 1_764_003_600_000))),
         ("frame-risk-decide", [0] + (try Envelope.request(decision, requestId: 7, deadlineMilliseconds: 0))),
         ("frame-risk-rules-set", [0] + (try Envelope.request(SetRiskRulesRequest(rules: stricter), requestId: 8))),
         ("frame-ping", [0] + (try Envelope.request(PingRequest(), requestId: 9))),

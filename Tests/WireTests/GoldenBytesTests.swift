@@ -118,7 +118,7 @@ import Testing
     @Test func everyKindHasAGoldenRequestAndReplyMatchingTheEncoder() throws {
         let (blocks, duplicates) = try Self.blocks()
         #expect(duplicates.isEmpty, "golden headings appear twice: \(duplicates)")
-        for sample in GoldenSamples.all + GoldenSamples.experiments {
+        for sample in GoldenSamples.all + GoldenSamples.experiments + GoldenSamples.recommendations + GoldenSamples.reports {
             for side in [sample.request, sample.reply] {
                 let heading = Self.heading(sample.kind, side.name)
                 let bytes = try side.encode()
@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func theSamplesCoverEveryRegisteredKindAndTheDocumentNoOther() throws {
-        let sampled = (GoldenSamples.all + GoldenSamples.experiments).map(\.kind)
+        let sampled = (GoldenSamples.all + GoldenSamples.experiments + GoldenSamples.recommendations + GoldenSamples.reports).map(\.kind)
         #expect(Set(sampled).count == sampled.count, "a kind has two samples")
         #expect(
             Set(sampled) == Set(MessageKind.names.keys),

@@ -27,6 +27,7 @@ struct ClaimService: Sendable {
     let risk: RiskGate
     let profiles: Batcher<String, UserProfileView>
     let ruleChecks: Batcher<ClaimCheckRequest, ClaimCheckResponse>
+    let ruleEngine: ServiceClient
     let counters: StockCounters
     let writer: ClaimWriter
     let costStops: CostStops
@@ -40,6 +41,7 @@ struct ClaimService: Sendable {
         metrics: Metrics
     ) {
         self.templates = templates
+        self.ruleEngine = ruleEngine
         self.answers = answers
         self.risk = risk
         self.counters = counters
@@ -82,6 +84,79 @@ struct ClaimService: Sendable {
         return try await issue(
             .exchange, userId: request.userId, templateId: request.templateId, channel: Self.exchangeChannel, deviceId: request.deviceId,
             ip: request.ip, requestId: request.requestId, fingerprint: fingerprint)
+    }
+
+    /// Whether a claim could take one template now, as far as can be known without claiming it.
+    struct Eligibility: Sendable {
+        var templateId: String
+        /// Absent when the template does not exist.
+        var view: TemplateView?
+        /// The rule-engine's answer (face value for the user's tier, expiry, budget cost), or the
+        /// refusal a claim would meet.
+        var outcome: Result<ClaimCheckResponse, ServiceError>
+    }
+
+    /// What a claim of each template by `userId` on `channel` would meet now, judged by the claim's
+    /// own stages, for every template in one pass (recommendations rank only what passes):
+    /// 3. the template (`forClaim`; EXCHANGE is never claimed) and its cost stop; 5. the profile's
+    /// segments; 6. the rules, in one rule-engine `claim_check_batch` for all the templates; 7. the
+    /// counted limits (`ClaimLimits`) on PostgreSQL's counters, the ones the Redis fast path is
+    /// rebuilt from. Risk (4) is not asked: its verdict depends on the claim's own device, address
+    /// and moment, and a REVIEW or DENY then is the claim's answer to give.
+    func eligibility(userId: String, templateIds: [String], channel: String) async throws -> [Eligibility] {
+        let now = unixMilliseconds()
+        // In `templateIds` order: each slot is filled by the first stage that decides it.
+        var results: [Eligibility?] = []
+        var checked: [(index: Int, view: TemplateView)] = []
+        for templateId in templateIds {
+            let view: TemplateView
+            do {
+                view = try await templates.forClaim(templateId)
+            } catch let refusal as ServiceError where refusal.code == .templateNotFound {
+                results.append(Eligibility(templateId: templateId, view: nil, outcome: .failure(refusal)))
+                continue
+            }
+            if view.spec.type == .exchange {
+                let refusal = ServiceError(.notExchangeable, "template \(templateId) is bought with points: use /api/coupon/exchange")
+                results.append(Eligibility(templateId: templateId, view: view, outcome: .failure(refusal)))
+            } else if costStops.refusesClaims(templateId) {
+                let refusal = ServiceError(.costCeiling, "template \(templateId) stops issuing while the cost ratio is above its ceiling")
+                results.append(Eligibility(templateId: templateId, view: view, outcome: .failure(refusal)))
+            } else {
+                checked.append((results.count, view))
+                results.append(nil)
+            }
+        }
+        guard !checked.isEmpty else { return results.compactMap { $0 } }
+        let segments = checked.contains { ClaimRules.needsSegments($0.view.spec) } ? try await profiles.submit(userId).segments : []
+        let requests = checked.map {
+            ClaimCheckRequest(
+                spec: $0.view.spec, status: $0.view.status, channel: channel, userSegments: ClaimRules.needsSegments($0.view.spec) ? segments : [],
+                nowMilliseconds: now)
+        }
+        let answers = try await ruleEngine.call(ClaimCheckBatchRequest(checks: requests), timeoutMilliseconds: dependencyTimeoutMilliseconds)
+            .results
+        guard answers.count == requests.count else {
+            throw ServiceError(.dependencyUnavailable, "rule-engine answered \(answers.count) checks for \(requests.count)")
+        }
+        let counts = try await counters.store.claimCounts(
+            checked.map(\.view.templateId), userId: userId, day: Timestamp.day(now, in: timeZone))
+        // One answer per check (the guard above), so every slot left open is filled here.
+        for ((index, view), answer) in zip(checked, answers) {
+            let outcome: Result<ClaimCheckResponse, ServiceError>
+            if let refusal = answer.refusal {
+                outcome = .failure(refusal)
+            } else if let code = ClaimLimits.refusal(
+                view.spec, counts: counts[view.templateId] ?? ClaimLimits.Counts(issued: 0, issuedToday: 0, issuedToUser: 0, budgetSpentCents: 0),
+                costCents: answer.budgetCostCents)
+            {
+                outcome = .failure(Self.refusal(code, templateId: view.templateId))
+            } else {
+                outcome = .success(answer)
+            }
+            results[index] = Eligibility(templateId: view.templateId, view: view, outcome: outcome)
+        }
+        return results.compactMap { $0 }
     }
 
     static func validateClaimant(userId: String, templateId: String, deviceId: String?, ip: String?) throws(ServiceError) {

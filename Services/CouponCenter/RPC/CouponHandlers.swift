@@ -25,5 +25,7 @@ enum CouponHandlers {
         router.register(OrderReportRequest.self) { request, _ in try await operations.cost.reportOrder(request) }
         router.register(CostEvaluateRequest.self) { request, _ in try await operations.cost.evaluate(request) }
         ExperimentHandlers.register(on: &router, operations.experiments)
+        RecommendHandlers.register(on: &router, operations.recommend)
+        router.register(HealthReportRequest.self) { request, _ in try await operations.reports.report(request) }
     }
 }

@@ -129,6 +129,28 @@ struct TemplateStore: Sendable {
         return Int64(try rows.first?.decode(0, as: Int.self) ?? 0)
     }
 
+    /// The counters a claim's limits are judged on, for many templates and one user at once: the
+    /// same rows `counters`, `issuedOnDay` and `issuedToUser` read (a template without a row is
+    /// absent from the answer).
+    func claimCounts(_ templateIds: [String], userId: String, day: String) async throws -> [String: ClaimLimits.Counts] {
+        let rows = try await database.query(
+            """
+            SELECT t.id, t.issued_count::bigint AS issued, t.budget_spent_cents,
+                   coalesce(d.issued, 0)::bigint AS issued_today, coalesce(u.issued, 0)::bigint AS issued_to_user
+              FROM coupon_template t
+              LEFT JOIN template_daily_issue d ON d.template_id = t.id AND d.day = $3::date
+              LEFT JOIN user_template_issue u ON u.template_id = t.id AND u.user_id = $2
+             WHERE t.id IN (SELECT jsonb_array_elements_text($1::jsonb))
+            """, [SQLArrays.json(templateIds), userId, day])
+        var counts: [String: ClaimLimits.Counts] = [:]
+        for row in rows {
+            counts[try row.decode("id")] = ClaimLimits.Counts(
+                issued: try row.decode("issued"), issuedToday: try row.decode("issued_today"), issuedToUser: try row.decode("issued_to_user"),
+                budgetSpentCents: try row.decode("budget_spent_cents"))
+        }
+        return counts
+    }
+
     func issuedToUser(_ templateId: String, userId: String) async throws -> Int64 {
         let rows = try await database.query(
             "SELECT issued FROM user_template_issue WHERE template_id = $1 AND user_id = $2", [templateId, userId])

@@ -230,3 +230,46 @@ public struct RiskReportAck: Codable, Sendable, Equatable {
     public var counted: Bool
     public init(counted: Bool) { self.counted = counted }
 }
+
+/// `risk_audit_summary` (0x030A): what risk control refused or held for review in
+/// [`fromMilliseconds`, `toMilliseconds`), counted per verdict and per rule (reason code), read
+/// from its own `risk_audit`: the fraud trend of coupon-center's health report.
+public struct RiskAuditSummaryRequest: WireRequest, Equatable {
+    public typealias Response = RiskAuditSummary
+    public static let kind = MessageKind.riskAuditSummary
+    public var fromMilliseconds: Int64
+    public var toMilliseconds: Int64
+
+    public init(fromMilliseconds: Int64, toMilliseconds: Int64) {
+        self.fromMilliseconds = fromMilliseconds
+        self.toMilliseconds = toMilliseconds
+    }
+}
+
+/// Decisions with `verdict` that `reason` fired in (a decision with several reasons counts under each).
+public struct RiskReasonCount: Codable, Sendable, Equatable {
+    public var verdict: RiskVerdict
+    public var reason: String
+    public var decisions: Int64
+
+    public init(verdict: RiskVerdict, reason: String, decisions: Int64) {
+        self.verdict = verdict
+        self.reason = reason
+        self.decisions = decisions
+    }
+}
+
+public struct RiskAuditSummary: Codable, Sendable, Equatable {
+    /// Every decision audited in the period, and those denied and held for review.
+    public var decisions: Int64
+    public var denied: Int64
+    public var reviewed: Int64
+    public var byReason: [RiskReasonCount]
+
+    public init(decisions: Int64, denied: Int64, reviewed: Int64, byReason: [RiskReasonCount]) {
+        self.decisions = decisions
+        self.denied = denied
+        self.reviewed = reviewed
+        self.byReason = byReason
+    }
+}

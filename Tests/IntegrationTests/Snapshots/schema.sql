@@ -818,6 +818,39 @@ CREATE SEQUENCE public.points_ledger_id_seq
 
 ALTER SEQUENCE public.points_ledger_id_seq OWNED BY public.points_ledger.id;
 
+CREATE TABLE public.recommendation_decision (
+    id bigint NOT NULL,
+    user_id text NOT NULL,
+    segment text NOT NULL,
+    policy text NOT NULL,
+    holdout boolean NOT NULL,
+    arm text NOT NULL,
+    rule_arm text NOT NULL,
+    propensity double precision NOT NULL,
+    candidates text[] NOT NULL,
+    template_id text,
+    decided_at timestamp with time zone NOT NULL,
+    closed_at timestamp with time zone,
+    converted boolean,
+    CONSTRAINT recommendation_decision_arm_check CHECK ((arm = ANY (ARRAY['CASH'::text, 'DISCOUNT'::text, 'FREE'::text, 'NONE'::text]))),
+    CONSTRAINT recommendation_decision_check CHECK (((arm = 'NONE'::text) = (template_id IS NULL))),
+    CONSTRAINT recommendation_decision_check1 CHECK (((closed_at IS NULL) = (converted IS NULL))),
+    CONSTRAINT recommendation_decision_policy_check CHECK ((policy = ANY (ARRAY['V0'::text, 'V1'::text]))),
+    CONSTRAINT recommendation_decision_propensity_check CHECK (((propensity > (0)::double precision) AND (propensity <= (1)::double precision))),
+    CONSTRAINT recommendation_decision_rule_arm_check CHECK ((rule_arm = ANY (ARRAY['CASH'::text, 'DISCOUNT'::text, 'FREE'::text, 'NONE'::text]))),
+    CONSTRAINT recommendation_decision_segment_check CHECK (((char_length(segment) >= 1) AND (char_length(segment) <= 64))),
+    CONSTRAINT recommendation_decision_user_id_check CHECK (((char_length(user_id) >= 1) AND (char_length(user_id) <= 128)))
+);
+
+CREATE SEQUENCE public.recommendation_decision_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.recommendation_decision_id_seq OWNED BY public.recommendation_decision.id;
+
 CREATE TABLE public.reconcile_incident (
     id bigint NOT NULL,
     check_name text NOT NULL,
@@ -1051,6 +1084,8 @@ ALTER TABLE ONLY public.event_outbox ALTER COLUMN id SET DEFAULT nextval('public
 
 ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('public.points_ledger_id_seq'::regclass);
 
+ALTER TABLE ONLY public.recommendation_decision ALTER COLUMN id SET DEFAULT nextval('public.recommendation_decision_id_seq'::regclass);
+
 ALTER TABLE ONLY public.reconcile_incident ALTER COLUMN id SET DEFAULT nextval('public.reconcile_incident_id_seq'::regclass);
 
 ALTER TABLE ONLY public.reconcile_run ALTER COLUMN id SET DEFAULT nextval('public.reconcile_run_id_seq'::regclass);
@@ -1106,6 +1141,9 @@ ALTER TABLE ONLY public.order_feed
 
 ALTER TABLE ONLY public.points_ledger
     ADD CONSTRAINT points_ledger_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.recommendation_decision
+    ADD CONSTRAINT recommendation_decision_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.reconcile_incident
     ADD CONSTRAINT reconcile_incident_check_name_template_id_business_date_key UNIQUE (check_name, template_id, business_date);
@@ -1170,6 +1208,12 @@ CREATE INDEX event_outbox_undispatched ON public.event_outbox USING btree (id) W
 
 CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
 
+CREATE INDEX recommendation_decision_by_user ON public.recommendation_decision USING btree (user_id, id);
+
+CREATE INDEX recommendation_decision_closed ON public.recommendation_decision USING btree (segment, arm) WHERE (converted IS NOT NULL);
+
+CREATE INDEX recommendation_decision_open ON public.recommendation_decision USING btree (decided_at) WHERE (converted IS NULL);
+
 CREATE INDEX reconcile_incident_by_status ON public.reconcile_incident USING btree (status, id);
 
 CREATE INDEX reconcile_run_by_date ON public.reconcile_run USING btree (business_date, id);
@@ -1231,6 +1275,9 @@ ALTER TABLE ONLY public.experiment_exposure
 
 ALTER TABLE ONLY public.experiment
     ADD CONSTRAINT experiment_id_rollout_arm_fkey FOREIGN KEY (id, rollout_arm) REFERENCES public.experiment_arm(experiment_id, name);
+
+ALTER TABLE ONLY public.recommendation_decision
+    ADD CONSTRAINT recommendation_decision_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
 
 ALTER TABLE ONLY public.reconcile_incident
     ADD CONSTRAINT reconcile_incident_first_run_id_fkey FOREIGN KEY (first_run_id) REFERENCES public.reconcile_run(id);
