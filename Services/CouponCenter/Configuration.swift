@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Messaging
+import Redis
 import ServiceKit
 import Wire
 
@@ -45,7 +46,9 @@ struct CouponCenterConfiguration: Sendable {
                 "database-url", env: "COUPON_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:55432/coupon",
                 "PostgreSQL connection URL"),
             ConfigOption("database-pool", env: "COUPON_DATABASE_POOL", default: "16", "PostgreSQL connections"),
-            ConfigOption("redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0", "Redis URL"),
+            ConfigOption(
+                "redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0",
+                "Redis URL: redis://, redis-sentinel://…/master or redis-cluster://"),
             ConfigOption("redis-pool", env: "COUPON_REDIS_POOL", default: "16", "Redis connections"),
             ConfigOption(
                 "dependency-timeout-ms", env: "COUPON_DEPENDENCY_TIMEOUT_MS", default: "500",
@@ -105,7 +108,12 @@ struct CouponCenterConfiguration: Sendable {
         riskControlTLS = try rpc.tls.dialing("risk-control")
         databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
         databasePoolSize = try values.int("database-pool", in: 1...200)
-        redisURL = try values.url("redis-url", schemes: ["redis"])
+        redisURL = try values.url("redis-url", schemes: RedisConfig.urlSchemes)
+        do {
+            _ = try RedisConfig(url: redisURL)
+        } catch {
+            throw ConfigError("\(values.source("redis-url")): \(error.message)")
+        }
         redisPoolSize = try values.int("redis-pool", in: 1...200)
         dependencyTimeoutMilliseconds = try values.int("dependency-timeout-ms", in: 1...60_000)
         startupWaitSeconds = try values.int("startup-wait", in: 0...3600)

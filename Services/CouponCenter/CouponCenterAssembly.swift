@@ -36,7 +36,8 @@ struct CouponCenterAssembly: Sendable {
         let templates = TemplateService(store: templateStore, cache: TemplateCache(), counters: counters, logger: logger)
         let writer = ClaimWriter(
             database: database, lanes: configuration.claimWriterLanes, maxBatch: configuration.claimBatchSize, logger: logger, metrics: metrics)
-        let locks = RedisLock(pool: dependencies.redis)
+        // Fences seeded from PostgreSQL: a Redis failover or flush cannot make them go back.
+        let locks = RedisLock(pool: dependencies.redis, fences: PostgresLockFences(database: database))
         let costStore = CostStore(database: database)
         let costMonitor = CostMonitor(
             store: costStore, stops: CostStops(), locks: locks, settings: configuration.cost, logger: logger, metrics: metrics)

@@ -20,7 +20,9 @@ struct RiskControlConfiguration: Sendable {
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(service: "risk-control", listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
-            ConfigOption("redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0", "Redis URL (windows, lists)"),
+            ConfigOption(
+                "redis-url", env: "COUPON_REDIS_URL", default: "redis://127.0.0.1:56379/0",
+                "Redis URL (windows, lists): redis://, redis-sentinel://…/master or redis-cluster://"),
             ConfigOption(
                 "database-url", env: "COUPON_DATABASE_URL", default: "postgresql://postgres@127.0.0.1:55432/coupon",
                 "PostgreSQL URL (the risk_audit table)"),
@@ -35,7 +37,12 @@ struct RiskControlConfiguration: Sendable {
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
-        redisURL = try values.url("redis-url", schemes: ["redis"])
+        redisURL = try values.url("redis-url", schemes: RedisConfig.urlSchemes)
+        do {
+            _ = try RedisConfig(url: redisURL)
+        } catch {
+            throw ConfigError("\(values.source("redis-url")): \(error.message)")
+        }
         databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
         rulesFile = values.string("rules-file")
         auditIntervalMilliseconds = try values.int("audit-interval-ms", in: 10...60_000)

@@ -20,18 +20,33 @@ public struct RedisLockLease: Sendable, Equatable {
     }
 }
 
+/// Where a lock's fences are made durable, so that they never go back when Redis loses its counter
+/// (a FLUSHALL, a restart without persistence, a failover to a replica that had not received the
+/// INCR). coupon-center keeps them in PostgreSQL (`lock_fence`).
+public protocol LockFenceStore: Sendable {
+    /// Records and returns the fence of a new holder of `lock`: `redisFence` (what Redis's counter
+    /// said) or, when that is not larger, one more than the last fence recorded for `lock`. The
+    /// fence is durable when this returns, and every later call for `lock` returns a larger one.
+    func issue(lock: String, redisFence: Int64) async throws -> Int64
+}
+
 /// A lease-based distributed lock on one Redis key.
 ///
 /// The key holds a random token and expires after the ttl, so a crashed holder frees it. Only the
 /// token's owner can release or extend it (compare-and-delete / compare-and-pexpire, each one
 /// atomic script). Acquisition also increments `<key>:fence` in the same script; see
-/// `RedisLockLease.fence`. The fence counter has no expiry and must outlive the locks: a Redis
-/// without persistence that restarts starts it from 0 again.
+/// `RedisLockLease.fence`. The fence counter has no expiry and must outlive the locks; a Redis
+/// that loses it (no persistence, a failover) would start it from 0 again, so with a
+/// `LockFenceStore` every fence is also raised above the last one the store recorded, and
+/// Redis's counter is raised to match. The fence key shares the lock key's cluster slot.
 public struct RedisLock: Sendable {
     private let pool: RedisPool
+    private let fences: (any LockFenceStore)?
 
-    public init(pool: RedisPool) {
+    /// Without `fences`, fences come from Redis alone and go back if Redis loses its counter.
+    public init(pool: RedisPool, fences: (any LockFenceStore)? = nil) {
         self.pool = pool
+        self.fences = fences
     }
 
     /// One attempt: the lease, or nil when someone else holds the key.
@@ -40,9 +55,22 @@ public struct RedisLock: Sendable {
         let token = Self.randomToken()
         let reply = try await pool.evaluate(
             Self.acquireScript, keys: [key, Self.fenceKey(key)], args: [token, String(ttlMilliseconds)])
-        return try Self.fence(fromReply: reply).map { fence in
-            RedisLockLease(key: key, token: token, fence: fence, ttlMilliseconds: ttlMilliseconds)
+        guard let redisFence = try Self.fence(fromReply: reply) else { return nil }
+        let lease = RedisLockLease(key: key, token: token, fence: redisFence, ttlMilliseconds: ttlMilliseconds)
+        guard let fences else { return lease }
+        let fence: Int64
+        do {
+            fence = try await fences.issue(lock: key, redisFence: redisFence)
+        } catch {
+            // Without a durable fence the holder could not prove it is newer: it does not hold.
+            _ = try? await release(lease)
+            throw error
         }
+        if fence > redisFence {
+            // Best effort: the store is what guarantees the order; this only spares it the work.
+            _ = try? await pool.evaluate(Self.raiseFenceScript, keys: [Self.fenceKey(key)], args: [String(fence)])
+        }
+        return RedisLockLease(key: key, token: token, fence: fence, ttlMilliseconds: ttlMilliseconds)
     }
 
     /// Tries until it gets the lock or `waitUpTo` has passed (then nil), sleeping a short,
@@ -104,7 +132,22 @@ public struct RedisLock: Sendable {
 
     // MARK: - Scripts
 
-    static func fenceKey(_ key: String) -> String { key + ":fence" }
+    /// `{<key>}:fence`, whose hash tag is the whole lock key, so the acquire script's two keys share
+    /// a cluster slot; a key with a `}` (a hash tag of its own, which then places both) keeps
+    /// `<key>:fence`. (A key with a `}` but no valid tag would hash apart: in a cluster its script
+    /// is refused with CROSSSLOT rather than run across nodes.)
+    static func fenceKey(_ key: String) -> String {
+        key.contains("}") ? key + ":fence" : "{" + key + "}:fence"
+    }
+
+    /// KEYS: fence. ARGV: fence. Raises the counter to the fence, never lowers it.
+    static let raiseFenceScript = RedisScript(
+        """
+        if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+            redis.call('SET', KEYS[1], ARGV[1])
+        end
+        return 1
+        """)
 
     /// KEYS: lock, fence. ARGV: token, ttl ms. The fence or nil.
     static let acquireScript = RedisScript(

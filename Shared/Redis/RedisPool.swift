@@ -1,94 +1,134 @@
-import Synchronization
-
-/// A fixed number of `RedisConnection`s shared by many tasks.
+/// Connections to Redis shared by many tasks, whatever the deployment behind the URL:
+/// - `redis://`: `poolSize` connections to the one server (`RedisNodePool`);
+/// - `redis-sentinel://`: the same to the master the sentinels name, re-resolved after a failover
+///   (`RedisSentinelRouter`);
+/// - `redis-cluster://`: `poolSize` connections per master, each command sent to the master of
+///   its key's slot, following `MOVED`/`ASK` (`RedisClusterRouter`).
 ///
-/// A task that finds every connection busy waits in a FIFO queue (suspended, no polling) and is
-/// handed the next connection given back. Connections open lazily on first use. Script hashes from
-/// `SCRIPT LOAD` are cached per pool (see `evaluate`).
+/// In all three, a command that failed on the transport is not sent again (whether it ran is
+/// unknown), and an error reply fails its own command only.
 public final class RedisPool: Sendable {
     public let config: RedisConfig
-    private let state: Mutex<PoolState>
-    /// Script source → SHA1 the server returned for it.
-    private let scriptHashes = Mutex<[String: String]>([:])
+    private let route: Route
 
+    private enum Route: Sendable {
+        case single(RedisNodePool)
+        case sentinel(RedisSentinelRouter)
+        case cluster(RedisClusterRouter)
+    }
+
+    /// Does no I/O: servers are found and connected to by the first command.
     public init(config: RedisConfig) {
         self.config = config
-        let connections = (0..<config.poolSize).map { _ in RedisConnection(config: config) }
-        state = Mutex(PoolState(idle: connections))
+        switch config.topology {
+        case .standalone:
+            route = .single(RedisNodePool(config: config))
+        case .sentinel(let masterName, let sentinels):
+            route = .sentinel(RedisSentinelRouter(config: config, masterName: masterName, sentinels: sentinels))
+        case .cluster(let seeds):
+            route = .cluster(RedisClusterRouter(config: config, seeds: seeds))
+        }
     }
 
     /// Runs `body` with a connection of its own, for command sequences that must share one
     /// connection (`WATCH`/`MULTI`/`EXEC`). The connection goes back to the pool afterwards.
+    /// With Sentinel it is a connection to the current master. A cluster has no single
+    /// connection for all keys: there this throws `invalidCommand`.
     public func withConnection<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (RedisConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await lease()
-        defer { giveBack(connection) }
-        return try await body(connection)
+        switch route {
+        case .single(let pool):
+            return try await pool.withConnection(body)
+        case .sentinel(let router):
+            return try await router.onMaster { pool in try await pool.withConnection(body) }
+        case .cluster:
+            throw RedisError(.invalidCommand, "a Redis Cluster pool has no single connection for every key; send commands through the pool")
+        }
     }
 
     public func command(_ arguments: [String]) async throws -> RedisValue {
-        try await withConnection { try await $0.command(arguments) }
+        try await command(arguments.map { Array($0.utf8) })
     }
 
     public func command(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        try await withConnection { try await $0.command(arguments) }
+        switch route {
+        case .single(let pool): try await pool.command(arguments)
+        case .sentinel(let router): try await router.onMaster { pool in try await pool.command(arguments) }
+        case .cluster(let router): try await router.command(arguments)
+        }
     }
 
-    /// Sends every command on one connection in one round trip; see `RedisConnection.pipeline`.
+    /// Sends every command in one round trip per server; the results are in the order of
+    /// `commands`. See `RedisConnection.pipeline`; in a cluster, a node that fails on the
+    /// transport fails the commands sent to it (each gets the error), the others are answered.
     public func pipeline(_ commands: [[String]]) async throws -> [Result<RedisValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
-        return try await withConnection { connection in
-            try await connection.pipeline(commands.map { command in command.map { Array($0.utf8) } })
+        let raw = commands.map { command in command.map { Array($0.utf8) } }
+        switch route {
+        case .single(let pool): return try await pool.pipeline(raw)
+        case .sentinel(let router): return try await router.onMaster({ pool in try await pool.pipeline(raw) }, failedItems: Self.failures)
+        case .cluster(let router): return try await router.pipeline(raw)
         }
     }
 
     /// Runs `script` with `EVALSHA`. The hash comes from `SCRIPT LOAD` the first time and is cached;
     /// when the server answers `NOSCRIPT` (it restarted, or someone ran `SCRIPT FLUSH`) the script
     /// is loaded again and run once more. Errors the script raises are thrown as `serverError`.
+    /// In a cluster, every key of one call must share a slot (hash tags), as Redis requires.
     public func evaluate(_ script: RedisScript, keys: [String], args: [String]) async throws -> RedisValue {
-        try await evaluateMany(script, [(keys: keys, args: args)])[0].get()
+        guard let result = try await evaluateMany(script, [(keys: keys, args: args)]).first else {
+            throw RedisError(.protocolError, "EVALSHA answered no result")
+        }
+        return try result.get()
     }
 
-    /// Runs `script` once per call, in the order of `calls`, with one `EVALSHA` each, all in one
-    /// pipeline (one round trip). The hash is cached as for `evaluate`; the calls answered
-    /// `NOSCRIPT` are run again, in their order, in one more pipeline after loading the script.
-    /// Those are the calls after the moment the script vanished, so the calls still run in order
-    /// (unless another client loads the script again while this pipeline runs).
-    /// An error the script raises fails its own call only; a transport error throws.
+    /// Runs `script` once per call, with one `EVALSHA` each, in one pipeline per server. On one
+    /// server the calls run in the order of `calls`; the calls answered `NOSCRIPT` are run again,
+    /// in their order, in one more pipeline after loading the script (those are the calls after
+    /// the moment the script vanished, so the order holds unless another client loads the script
+    /// meanwhile). In a cluster, calls for different nodes have no order between them.
+    /// An error the script raises fails its own call only; a transport error throws (in a cluster:
+    /// fails the calls sent to that node).
     public func evaluateMany(
         _ script: RedisScript, _ calls: [(keys: [String], args: [String])]
     ) async throws -> [Result<RedisValue, RedisError>] {
-        guard !calls.isEmpty else { return [] }
-        let tails = calls.map { call in ([String(call.keys.count)] + call.keys + call.args).map { Array($0.utf8) } }
-        func evalsha(_ hash: String, _ indices: some Sequence<Int>) -> [[[UInt8]]] {
-            let prefix = [Array("EVALSHA".utf8), Array(hash.utf8)]
-            return indices.map { prefix + tails[$0] }
-        }
-        return try await withConnection { connection in
-            let hash: String
-            if let cached = scriptHashes.withLock({ $0[script.source] }) {
-                hash = cached
-            } else {
-                hash = try await load(script, on: connection)
-            }
-            var results = try await connection.pipeline(evalsha(hash, tails.indices))
-            let missing = results.indices.filter { index in
-                if case .failure(let error) = results[index], error.code == .noScript { true } else { false }
-            }
-            guard !missing.isEmpty else { return results }
-            let reloaded = try await load(script, on: connection)
-            let retried = try await connection.pipeline(evalsha(reloaded, missing))
-            for (index, result) in zip(missing, retried) { results[index] = result }
-            return results
+        switch route {
+        case .single(let pool):
+            return try await pool.evaluateMany(script, calls)
+        case .sentinel(let router):
+            return try await router.onMaster({ pool in try await pool.evaluateMany(script, calls) }, failedItems: Self.failures)
+        case .cluster(let router):
+            return try await router.evaluateMany(script, calls)
         }
     }
 
-    private func load(_ script: RedisScript, on connection: RedisConnection) async throws -> String {
-        let hash = try Self.scriptHash(fromReply: try await connection.command(["SCRIPT", "LOAD", script.source]))
-        scriptHashes.withLock { $0[script.source] = hash }
-        return hash
+    private static func failures(_ results: [Result<RedisValue, RedisError>]) -> [RedisError] {
+        results.compactMap { result in
+            if case .failure(let error) = result { error } else { nil }
+        }
+    }
+
+    /// Fails every waiting task with `poolClosed` and closes the idle connections; connections in
+    /// use are closed when they are given back. Later calls throw `poolClosed`.
+    public func close() async {
+        switch route {
+        case .single(let pool): await pool.close()
+        case .sentinel(let router): await router.close()
+        case .cluster(let router): await router.close()
+        }
+    }
+
+    /// How many tasks wait for a connection right now (one server only): tests wait on it for a
+    /// queue to form instead of guessing how long that takes.
+    var waitingCount: Int {
+        if case .single(let pool) = route { pool.waitingCount } else { 0 }
+    }
+
+    /// The `MOVED` and `ASK` answers a cluster pool followed (nil for the other deployments).
+    var clusterRedirectsFollowed: (moved: Int, ask: Int)? {
+        if case .cluster(let router) = route { router.redirectsFollowed.withLock { $0 } } else { nil }
     }
 
     /// `SCRIPT LOAD`'s reply: the script's SHA1 as 40 lowercase hex digits. Pure and total on any
@@ -101,137 +141,5 @@ public final class RedisPool: Sendable {
             throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply), not a SHA1 in hex")
         }
         return hash
-    }
-
-    /// Fails every waiting task with `poolClosed` and closes the idle connections; connections in
-    /// use are closed when they are given back. Later calls throw `poolClosed`.
-    public func close() async {
-        let (waiters, idle) = state.withLock { state in
-            state.closed = true
-            let idle = state.idle
-            state.idle = []
-            return (state.waiters.drain(), idle)
-        }
-        for waiter in waiters {
-            waiter.resume(throwing: RedisError(.poolClosed, "the Redis pool was closed"))
-        }
-        for connection in idle { await connection.close() }
-    }
-
-    /// How many tasks wait for a connection right now: tests wait on it for a queue to form
-    /// instead of guessing how long that takes.
-    var waitingCount: Int { state.withLock { $0.waiters.count } }
-
-    // MARK: - Leasing
-
-    private func lease() async throws -> RedisConnection {
-        let ready: RedisConnection? = try state.withLock { state in
-            if state.closed { throw RedisError(.poolClosed, "the Redis pool is closed") }
-            return state.idle.popLast()
-        }
-        if let ready { return ready }
-
-        let id = state.withLock { state in state.waiters.nextID() }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let outcome: Result<RedisConnection, any Error>? = state.withLock { state in
-                    if state.closed { return .failure(RedisError(.poolClosed, "the Redis pool is closed")) }
-                    // A connection may have come back since the fast path looked.
-                    if let connection = state.idle.popLast() { return .success(connection) }
-                    // Cancellation is flagged before the handler runs; checking under the lock means
-                    // either the handler finds this waiter or this check sees the flag.
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiters.append(id: id, continuation)
-                    return nil
-                }
-                if let outcome { continuation.resume(with: outcome) }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.remove(id: id) }?.resume(throwing: CancellationError())
-        }
-    }
-
-    private func giveBack(_ connection: RedisConnection) {
-        enum Next {
-            case handTo(CheckedContinuation<RedisConnection, any Error>)
-            case close
-            case keep
-        }
-        let next: Next = state.withLock { state in
-            if state.closed { return .close }
-            if let waiter = state.waiters.removeFirst() { return .handTo(waiter) }
-            state.idle.append(connection)
-            return .keep
-        }
-        switch next {
-        case .handTo(let waiter):
-            waiter.resume(returning: connection)
-        case .close:
-            connection.closeWithoutWaiting()
-        case .keep:
-            break
-        }
-    }
-}
-
-private struct PoolState {
-    var idle: [RedisConnection]
-    var waiters = WaiterQueue()
-    var closed = false
-}
-
-/// Waiting tasks in arrival order. Cancelled waiters are removed by id; `order` may then hold ids
-/// that are no longer waiting, which `removeFirst` skips.
-private struct WaiterQueue {
-    typealias Continuation = CheckedContinuation<RedisConnection, any Error>
-
-    private var byID: [UInt64: Continuation] = [:]
-    private var order: [UInt64] = []
-    private var head = 0
-    private var lastID: UInt64 = 0
-
-    var count: Int { byID.count }
-
-    mutating func nextID() -> UInt64 {
-        lastID += 1
-        return lastID
-    }
-
-    mutating func append(id: UInt64, _ continuation: Continuation) {
-        byID[id] = continuation
-        order.append(id)
-    }
-
-    mutating func remove(id: UInt64) -> Continuation? {
-        byID.removeValue(forKey: id)
-    }
-
-    mutating func removeFirst() -> Continuation? {
-        while head < order.count {
-            let id = order[head]
-            head += 1
-            if let continuation = byID.removeValue(forKey: id) {
-                compactIfWorthIt()
-                return continuation
-            }
-        }
-        compactIfWorthIt()
-        return nil
-    }
-
-    mutating func drain() -> [Continuation] {
-        var all: [Continuation] = []
-        while let next = removeFirst() { all.append(next) }
-        return all
-    }
-
-    private mutating func compactIfWorthIt() {
-        if head == order.count {
-            order.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64, head * 2 > order.count {
-            order.removeFirst(head)
-            head = 0
-        }
     }
 }

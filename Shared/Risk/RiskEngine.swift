@@ -19,6 +19,11 @@ import Wire
 /// - `risk:first:{user}`: when the user was first seen (ms), kept 90 days.
 /// - `risk:fail:{user|ip}:{key}`: sorted set of failed-redemption times, written by `report`.
 ///
+/// One decision's script reads and writes keys of the user, the device and the IP together, and a
+/// Redis Cluster runs a script only on keys of one slot: over a `redis-cluster://` URL every key
+/// is written `risk:{risk}:…` (`placed`), so all of risk-control's keys share one hash tag, and
+/// with it one slot and one master. Over the other URLs the names are as above.
+///
 /// An absent `deviceId` / `ip` switches off the rules keyed on it; `/24` rules apply only to an
 /// `ip` that is a dotted-quad IPv4 address. A limit of 0 switches its rule off. Every text field is
 /// checked by `RiskInput` first (an empty one is refused, not read as absent), and all arithmetic
@@ -42,8 +47,12 @@ public final class RiskEngine: Sendable {
 
     public static let reviewReasons: Set<String> = ["NEW_ACCOUNT_HIGH_VALUE"]
 
+    /// `risk:`, or `risk:{risk}:` in a Redis Cluster (see the type's comment).
+    private let keyPrefix: String
+
     public init(redis: RedisPool, rules: RiskRules, metrics: Metrics) {
         self.redis = redis
+        if case .cluster = redis.config.topology { keyPrefix = "risk:{risk}:" } else { keyPrefix = "risk:" }
         self.metrics = metrics
         current = Mutex(rules)
     }
@@ -160,7 +169,7 @@ public final class RiskEngine: Sendable {
     /// One decision: `EVALSHA` of `decideScript`.
     public func decide(_ request: RiskDecisionRequest, nowMilliseconds now: Int64) async throws -> RiskDecision {
         let call = try Self.decisionCall(request, rules: rules, nowMilliseconds: now)
-        let reply = try await redis.evaluate(Self.decideScript, keys: call.keys, args: call.args)
+        let reply = try await redis.evaluate(Self.decideScript, keys: call.keys.map(placed), args: call.args)
         return count(try Self.decision(fromReply: reply), action: request.action)
     }
 
@@ -178,7 +187,7 @@ public final class RiskEngine: Sendable {
             Result { () throws(ServiceError) in try Self.decisionCall(request, rules: rules, nowMilliseconds: now) }
         }
         let calls = built.compactMap { try? $0.get() }
-        var replies = try await redis.evaluateMany(Self.decideScript, calls.map { (keys: $0.keys, args: $0.args) })
+        var replies = try await redis.evaluateMany(Self.decideScript, calls.map { (keys: $0.keys.map(placed), args: $0.args) })
             .makeIterator()
 
         var results: [RiskDecisionOutcome] = []
@@ -333,7 +342,7 @@ public final class RiskEngine: Sendable {
         let cutoff = try Self.checked(now.subtractingReportingOverflow(window), field)
         let ttl = try Self.checked(window.addingReportingOverflow(Self.expirySlackMilliseconds), field)
         _ = try await redis.evaluate(
-            Self.reportScript, keys: keys,
+            Self.reportScript, keys: keys.map(placed),
             args: [String(now), Self.uniqueMember(now), String(cutoff), String(ttl), String(Self.maxFailuresKept)])
         metrics.increment("risk_failures_reported_total")
         return true
@@ -354,7 +363,7 @@ public final class RiskEngine: Sendable {
             expires = expiry
         }
         _ = try await redis.command([
-            "ZADD", Self.listKey(request.list, request.subject), String(expires ?? Self.noExpiry), request.value,
+            "ZADD", placed(Self.listKey(request.list, request.subject)), String(expires ?? Self.noExpiry), request.value,
         ])
         metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "add")])
         return RiskListEntry(list: request.list, subject: request.subject, value: request.value, expiresMilliseconds: expires)
@@ -363,7 +372,7 @@ public final class RiskEngine: Sendable {
     /// Whether the entry was there (expired or not).
     public func remove(_ request: RemoveRiskListEntryRequest) async throws -> Bool {
         try RiskInput.validate(listValue: request.value)
-        let reply = try await redis.command(["ZREM", Self.listKey(request.list, request.subject), request.value])
+        let reply = try await redis.command(["ZREM", placed(Self.listKey(request.list, request.subject)), request.value])
         let removed = try Self.removed(fromReply: reply)
         if removed { metrics.increment("risk_list_changes_total", [("list", request.list.rawValue), ("change", "remove")]) }
         return removed
@@ -371,7 +380,7 @@ public final class RiskEngine: Sendable {
 
     /// The live entries of one list, sorted by value; expired ones are deleted on the way.
     public func entries(list: RiskListName, subject: RiskSubject, nowMilliseconds now: Int64) async throws -> [RiskListEntry] {
-        let key = Self.listKey(list, subject)
+        let key = placed(Self.listKey(list, subject))
         _ = try await redis.command(["ZREMRANGEBYSCORE", key, "-inf", String(now)])
         let reply = try await redis.command(["ZRANGEBYSCORE", key, "(\(now)", "+inf", "WITHSCORES"])
         return try Self.listEntries(fromReply: reply, list: list, subject: subject, nowMilliseconds: now)
@@ -384,6 +393,12 @@ public final class RiskEngine: Sendable {
     }
 
     static func failureKey(_ kind: String, _ value: String) -> String { "risk:fail:\(kind):\(value)" }
+
+    /// A key as this engine's Redis stores it: every key above starts with `risk:`, which becomes
+    /// `keyPrefix` (the same in a single server or Sentinel, hash-tagged in a cluster).
+    private func placed(_ key: String) -> String {
+        keyPrefix == "risk:" ? key : keyPrefix + key.dropFirst("risk:".count)
+    }
 
     /// A rule's window in milliseconds. Cannot overflow for an Int32 of seconds; checked anyway so
     /// that widening the field's type later cannot make it trap.

@@ -1,7 +1,9 @@
 // libFuzzer target `redis-reply`: the Swift side of every Redis reply, `RedisValue` and its readers
 // (Shared/Redis/RedisValue.swift), and every function that turns a reply into an answer: RiskEngine's
 // decision, ZREM and WITHSCORES readers (Shared/Risk/RiskEngine.swift), RedisLock's fence and
-// ownership readers, RedisPool's SCRIPT LOAD hash, and coupon-center's reserve verdict
+// ownership readers, RedisPool's SCRIPT LOAD hash, the Sentinel and Cluster readers (CLUSTER SLOTS,
+// SENTINEL get-master-addr-by-name, ROLE, the MOVED/ASK text of an error reply and the slot of a
+// bulk taken as a key; Shared/Redis/ClusterSlots.swift, RedisSentinelRouter.swift), and coupon-center's reserve verdict
 // (Services/CouponCenter/Claims/ReserveVerdict.swift, compiled into this target alone). Deploy/fuzz
 // compiles this file, FuzzSupport.swift and ReserveVerdict.swift against the Risk module and the
 // modules it imports.
@@ -99,6 +101,58 @@ func checkDecoders(_ value: RedisValue, input: [UInt8]) {
     checkLock(value, input: input)
     checkScriptHash(value, input: input)
     checkReserveVerdict(value, input: input)
+    checkTopology(value, input: input)
+}
+
+/// The Sentinel and Cluster readers: each answers within its bounds or throws `unexpectedReply`.
+func checkTopology(_ value: RedisValue, input: [UInt8]) {
+    let answeredBy = RedisEndpoint(host: "10.0.0.1", port: 7000)
+    do {
+        let map = try RedisClusterSlotMap.parse(value, answeredBy: answeredBy)
+        var claimed = Set<Int>()
+        for range in map.ranges {
+            guard range.slots.lowerBound >= 0, range.slots.upperBound < RedisClusterSlot.count, (1...65535).contains(range.master.port),
+                !range.master.host.isEmpty
+            else { propertyFailed("CLUSTER SLOTS \(value) read as the range \(range)", input: input) }
+            for slot in range.slots where !claimed.insert(slot).inserted {
+                propertyFailed("CLUSTER SLOTS \(value) read with slot \(slot) twice", input: input)
+            }
+        }
+        guard map.masterBySlot().count == RedisClusterSlot.count else { propertyFailed("a slot map of the wrong size", input: input) }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("RedisClusterSlotMap.parse failed with \(error)", input: input) }
+    }
+    do {
+        let master = try RedisSentinelReply.masterAddress(fromReply: value)
+        if let master {
+            guard let parts = value.array, parts.count == 2, parts[0].string == master.host, !master.host.isEmpty,
+                (1...65535).contains(master.port)
+            else { propertyFailed("SENTINEL's \(value) read as the master \(master)", input: input) }
+        } else if value != .null {
+            propertyFailed("SENTINEL's \(value) read as no master", input: input)
+        }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("masterAddress(fromReply:) failed with \(error)", input: input) }
+    }
+    do {
+        let isMaster = try RedisSentinelReply.isMaster(roleReply: value)
+        guard isMaster == (value.array?.first?.string == "master") else { propertyFailed("ROLE's \(value) read as \(isMaster)", input: input) }
+    } catch {
+        guard error.code == .unexpectedReply else { propertyFailed("isMaster(roleReply:) failed with \(error)", input: input) }
+    }
+    if case .error(let text) = value, let redirect = RedisRedirect.parse(text) {
+        let (slot, endpoint): (Int, RedisEndpoint)
+        switch redirect {
+        case .moved(let at, let to), .ask(let at, let to): (slot, endpoint) = (at, to)
+        }
+        guard (0..<RedisClusterSlot.count).contains(slot), (1...65535).contains(endpoint.port), !endpoint.host.isEmpty,
+            text.hasPrefix("MOVED ") || text.hasPrefix("ASK ")
+        else { propertyFailed("the error \(text) read as the redirect \(redirect)", input: input) }
+    }
+    if case .bulk(let key) = value {
+        let slot = RedisClusterSlot.of(key: key)
+        guard (0..<RedisClusterSlot.count).contains(slot) else { propertyFailed("key \(hex(key)) has slot \(slot)", input: input) }
+    }
 }
 
 func expectUnreadable(_ error: ServiceError, _ decoder: String, input: [UInt8]) {

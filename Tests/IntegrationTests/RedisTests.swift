@@ -516,7 +516,7 @@ struct RedisTests {
             #expect(try await lock.release(first) == false, "the stale holder cannot release the new lock")
             #expect(try await pool.command(["GET", "lock:batch"]).string == second.token)
             #expect(try await lock.release(second))
-            #expect(try await pool.command(["GET", "lock:batch:fence"]).int == second.fence, "fence kept")
+            #expect(try await pool.command(["GET", RedisLock.fenceKey("lock:batch")]).int == second.fence, "fence kept")
         }
     }
 

@@ -33,9 +33,10 @@ public final class RedisTestServer {
         }
     }
 
-    /// A started server. The free port can be taken by another test (or another run on the same
-    /// machine) between choosing and binding it; then it starts again on a new port.
-    private static func launched(extraArguments: [String]) async throws -> RedisTestServer {
+    /// A started server, which the caller stops. The free port can be taken by another test (or
+    /// another run on the same machine) between choosing and binding it; then it starts again on a
+    /// new port.
+    public static func launched(extraArguments: [String]) async throws -> RedisTestServer {
         var attempt = 0
         while true {
             attempt += 1
@@ -124,12 +125,15 @@ public final class RedisTestServer {
         process.removeLog()
     }
 
+    /// Whether the server process is up (false once stopped or killed).
+    public var isRunning: Bool { process?.isRunning ?? false }
+
     public func restart() async throws {
         await stop()
         try await launch()
     }
 
-    private static func findExecutable() throws -> URL {
+    static func findExecutable() throws -> URL {
         var candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         if let override = ProcessInfo.processInfo.environment["REDIS_SERVER"] { candidates.insert(override, at: 0) }
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {

@@ -814,6 +814,14 @@ CREATE TABLE public.idempotency_record (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.lock_fence (
+    name text NOT NULL,
+    fence bigint NOT NULL,
+    issued_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lock_fence_fence_check CHECK ((fence >= 1)),
+    CONSTRAINT lock_fence_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 512)))
+);
+
 CREATE TABLE public.operator_account (
     username text NOT NULL,
     role text NOT NULL,
@@ -1259,6 +1267,9 @@ ALTER TABLE ONLY public.experiment
 
 ALTER TABLE ONLY public.idempotency_record
     ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (operation, request_id);
+
+ALTER TABLE ONLY public.lock_fence
+    ADD CONSTRAINT lock_fence_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.operator_account
     ADD CONSTRAINT operator_account_pkey PRIMARY KEY (username);
