@@ -21,39 +21,49 @@ let package = Package(
         .systemLibrary(name: "CNNG", path: "Shared/CNNG"),
         .systemLibrary(name: "CHiredis", path: "Shared/CHiredis"),
         .systemLibrary(name: "CLibpq", path: "Shared/CLibpq"),
-        // OpenSSL's libcrypto (libssl-dev 3.0), for the HMAC-SHA256 that signs webhooks.
+        // OpenSSL's libcrypto (libssl-dev 3.0): the HMAC-SHA256 that signs webhooks, SHA-256 of
+        // stored tokens, RAND_bytes, CRYPTO_memcmp.
         .systemLibrary(name: "COpenSSL", path: "Shared/COpenSSL"),
+        // libxcrypt (libcrypt-dev): yescrypt password hashes.
+        .systemLibrary(name: "CCrypt", path: "Shared/CCrypt"),
 
         // Swift wrappers: the only modules that see a C type.
         .target(name: "Messaging", dependencies: ["CNNG"], path: "Shared/Messaging"),
         .target(name: "Postgres", dependencies: ["CLibpq"], path: "Shared/Postgres"),
         .target(name: "Redis", dependencies: ["CHiredis"], path: "Shared/Redis"),
-        .target(name: "Signatures", dependencies: ["COpenSSL"], path: "Shared/Signatures"),
+        .target(name: "Signatures", dependencies: ["COpenSSL", "CCrypt"], path: "Shared/Signatures"),
 
         // Pure Swift: the wire protocol and the coupon rules. No C, no I/O.
         .target(name: "Wire", path: "Shared/Wire", exclude: ["PROTOCOL.md"]),
         .target(name: "Domain", dependencies: ["Wire"], path: "Shared/Domain"),
         // The shapes of coupon-center's batch inputs to SQL, which migration 0006 declares as types.
         .target(name: "BatchInputs", dependencies: ["Wire"], path: "Shared/BatchInputs"),
+        // Who may call what (one table for both fronts), the password, username and cookie rules.
+        .target(name: "Access", dependencies: ["Wire"], path: "Shared/Access"),
+        // Checking a credential against PostgreSQL's session and token tables, for every service.
+        .target(name: "Credentials", dependencies: ["Access", "Signatures", "Postgres", "ServiceKit", "Wire"], path: "Shared/Credentials"),
 
         // risk-control's rules over Redis: a library so integration tests can drive it directly.
         .target(name: "Risk", dependencies: ["Wire", "Redis", "Postgres", "ServiceKit", "BatchInputs"], path: "Shared/Risk"),
 
         // What every executable shares: configuration, logs, metrics, lifecycle, RPC plumbing.
-        .target(name: "ServiceKit", dependencies: ["Wire", "Messaging"], path: "Shared/ServiceKit"),
+        .target(name: "ServiceKit", dependencies: ["Wire", "Messaging", "Access"], path: "Shared/ServiceKit"),
         .target(name: "CouponClient", dependencies: ["Wire", "Messaging"], path: "Shared/CouponClient"),
 
         .executableTarget(
             name: "CouponCenter",
-            dependencies: ["ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient", "Signatures"],
+            dependencies: [
+                "ServiceKit", "Wire", "Domain", "BatchInputs", "Messaging", "Postgres", "Redis", "CouponClient", "Signatures", "Access",
+                "Credentials",
+            ],
             path: "Services/CouponCenter",
             resources: [.embedInCode("Migrations"), .embedInCode("Scripts")]
         ),
         .executableTarget(
-            name: "RuleEngine", dependencies: ["ServiceKit", "Wire", "Domain"],
+            name: "RuleEngine", dependencies: ["ServiceKit", "Wire", "Domain", "Credentials"],
             path: "Services/RuleEngine"),
         .executableTarget(
-            name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Risk", "Redis", "Postgres"],
+            name: "RiskControl", dependencies: ["ServiceKit", "Wire", "Risk", "Redis", "Postgres", "Credentials"],
             path: "Services/RiskControl", resources: [.embedInCode("Migrations")]),
         .executableTarget(
             name: "CouponCtl", dependencies: ["ServiceKit", "Wire", "Domain", "CouponClient", "Messaging"],
@@ -69,6 +79,7 @@ let package = Package(
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Wire"], path: "Tests/DomainTests"),
+        .testTarget(name: "AccessTests", dependencies: ["Access", "Wire", "Signatures"], path: "Tests/AccessTests"),
         // Reads the source tree (not the modules): which module may import which, declared
         // dependencies that nothing imports, the migration list against its folder.
         .testTarget(name: "ArchitectureTests", path: "Tests/ArchitectureTests"),
@@ -84,13 +95,14 @@ let package = Package(
             name: "CouponCenterTests",
             dependencies: [
                 "CouponCenter", "TestSupport", "Postgres", "Redis", "ServiceKit", "Wire", "Messaging", "CouponClient", "Domain", "Signatures",
+                "Access",
             ],
             path: "Tests/CouponCenterTests"),
         // Deploy/docker-compose.yml and the Dockerfile, checked statically against the executables.
         .testTarget(name: "DeployTests", dependencies: ["Wire", "TestSupport"], path: "Tests/DeployTests"),
         // Starts the real executables on free ports and talks to them over the wire and HTTP.
         .testTarget(
-            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport", "Postgres", "Redis"],
+            name: "ClusterTests", dependencies: ["CouponClient", "Wire", "Messaging", "ServiceKit", "TestSupport", "Postgres", "Redis", "Access"],
             path: "Tests/ClusterTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ export REPO_ROOT
 
 # What the build (system-library targets), the servers and these scripts use.
 COUPON_PACKAGES=(
-    libnng-dev libhiredis-dev libpq-dev libssl-dev
+    libnng-dev libhiredis-dev libpq-dev libssl-dev libcrypt-dev
     postgresql postgresql-contrib redis-server redis-tools
     curl python3 python3-yaml procps tzdata libcurl4
     patroni etcd-server

@@ -34,6 +34,7 @@ struct CouponCenterConfiguration: Sendable {
     var events: EventSettings
     var reconcile: ReconcileSettings
     var recommend: RecommendSettings
+    var auth: AuthSettings
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(
@@ -94,7 +95,7 @@ struct CouponCenterConfiguration: Sendable {
             ConfigOption(
                 "cost-evaluate-interval", env: "COUPON_COST_EVALUATE_SECONDS", default: "60",
                 "seconds between cost-ratio evaluations (one process leads each)"),
-        ] + EventSettings.options + ReconcileSettings.options + RecommendSettings.options
+        ] + EventSettings.options + ReconcileSettings.options + RecommendSettings.options + AuthSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -145,5 +146,6 @@ struct CouponCenterConfiguration: Sendable {
         try rpc.tls.check(events.publishURL.map { [$0] } ?? [], source: values.source("events-url"))
         reconcile = try ReconcileSettings(values, timeZone: zone)
         recommend = try RecommendSettings(values)
+        auth = try AuthSettings(values)
     }
 }

@@ -1,3 +1,4 @@
+import Credentials
 import Domain
 import Redis
 import ServiceKit
@@ -7,6 +8,10 @@ import Wire
 /// in-process tests (Tests/CouponCenterTests) drive without spawning a process.
 struct CouponCenterAssembly: Sendable {
     let operations: Operations
+    let auth: AuthService
+    /// Who may call what, for the binary router's admission check and the HTTP front's gate.
+    let gatekeeper: Gatekeeper
+    let gate: HTTPGate
     /// Every HTTP route: `/health`, `/metrics` and the API.
     let routes: [HTTPRoute]
     /// The batched stages, in the order a claim or a redemption passes them (upstream first). They
@@ -58,8 +63,14 @@ struct CouponCenterAssembly: Sendable {
             reports: HealthReportService(
                 database: database, riskControl: dependencies.riskControl, dependencyTimeoutMilliseconds: timeout, cost: cost, reconcile: reconcile,
                 experiments: experiments))
+        auth = AuthService(store: OperatorStore(database: database), settings: configuration.auth, logger: logger)
+        gatekeeper = Gatekeeper(
+            settings: configuration.auth.access,
+            store: CredentialStore(database: database, sessionIdleSeconds: configuration.auth.sessionIdleSeconds))
+        gate = HTTPGate(gatekeeper: gatekeeper)
         routes =
             SystemRoutes(dependencies: dependencies, metrics: metrics).routes
+            + AuthRoutes(auth: auth, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + CouponRoutes(operations: operations, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ReconcileRoutes(reconcile: operations.reconcile, json: CouponJSON(timeZone: configuration.timeZone)).routes
             + ExperimentRoutes(experiments: operations.experiments, json: CouponJSON(timeZone: configuration.timeZone)).routes

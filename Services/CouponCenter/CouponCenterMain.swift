@@ -16,13 +16,16 @@ struct CouponCenterMain {
             let parts = CouponCenterAssembly(configuration, dependencies, logger: logger, metrics: metrics)
             let errorPolicy = ErrorPolicy(translate: translateDependencyError)
             router.errorPolicy = errorPolicy
+            let gatekeeper = parts.gatekeeper
+            router.admission = { kind, credential in try await gatekeeper.admit(kind: kind, credential: credential) }
             CouponHandlers.register(on: &router, parts.operations)
             ReconcileHandlers.register(on: &router, parts.operations.reconcile)
+            AuthHandlers.register(on: &router, parts.auth)
             let http = try HTTPFront(
                 url: configuration.httpURL, maxBodyBytes: configuration.maxHTTPBodyBytes,
                 readTimeoutMilliseconds: configuration.httpReadTimeoutMilliseconds,
                 idleTimeoutMilliseconds: configuration.httpIdleTimeoutMilliseconds, maxConnections: configuration.httpMaxConnections,
-                routes: parts.routes, metrics: metrics,
+                routes: parts.routes, gate: parts.gate, metrics: metrics,
                 logger: logger, errorPolicy: errorPolicy)
             logger.info("serving HTTP", [("http", configuration.httpURL)])
             let events = try EventDelivery.services(

@@ -24,14 +24,17 @@ struct Dependencies: Sendable {
 
         let redis = RedisPool(config: try RedisConfig(url: configuration.redisURL, poolSize: configuration.redisPoolSize))
         let timeout = configuration.dependencyTimeoutMilliseconds
+        // Internal calls carry the service token when one is configured: rule-engine and
+        // risk-control then refuse end-user-side calls without it.
+        let credential = configuration.auth.access.serviceToken
         return Dependencies(
             database: database, redis: redis,
             ruleEngine: try ServiceClient(
                 service: "rule-engine", urls: configuration.ruleEngineURLs, timeoutMilliseconds: timeout,
-                tls: configuration.ruleEngineTLS),
+                tls: configuration.ruleEngineTLS, credential: credential),
             riskControl: try ServiceClient(
                 service: "risk-control", urls: configuration.riskControlURLs, timeoutMilliseconds: timeout,
-                tls: configuration.riskControlTLS),
+                tls: configuration.riskControlTLS, credential: credential),
             timeoutMilliseconds: timeout)
     }
 

@@ -18,6 +18,7 @@ enum CouponMigrations {
         Migration(version: 9, name: "alert_events", sql: text(PackageResources._009_alert_events_sql)),
         Migration(version: 10, name: "reconciliation", sql: text(PackageResources._010_reconciliation_sql)),
         Migration(version: 11, name: "experiments", sql: text(PackageResources._011_experiments_sql)),
+        Migration(version: 12, name: "operators_and_audit", sql: text(PackageResources._012_operators_and_audit_sql)),
         Migration(version: 13, name: "recommendations", sql: text(PackageResources._013_recommendations_sql)),
         Migration(version: 14, name: "lock_fence", sql: text(PackageResources._014_lock_fence_sql)),
     ]

@@ -55,6 +55,9 @@ struct Command: Sendable {
         [
             ConfigOption("url", env: "COUPON_CENTER_URL", default: "tcp://127.0.0.1:7100", "coupon-center address(es)"),
             ConfigOption("timeout-ms", env: "COUPON_TIMEOUT_MS", default: "3000", "how long to wait for an answer"),
+            ConfigOption("token", env: "COUPON_TOKEN", default: "", "the API token (or session id) sent with every call"),
+            ConfigOption(
+                "token-file", env: "COUPON_TOKEN_FILE", default: "", "a file holding the token (its first line), e.g. .cluster/admin-token"),
             ConfigOption.switchOption("json", "print the answer as JSON (for scripts)"),
             ConfigOption(
                 "tls-server", env: "COUPON_TLS_SERVER", default: "coupon-center",
@@ -64,7 +67,7 @@ struct Command: Sendable {
     static var all: [Command] {
         SystemCommands.all + CouponCommands.all + CostCommands.all + ReconcileCommands.all + ExperimentCommands.all + RecommendCommands.all
             + ReportCommands.all + RiskCommands.all
-            + EventCommands.all
+            + EventCommands.all + OperatorCommands.all
     }
 
     static var overview: String {
@@ -77,10 +80,20 @@ struct Command: Sendable {
 }
 
 extension ConfigValues {
+    /// A client whose every frame carries `--token` (or the first line of `--token-file`).
     func client(service: String = "coupon-center", urlFlag: String = "url") throws -> ServiceClient {
         let urls = try nngURLs(urlFlag)
         return try ServiceClient(
-            service: service, urls: urls, timeoutMilliseconds: try int("timeout-ms", in: 1...600_000), tls: try tls(dialing: urls, urlFlag: urlFlag))
+            service: service, urls: urls, timeoutMilliseconds: try int("timeout-ms", in: 1...600_000), tls: try tls(dialing: urls, urlFlag: urlFlag),
+            credential: try token())
+    }
+
+    func token() throws -> String? {
+        let inline = string("token")
+        let file = string("token-file")
+        guard inline.isEmpty || file.isEmpty else { throw ConfigError("--token and --token-file: give one of them, not both") }
+        if !file.isEmpty { return try SecretFile.firstLine(of: file, flag: "--token-file / COUPON_TOKEN_FILE") }
+        return inline.isEmpty ? nil : inline
     }
 
     /// The TLS of a dialer of `urls`, checked against the switch; the service named by --url is

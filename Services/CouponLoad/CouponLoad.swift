@@ -26,6 +26,11 @@ struct CouponLoad {
             ConfigOption(
                 "tls-server", env: "COUPON_TLS_SERVER", default: "coupon-center",
                 "with TLS on: the name the certificate at --url must carry (rule-engine for best-engine, risk-control for risk)"),
+            ConfigOption(
+                "token", env: "COUPON_TOKEN", default: "",
+                "the credential of every call: an operator API token (the claim scenario creates a template) or the service token"),
+            ConfigOption(
+                "token-file", env: "COUPON_TOKEN_FILE", default: "", "a file holding the token (its first line), e.g. .cluster/admin-token"),
         ] + TLSSettings.options(name: "coupon-load")
 
     static func main() async {
@@ -70,6 +75,7 @@ struct LoadSettings: Sendable {
     var stock: Int32
     var users: Int
     var perUser: Int32
+    var token: String?
     var tls: TLSSettings
     /// The TLS of the dialer of --url (nil with TLS off).
     var targetTLS: TLSConfiguration?
@@ -91,6 +97,11 @@ struct LoadSettings: Sendable {
         stock = Int32(try values.int("stock", in: 1...Int(Int32.max)))
         users = try values.int("users", in: 1...100_000_000)
         perUser = Int32(try values.int("per-user", in: 1...1_000_000))
+        let inline = values.string("token")
+        let file = values.string("token-file")
+        guard inline.isEmpty || file.isEmpty else { throw ConfigError("--token and --token-file: give one of them, not both") }
+        let text = file.isEmpty ? inline : try SecretFile.firstLine(of: file, flag: "--token-file / COUPON_TOKEN_FILE")
+        token = text.isEmpty ? nil : text
         tls = try TLSSettings(values)
         try tls.check(urls, source: values.source("url"))
         targetTLS = try tls.dialing(values.string("tls-server"))
@@ -113,7 +124,8 @@ struct Scenario: Sendable {
 
     static func make(_ settings: LoadSettings) async throws -> Scenario {
         let client = try ServiceClient(
-            service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds, tls: settings.targetTLS)
+            service: "target", urls: settings.urls, timeoutMilliseconds: settings.timeoutMilliseconds, tls: settings.targetTLS,
+            credential: settings.token)
         @Sendable func outcome(_ body: () async throws -> Void) async -> ErrorCode? {
             do {
                 try await body()

@@ -1,3 +1,4 @@
+import Credentials
 import Foundation
 import Postgres
 import Redis
@@ -14,6 +15,8 @@ struct RiskControlConfiguration: Sendable {
     var databaseURL: String
     var rulesFile: String
     var auditIntervalMilliseconds: Int
+    var access: AccessSettings
+    var sessionIdleSeconds: Int
 
     static let options: [ConfigOption] =
         RPCServiceSettings.options(service: "risk-control", listenEnv: "RISK_CONTROL_URL", defaultListen: "tcp://127.0.0.1:7102") + [
@@ -27,7 +30,10 @@ struct RiskControlConfiguration: Sendable {
                 "rules-file", env: "RISK_RULES_FILE", default: "",
                 "JSON file of rule thresholds, read at start and by risk_rules_reload (none: built-in defaults)"),
             ConfigOption("audit-interval-ms", env: "RISK_AUDIT_INTERVAL_MS", default: "200", "how often queued decisions are written"),
-        ]
+            ConfigOption(
+                "session-idle", env: "COUPON_SESSION_IDLE_SECONDS", default: "1800",
+                "seconds unused after which a sign-in session ends (the same value as coupon-center's)"),
+        ] + AccessSettings.options
 
     init(_ values: ConfigValues) throws(ConfigError) {
         rpc = try RPCServiceSettings(values)
@@ -40,6 +46,8 @@ struct RiskControlConfiguration: Sendable {
         databaseURL = try values.url("database-url", schemes: ["postgresql", "postgres"])
         rulesFile = values.string("rules-file")
         auditIntervalMilliseconds = try values.int("audit-interval-ms", in: 10...60_000)
+        access = try AccessSettings(values)
+        sessionIdleSeconds = try values.int("session-idle", in: 60...2_592_000)
     }
 }
 
@@ -52,6 +60,8 @@ enum RiskMigrations {
         Migration(
             version: 1003, name: "risk_audit_input_type",
             sql: String(decoding: PackageResources._003_risk_audit_input_type_sql, as: UTF8.self)),
+        Migration(
+            version: 1004, name: "risk_admin_audit", sql: String(decoding: PackageResources._004_risk_admin_audit_sql, as: UTF8.self)),
     ]
 }
 
@@ -69,8 +79,16 @@ struct RiskControlMain {
             _ = try await PostgresMigrator.apply(RiskMigrations.all, to: database)
             let engine = RiskEngine(redis: redis, rules: rules, metrics: metrics)
             let audit = AuditWriter(database: database, metrics: metrics, logger: logger)
+            // The admin calls (rules, lists) are checked against coupon-center's session and token
+            // tables, which live in this same database: couponctl keeps calling risk-control
+            // directly, with the same token it gives coupon-center (README "Sign-in and roles").
+            let gatekeeper = Gatekeeper(
+                settings: configuration.access,
+                store: CredentialStore(database: database, sessionIdleSeconds: configuration.sessionIdleSeconds))
+            router.admission = { kind, credential in try await gatekeeper.admit(kind: kind, credential: credential) }
 
-            RiskControlRoutes.register(on: &router, engine: engine, audit: audit, rulesFile: configuration.rulesFile)
+            RiskControlRoutes.register(
+                on: &router, engine: engine, audit: audit, adminAudit: AdminAudit(database: database), rulesFile: configuration.rulesFile)
             logger.info("risk rules", [("rules.source", configuration.rulesFile.isEmpty ? "defaults" : configuration.rulesFile)])
             return ServiceParts(
                 services: [AuditService(writer: audit, intervalMilliseconds: configuration.auditIntervalMilliseconds)],

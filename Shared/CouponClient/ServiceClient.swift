@@ -14,13 +14,22 @@ public final class ServiceClient: Sendable {
     public let defaultTimeoutMilliseconds: Int
     /// The largest reply accepted, the same bound the transport was configured with.
     public let maxFrameBytes: Int
+    /// Sent in every request's credential block: an API token, a session id or the service token.
+    public let credential: String?
 
     /// `urls` may name several replicas of the service; requests are spread across the connected ones.
-    /// `tls`: mutual TLS (every URL `tls+tcp://`), or nil for plaintext.
+    /// `tls`: mutual TLS (every URL `tls+tcp://`), or nil for plaintext. `credential` goes in
+    /// every request's credential block.
     public init(
         service: String, urls: [String], timeoutMilliseconds: Int = 2_000, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes,
-        tls: TLSConfiguration? = nil
+        tls: TLSConfiguration? = nil, credential: String? = nil
     ) throws(ServiceError) {
+        if let credential {
+            guard (1...Frame.maxCredentialBytes).contains(credential.utf8.count) else {
+                throw ServiceError(.invalidArgument, "a credential is 1 to \(Frame.maxCredentialBytes) bytes")
+            }
+        }
+        self.credential = credential
         do {
             transport = try RequestClient(
                 configuration: .init(urls: urls, maxFrameBytes: maxFrameBytes, defaultTimeoutMilliseconds: timeoutMilliseconds, tls: tls))
@@ -45,7 +54,7 @@ public final class ServiceClient: Sendable {
         let deadline = Self.deadline(afterMilliseconds: timeout, now: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
         let frame: [UInt8]
         do {
-            frame = try Envelope.request(request, requestId: requestId, deadlineMilliseconds: deadline)
+            frame = try Envelope.request(request, requestId: requestId, deadlineMilliseconds: deadline, credential: credential)
         } catch {
             throw ServiceError(.invalidArgument, "cannot encode \(R.kind): \(error)")
         }

@@ -24,10 +24,14 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Further header lines (`Set-Cookie`), written in order; a name or value holding a line break
+    /// is dropped rather than allowed to split the head.
+    public var headers: [(name: String, value: String)]
 
-    public init(status: Int, contentType: String = "application/json", body: [UInt8]) {
+    public init(status: Int, contentType: String = "application/json", headers: [(name: String, value: String)] = [], body: [UInt8]) {
         self.status = status
         self.contentType = contentType
+        self.headers = headers
         self.body = body
     }
 }
@@ -307,6 +311,9 @@ public final class HTTPServer: Sendable {
         let contentType = response.contentType.contains(where: \.isNewline) ? "application/octet-stream" : response.contentType
         var head = "HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: \(contentType)\r\n"
         head += "Content-Length: \(response.body.count)\r\n"
+        for (name, value) in response.headers where !name.isEmpty && !name.contains(where: \.isNewline) && !value.contains(where: \.isNewline) {
+            head += "\(name): \(value)\r\n"
+        }
         if closing { head += "Connection: close\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
@@ -321,6 +328,7 @@ public final class HTTPServer: Sendable {
         case 201: "Created"
         case 204: "No Content"
         case 400: "Bad Request"
+        case 401: "Unauthorized"
         case 403: "Forbidden"
         case 404: "Not Found"
         case 405: "Method Not Allowed"

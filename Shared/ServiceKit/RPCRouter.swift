@@ -1,3 +1,4 @@
+import Access
 import Foundation
 import Wire
 
@@ -6,6 +7,11 @@ public struct RequestContext: Sendable {
     public var header: FrameHeader
     public var logger: Logger
     public var receivedAt: ContinuousClock.Instant
+    /// Who the frame's credential belongs to, once the router's admission check passed; nil for a
+    /// call that needs none (or when the service checks none).
+    public var principal: Principal?
+    /// The frame's credential block (for `auth_logout`, which ends the session it names). Never logged.
+    public var credential: [UInt8]?
 
     /// Milliseconds the caller is still waiting, nil when it sent no deadline, 0 when it has passed.
     /// Handlers pass the smaller of this and their own budget to downstream calls.
@@ -46,8 +52,10 @@ public func unixMilliseconds() -> Int64 {
 /// 3. a reply (flags 1 or 3) sent as a request → BAD_FRAME;
 /// 4. a kind this service does not serve → UNKNOWN_MESSAGE_KIND;
 /// 5. a deadline at or before the server's clock → DEADLINE_EXCEEDED;
-/// 6. a body that does not decode as the kind's request → MALFORMED_BODY;
-/// 7. the handler's `ServiceError`, a translated library error, or INTERNAL for anything else.
+/// 6. the credential block against the kind's requirement (`admission`, AccessTable) →
+///    UNAUTHENTICATED, ROLE_REQUIRED or SERVICE_TOKEN_REQUIRED;
+/// 7. a body that does not decode as the kind's request → MALFORMED_BODY;
+/// 8. the handler's `ServiceError`, a translated library error, or INTERNAL for anything else.
 /// Every error reply echoes the caller's kind and requestId when the 28 header bytes are there and
 /// start with the magic (`FrameCodec.echoedHeader`), else kind 0 and requestId 0. A reply larger
 /// than `maxFrameBytes` is never sent: the caller gets INTERNAL instead.
@@ -61,6 +69,9 @@ public struct RPCRouter: Sendable {
     public let maxFrameBytes: Int
     /// How a handler's failure is answered and logged (shared with the HTTP front).
     public var errorPolicy = ErrorPolicy()
+    /// Checks each request's kind and credential before its body is decoded, and says who is
+    /// calling (`Gatekeeper.admit(kind:credential:)`); nil admits every call.
+    public var admission: (@Sendable (MessageKind, [UInt8]?) async throws -> Principal?)?
 
     public init(service: String, metrics: Metrics, logger: Logger, maxFrameBytes: Int = FrameHeader.defaultMaxFrameBytes) {
         self.service = service
@@ -112,7 +123,7 @@ public struct RPCRouter: Sendable {
             return Envelope.errorReply(
                 to: header, ServiceError(.unknownMessageKind, "\(service) does not serve message kind \(header.kind.rawValue)"))
         }
-        let context = RequestContext(
+        var context = RequestContext(
             header: header, logger: logger.with([("request.id", String(header.requestId)), ("call", call)]),
             receivedAt: started)
         if context.remainingMilliseconds == 0 {
@@ -120,6 +131,8 @@ public struct RPCRouter: Sendable {
             return Envelope.errorReply(to: header, ServiceError(.deadlineExceeded, "deadline passed before \(call) started"))
         }
         do {
+            context.credential = frame.credential
+            if let admission { context.principal = try await admission(header.kind, frame.credential) }
             let body = try await route(header, frame.body, context)
             let reply = Envelope.reply(to: header, body: body)
             guard reply.count <= maxFrameBytes else {

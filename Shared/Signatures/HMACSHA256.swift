@@ -34,14 +34,7 @@ public enum HMACSHA256 {
 
     /// The MAC as lowercase hex, the form `openssl dgst` prints and the signature header carries.
     public static func hex(_ message: [UInt8], key: [UInt8]) throws(SigningError) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in try authenticate(message, key: key) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        Hex.encode(try authenticate(message, key: key))
     }
 
     private static func openSSLErrorText() -> String {

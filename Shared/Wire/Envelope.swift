@@ -1,11 +1,13 @@
 /// Building and reading whole frames for request/reply calls, so callers and servers never touch
 /// header fields by hand.
 public enum Envelope {
+    /// `credential` (an API token, a session id or the service token) goes in the frame's
+    /// credential block (PROTOCOL.md "Credential block"); nil sends a frame without one.
     public static func request<R: WireRequest>(
-        _ request: R, requestId: UInt64, deadlineMilliseconds: UInt64 = 0
+        _ request: R, requestId: UInt64, deadlineMilliseconds: UInt64 = 0, credential: String? = nil
     ) throws -> [UInt8] {
         let header = FrameHeader(kind: R.kind, requestId: requestId, deadlineMilliseconds: deadlineMilliseconds)
-        return FrameCodec.encode(Frame(header: header, body: try WireBody.encode(request)))
+        return FrameCodec.encode(Frame(header: header, body: try WireBody.encode(request), credential: credential.map { Array($0.utf8) }))
     }
 
     public static func reply(to request: FrameHeader, body: [UInt8]) -> [UInt8] {

@@ -35,6 +35,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let incidentNotFound = ErrorCode(rawValue: 1105)
     /// A rollout names an arm the experiment does not have.
     public static let experimentArmNotFound = ErrorCode(rawValue: 1106)
+    public static let operatorNotFound = ErrorCode(rawValue: 1107)
+    public static let tokenNotFound = ErrorCode(rawValue: 1108)
 
     // 1200–1299: a business rule refuses it (409).
     public static let soldOut = ErrorCode(rawValue: 1200)
@@ -70,6 +72,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let experimentStatusConflict = ErrorCode(rawValue: 1222)
     /// A rollout without an arm while the results do not say ROLL_OUT.
     public static let experimentNoWinner = ErrorCode(rawValue: 1223)
+    /// An operator account with that username exists already.
+    public static let operatorExists = ErrorCode(rawValue: 1224)
+    /// The first-admin bootstrap after an operator exists: it works once, on an empty cluster.
+    public static let alreadyBootstrapped = ErrorCode(rawValue: 1225)
 
     // 1300–1399: refused for who is asking (403).
     public static let riskDenied = ErrorCode(rawValue: 1300)
@@ -77,15 +83,33 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let segmentNotAllowed = ErrorCode(rawValue: 1302)
     public static let notOwner = ErrorCode(rawValue: 1303)
     public static let riskReview = ErrorCode(rawValue: 1304)
+    // 1310–1329: signed in, but not allowed (403).
+    /// The credential's role is below the call's (the message names the role needed).
+    public static let roleRequired = ErrorCode(rawValue: 1310)
+    /// A state-changing request authenticated by the session cookie without `X-CSRF-Token`.
+    public static let csrfMissing = ErrorCode(rawValue: 1311)
+    /// `X-CSRF-Token` is not the session's.
+    public static let csrfMismatch = ErrorCode(rawValue: 1312)
+    /// An end-user call with an operator credential that is not the service token (a viewer's).
+    public static let serviceTokenRequired = ErrorCode(rawValue: 1313)
 
     // 1400–1499: slow down (429).
     public static let rateLimited = ErrorCode(rawValue: 1400)
+    // 1420–1429: sign-in throttled.
+    /// Too many failed sign-ins: the account is locked until the time the message and `lockedUntil` give.
+    public static let accountLocked = ErrorCode(rawValue: 1420)
 
     // 1500–1599: our side or a dependency (5xx).
     public static let internalError = ErrorCode(rawValue: 1500)
     public static let dependencyUnavailable = ErrorCode(rawValue: 1501)
     public static let deadlineExceeded = ErrorCode(rawValue: 1502)
     public static let shuttingDown = ErrorCode(rawValue: 1503)
+
+    // 1600–1649: who is calling is not known (401).
+    /// No credential, or one that is unknown, expired, revoked or of a disabled operator.
+    public static let unauthenticated = ErrorCode(rawValue: 1600)
+    /// A sign-in with a wrong username or password: one code and message for both.
+    public static let loginFailed = ErrorCode(rawValue: 1601)
 
     public static let all: [ErrorCode: (name: String, httpStatus: Int)] = [
         .ok: ("OK", 200),
@@ -110,6 +134,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .reconcileRunNotFound: ("RECONCILE_RUN_NOT_FOUND", 404),
         .incidentNotFound: ("INCIDENT_NOT_FOUND", 404),
         .experimentArmNotFound: ("EXPERIMENT_ARM_NOT_FOUND", 404),
+        .operatorNotFound: ("OPERATOR_NOT_FOUND", 404),
+        .tokenNotFound: ("TOKEN_NOT_FOUND", 404),
         .soldOut: ("SOLD_OUT", 409),
         .perUserLimitReached: ("PER_USER_LIMIT", 409),
         .dailyLimitReached: ("DAILY_LIMIT", 409),
@@ -134,16 +160,25 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .experimentRolledOut: ("EXPERIMENT_ROLLED_OUT", 409),
         .experimentStatusConflict: ("EXPERIMENT_STATUS_CONFLICT", 409),
         .experimentNoWinner: ("EXPERIMENT_NO_WINNER", 409),
+        .operatorExists: ("OPERATOR_EXISTS", 409),
+        .alreadyBootstrapped: ("ALREADY_BOOTSTRAPPED", 409),
         .riskDenied: ("RISK_DENIED", 403),
         .channelNotAllowed: ("CHANNEL_NOT_ALLOWED", 403),
         .segmentNotAllowed: ("SEGMENT_NOT_ALLOWED", 403),
         .notOwner: ("NOT_OWNER", 403),
         .riskReview: ("RISK_REVIEW", 403),
+        .roleRequired: ("ROLE_REQUIRED", 403),
+        .csrfMissing: ("CSRF_MISSING", 403),
+        .csrfMismatch: ("CSRF_MISMATCH", 403),
+        .serviceTokenRequired: ("SERVICE_TOKEN_REQUIRED", 403),
         .rateLimited: ("RATE_LIMITED", 429),
+        .accountLocked: ("ACCOUNT_LOCKED", 429),
         .internalError: ("INTERNAL", 500),
         .dependencyUnavailable: ("DEPENDENCY_UNAVAILABLE", 503),
         .deadlineExceeded: ("DEADLINE_EXCEEDED", 504),
         .shuttingDown: ("SHUTTING_DOWN", 503),
+        .unauthenticated: ("UNAUTHENTICATED", 401),
+        .loginFailed: ("LOGIN_FAILED", 401),
     ]
 
     public var name: String { Self.all[self]?.name ?? "UNKNOWN_\(rawValue)" }

@@ -4,7 +4,8 @@
 /// offset size field
 ///      0    2 magic        0x43 0x43 ("CC")
 ///      2    1 version      1
-///      3    1 flags        0 request, 1 reply, 3 error reply; any other value is refused
+///      3    1 flags        0 request, 1 reply, 3 error reply, 4 request with a credential;
+///                          any other value is refused
 ///      4    2 kind         MessageKind (big-endian)
 ///      6    2 reserved     must be 0
 ///      8    8 requestId    chosen by the caller, echoed in the reply
@@ -12,6 +13,15 @@
 ///     24    4 bodyLength   must equal the bytes that follow
 ///     28    … body
 /// ```
+///
+/// With flag 4 (CREDENTIAL, requests only) the body starts with a credential block and the
+/// message body follows it; `bodyLength` counts both:
+/// ```
+///     28    2 credentialLength   1…512
+///     30    n credential         the caller's API token, session id or service token (UTF-8)
+///   30+n    … message body
+/// ```
+/// A frame without the flag is decoded exactly as before the block existed.
 public struct FrameHeader: Sendable, Equatable {
     public static let magic: UInt16 = 0x4343
     public static let currentVersion: UInt8 = 1
@@ -45,18 +55,30 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     public static let reply = FrameFlags(rawValue: 1 << 0)
     public static let error = FrameFlags(rawValue: 1 << 1)
-    /// A request, a reply and an error reply. ERROR without REPLY, and any other bit, is refused.
-    public static let validCombinations: Set<FrameFlags> = [[], [.reply], [.reply, .error]]
+    /// The body starts with a credential block (requests only).
+    public static let credential = FrameFlags(rawValue: 1 << 2)
+    /// A request, a reply, an error reply and a request with a credential. ERROR without REPLY,
+    /// CREDENTIAL on a reply, and any other bit, are refused.
+    public static let validCombinations: Set<FrameFlags> = [[], [.reply], [.reply, .error], [.credential]]
 }
 
 public struct Frame: Sendable, Equatable {
+    /// The longest credential a frame may carry (and the shortest is one byte).
+    public static let maxCredentialBytes = 512
+
     public var header: FrameHeader
     public var body: [UInt8]
+    /// The credential block's bytes; nil when the frame has none (flag 4 clear).
+    public var credential: [UInt8]?
 
-    public init(header: FrameHeader, body: [UInt8]) {
+    /// The CREDENTIAL flag follows `credential`; `bodyLength` counts the block and the body.
+    public init(header: FrameHeader, body: [UInt8], credential: [UInt8]? = nil) {
         self.header = header
         self.body = body
-        self.header.bodyLength = UInt32(truncatingIfNeeded: body.count)
+        self.credential = credential
+        if credential == nil { self.header.flags.remove(.credential) } else { self.header.flags.insert(.credential) }
+        let blockLength = credential.map { 2 + $0.count } ?? 0
+        self.header.bodyLength = UInt32(truncatingIfNeeded: blockLength + body.count)
     }
 
     public var isReply: Bool { header.flags.contains(.reply) }
@@ -66,7 +88,7 @@ public struct Frame: Sendable, Equatable {
 /// Why a byte string is not a frame. Each maps to an `ErrorCode` for the error reply.
 public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: String, Sendable {
-        case truncated, badMagic, unsupportedVersion, invalidFlags, reservedBits, lengthMismatch, tooLarge
+        case truncated, badMagic, unsupportedVersion, invalidFlags, reservedBits, lengthMismatch, tooLarge, badCredential
     }
     public var reason: Reason
     public var detail: String
@@ -88,16 +110,25 @@ public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 public enum FrameCodec {
+    /// A credential longer than `Frame.maxCredentialBytes` is the caller's mistake; its length is
+    /// written truncated to 16 bits, and the receiver refuses the frame.
     public static func encode(_ frame: Frame) -> [UInt8] {
-        var writer = WireWriter(capacity: FrameHeader.size + frame.body.count)
+        let blockLength = frame.credential.map { 2 + $0.count } ?? 0
+        var writer = WireWriter(capacity: FrameHeader.size + blockLength + frame.body.count)
+        var flags = frame.header.flags
+        if frame.credential == nil { flags.remove(.credential) } else { flags.insert(.credential) }
         writer.writeBigEndian(FrameHeader.magic)
         writer.writeUInt8(frame.header.version)
-        writer.writeUInt8(frame.header.flags.rawValue)
+        writer.writeUInt8(flags.rawValue)
         writer.writeBigEndian(frame.header.kind.rawValue)
         writer.writeBigEndian(UInt16(0))
         writer.writeBigEndian(frame.header.requestId)
         writer.writeBigEndian(frame.header.deadlineMilliseconds)
-        writer.writeBigEndian(UInt32(truncatingIfNeeded: frame.body.count))
+        writer.writeBigEndian(UInt32(truncatingIfNeeded: blockLength + frame.body.count))
+        if let credential = frame.credential {
+            writer.writeBigEndian(UInt16(truncatingIfNeeded: credential.count))
+            writer.writeRaw(credential)
+        }
         writer.writeRaw(frame.body)
         return writer.bytes
     }
@@ -121,7 +152,10 @@ public enum FrameCodec {
                 .unsupportedVersion, "version \(header.version); this side speaks \(FrameHeader.currentVersion)")
         }
         guard FrameFlags.validCombinations.contains(header.flags) else {
-            throw FrameError(.invalidFlags, "flags 0x\(String(header.flags.rawValue, radix: 16)) are not 0 (request), 1 (reply) or 3 (error reply)")
+            throw FrameError(
+                .invalidFlags,
+                "flags 0x\(String(header.flags.rawValue, radix: 16)) are not 0 (request), 1 (reply), 3 (error reply) or 4 (request with a credential)"
+            )
         }
         guard field(UInt16.self, at: 6) == 0 else {
             throw FrameError(.reservedBits, "the reserved header bytes 6-7 are not 0")
@@ -158,6 +192,17 @@ public enum FrameCodec {
         guard Int(header.bodyLength) == available else {
             throw FrameError(.lengthMismatch, "header says \(header.bodyLength) body bytes, \(available) present")
         }
-        return Frame(header: header, body: Array(bytes[FrameHeader.size...]))
+        guard header.flags.contains(.credential) else { return Frame(header: header, body: Array(bytes[FrameHeader.size...])) }
+        guard available >= 2 else { throw FrameError(.badCredential, "the credential flag is set but the body has no 2-byte credential length") }
+        let credentialLength = Int(field(UInt16.self, of: bytes, at: FrameHeader.size))
+        guard (1...Frame.maxCredentialBytes).contains(credentialLength) else {
+            throw FrameError(.badCredential, "a credential of \(credentialLength) bytes is outside 1…\(Frame.maxCredentialBytes)")
+        }
+        let bodyStart = FrameHeader.size + 2 + credentialLength
+        guard bodyStart <= bytes.count else {
+            throw FrameError(.badCredential, "the credential says \(credentialLength) bytes, \(available - 2) follow its length")
+        }
+        return Frame(
+            header: header, body: Array(bytes[bodyStart...]), credential: Array(bytes[(FrameHeader.size + 2)..<bodyStart]))
     }
 }

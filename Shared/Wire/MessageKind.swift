@@ -49,6 +49,20 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let recommendLog = MessageKind(rawValue: 0x013A)
     public static let recommendEvaluate = MessageKind(rawValue: 0x013B)
     public static let healthReport = MessageKind(rawValue: 0x013C)
+    // Sign-in, operators, API tokens and the audit log (0x0140–0x014F).
+    public static let authLogin = MessageKind(rawValue: 0x0140)
+    public static let authLogout = MessageKind(rawValue: 0x0141)
+    public static let authMe = MessageKind(rawValue: 0x0142)
+    public static let tokenCreate = MessageKind(rawValue: 0x0143)
+    public static let tokenList = MessageKind(rawValue: 0x0144)
+    public static let tokenRevoke = MessageKind(rawValue: 0x0145)
+    public static let operatorCreate = MessageKind(rawValue: 0x0146)
+    public static let operatorList = MessageKind(rawValue: 0x0147)
+    public static let operatorRoleSet = MessageKind(rawValue: 0x0148)
+    public static let operatorDisable = MessageKind(rawValue: 0x0149)
+    public static let operatorPasswordSet = MessageKind(rawValue: 0x014A)
+    public static let auditList = MessageKind(rawValue: 0x014B)
+    public static let operatorBootstrap = MessageKind(rawValue: 0x014C)
 
     // rule-engine.
     public static let claimCheck = MessageKind(rawValue: 0x0201)
@@ -86,6 +100,10 @@ public struct MessageKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .experimentClaim: "experiment_claim",
         .recommend: "recommend", .recommendLog: "recommend_log", .recommendEvaluate: "recommend_evaluate",
         .healthReport: "health_report",
+        .authLogin: "auth_login", .authLogout: "auth_logout", .authMe: "auth_me", .tokenCreate: "tokens_create", .tokenList: "tokens_list",
+        .tokenRevoke: "tokens_revoke", .operatorCreate: "operators_create", .operatorList: "operators_list",
+        .operatorRoleSet: "operators_role", .operatorDisable: "operators_disable", .operatorPasswordSet: "operators_password",
+        .auditList: "audit_list", .operatorBootstrap: "operators_bootstrap",
         .claimCheck: "claim_check", .discountQuote: "discount_quote", .bestCombination: "best_combination",
         .claimCheckBatch: "claim_check_batch", .discountQuoteBatch: "discount_quote_batch",
         .riskDecide: "risk_decide", .riskRulesGet: "risk_rules_get", .riskRulesSet: "risk_rules_set",

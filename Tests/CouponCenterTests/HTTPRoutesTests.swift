@@ -16,8 +16,14 @@ import Wire
 struct InProcessCouponCenter {
     let front: HTTPFront
     let database: PostgresPool
+    let auth: AuthService
 
-    static func with(_ body: (InProcessCouponCenter) async throws -> Void) async throws {
+    /// `environment` is coupon-center's (COUPON_SERVICE_TOKEN, COUPON_LOGIN_MAX_FAILURES, …);
+    /// `gated` puts the access check in front of the routes, as the process does (off: the routes
+    /// alone, for the tests of what they answer).
+    static func with(
+        environment: [String: String] = [:], gated: Bool = false, _ body: (InProcessCouponCenter) async throws -> Void
+    ) async throws {
         let testDatabase = try await TestDatabase.create(prefix: "inproc")
         let pool = try testDatabase.pool()
         _ = try await PostgresMigrator.apply(CouponMigrations.all, to: pool)
@@ -25,7 +31,7 @@ struct InProcessCouponCenter {
         let nobody = "tcp://127.0.0.1:\(try freeLocalPort())"
         guard
             case .run(let values) = try ConfigParser.parse(
-                program: "coupon-center", summary: "", options: CouponCenterConfiguration.options, arguments: [], environment: [:])
+                program: "coupon-center", summary: "", options: CouponCenterConfiguration.options, arguments: [], environment: environment)
         else { throw TestFailure("the default configuration did not parse") }
         let configuration = try CouponCenterConfiguration(values)
         let dependencies = Dependencies(
@@ -34,13 +40,14 @@ struct InProcessCouponCenter {
         let logger = Logger(service: "coupon-center", level: .warning)
         let metrics = Metrics()
         let parts = CouponCenterAssembly(configuration, dependencies, logger: logger, metrics: metrics)
-        let front = try HTTPFront(url: "http://127.0.0.1:0", maxBodyBytes: 65_536, routes: parts.routes, metrics: metrics, logger: logger)
+        let front = try HTTPFront(
+            url: "http://127.0.0.1:0", maxBodyBytes: 65_536, routes: parts.routes, gate: gated ? parts.gate : nil, metrics: metrics, logger: logger)
         // The batched stages run as the process runs them, beside the body.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for stage in parts.stages { group.addTask { try await stage.run() } }
             var failure: (any Error)?
             do {
-                try await body(InProcessCouponCenter(front: front, database: pool))
+                try await body(InProcessCouponCenter(front: front, database: pool, auth: parts.auth))
             } catch {
                 failure = error
             }
@@ -53,13 +60,27 @@ struct InProcessCouponCenter {
     }
 
     /// One request through the routes; the answer's status and its JSON body.
-    func call(_ method: String, _ target: String, _ body: String = "") async throws -> (status: Int, json: JSONValue) {
+    func call(_ method: String, _ target: String, _ body: String = "", headers: [String: String] = [:]) async throws -> (
+        status: Int, json: JSONValue
+    ) {
+        let response = await respond(method, target, body, headers: headers)
+        return (response.status, try JSONParser.parse(response.body))
+    }
+
+    /// The whole answer, header lines included.
+    func respond(_ method: String, _ target: String, _ body: String = "", headers: [String: String] = [:]) async -> HTTPResponse {
         let (path, query) =
             if let mark = target.firstIndex(of: "?") { (String(target[..<mark]), String(target[target.index(after: mark)...])) } else {
                 (target, "")
             }
-        let response = await front.respond(to: HTTPRequest(method: method, path: path, query: query, body: Array(body.utf8)))
-        return (response.status, try JSONParser.parse(response.body))
+        // Header names as the server's parser hands them over: `X-CSRF-Token` arrives as `X-Csrf-Token`.
+        let canonical = Dictionary(headers.map { (Self.canonicalName($0.key), $0.value) }) { $1 }
+        return await front.respond(to: HTTPRequest(method: method, path: path, query: query, headers: canonical, body: Array(body.utf8)))
+    }
+
+    static func canonicalName(_ name: String) -> String {
+        name.split(separator: "-", omittingEmptySubsequences: false).map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
+            .joined(separator: "-")
     }
 }
 

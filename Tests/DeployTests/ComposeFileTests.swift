@@ -142,6 +142,13 @@ import Wire
         // The services reach the databases by their compose names.
         #expect(center["COUPON_DATABASE_URL"]?.contains("@postgres:5432/") == true)
         #expect(center["COUPON_REDIS_URL"]?.hasPrefix("redis://redis:6379") == true)
+        // The service token is on by default in compose, the same on every service (coupon-center
+        // sends it to the other two), and sign-in is never switched off.
+        let tokens = ["coupon-center", "rule-engine", "risk-control"].map { Self.environment(services?[$0])["COUPON_SERVICE_TOKEN"] }
+        #expect(tokens.allSatisfy { $0 != nil && $0 != "" } && Set(tokens).count == 1, "COUPON_SERVICE_TOKEN: \(tokens)")
+        for executable in ["coupon-center", "rule-engine", "risk-control"] {
+            #expect(Self.environment(services?[executable])["COUPON_OPERATOR_AUTH"] == nil, "\(executable) switches sign-in off")
+        }
     }
 
     /// COUPON_TLS=on alone turns mutual TLS on: every binary address of every service becomes

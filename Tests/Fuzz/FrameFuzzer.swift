@@ -6,6 +6,7 @@
 // byte string gives a value or a thrown error, never a trap, never an allocation beyond the input.
 // On top of "does not crash", each input is checked against properties the format promises:
 //   - a frame that decodes re-encodes to the very same bytes, and decode(encode(frame)) == frame;
+//   - its body and credential block (flags 4) add up to bodyLength, the block of 1…512 bytes;
 //   - a body that decodes re-encodes to the very same bytes ("two different byte strings never
 //     decode to the same message", BodyCoder.swift), and decoding that again gives an equal value.
 // A broken property is a real bug: we trap with fatalError so libFuzzer saves the input.
@@ -150,6 +151,33 @@ let allBodyChecks: [BodyCheck] = [
     .decodeOnly(ArmComparison.self),
     .decodeOnly(SampleRatioCheck.self),
     .decodeOnly(ExperimentResults.self),
+    // Messages/Auth.swift
+    .roundTrip(Role.self),
+    .roundTrip(ActorKind.self),
+    .roundTrip(LoginRequest.self),
+    .roundTrip(SessionView.self),
+    .roundTrip(LogoutRequest.self),
+    .roundTrip(LogoutResult.self),
+    .roundTrip(MeRequest.self),
+    .roundTrip(CallerView.self),
+    .roundTrip(TokenCreateRequest.self),
+    .roundTrip(TokenView.self),
+    .roundTrip(TokenCreated.self),
+    .roundTrip(TokenListRequest.self),
+    .roundTrip(TokenList.self),
+    .roundTrip(TokenRevokeRequest.self),
+    .roundTrip(OperatorView.self),
+    .roundTrip(OperatorCreateRequest.self),
+    .roundTrip(OperatorListRequest.self),
+    .roundTrip(OperatorList.self),
+    .roundTrip(OperatorRoleSetRequest.self),
+    .roundTrip(OperatorDisableRequest.self),
+    .roundTrip(OperatorPasswordSetRequest.self),
+    .roundTrip(AuditListRequest.self),
+    .roundTrip(AuditEntry.self),
+    .roundTrip(AuditList.self),
+    .roundTrip(OperatorBootstrapRequest.self),
+    .roundTrip(BootstrapResult.self),
     // Messages/Orders.swift
     .roundTrip(OrderItem.self),
     .roundTrip(OrderSummary.self),
@@ -273,9 +301,13 @@ func checkFrame(_ bytes: [UInt8]) {
     guard let header, header == frame.header else {
         fatalError("fuzz: decode accepted a frame whose decodeHeader disagrees; input \(hex(bytes))")
     }
-    guard frame.body.count == bytes.count - FrameHeader.size, Int(frame.header.bodyLength) == frame.body.count
+    // With the CREDENTIAL flag the bytes after the header are the block (2 + its length) and the body.
+    let block = frame.credential.map { 2 + $0.count } ?? 0
+    guard frame.header.flags.contains(.credential) == (frame.credential != nil),
+        (1...Frame.maxCredentialBytes).contains(frame.credential?.count ?? 1),
+        frame.body.count == bytes.count - FrameHeader.size - block, Int(frame.header.bodyLength) == block + frame.body.count
     else {
-        fatalError("fuzz: frame body is \(frame.body.count) bytes for a \(bytes.count)-byte input")
+        fatalError("fuzz: frame body is \(frame.body.count) bytes (credential block \(block)) for a \(bytes.count)-byte input")
     }
     _ = frame.header.kind.description
 
@@ -351,6 +383,13 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
         ("frame-ping-reply", Envelope.reply(to: pingHeader, body: try WireBody.encode(ping))),
         ("frame-stats-reply", Envelope.reply(to: statsHeader, body: try WireBody.encode(stats))),
         ("frame-error-reply", Envelope.errorReply(to: pingHeader, refusal)),
+        // Requests with a credential block (flags 4): a token before a body, and one before none.
+        (
+            "frame-pause-with-credential",
+            try Envelope.request(PauseTemplateRequest(templateId: "tpl-1"), requestId: 11, credential: "cct_0123abcd")
+        ),
+        ("frame-ping-with-credential", try Envelope.request(PingRequest(), requestId: 12, credential: "service-token-0123456789")),
+        ("body-login-request", try WireBody.encode(LoginRequest(username: "ada", password: "correct horse"))),
         ("body-ping-response", try WireBody.encode(ping)),
         ("body-service-error", try WireBody.encode(refusal)),
         ("frame-experiment-claim-request", try Envelope.request(experimentClaim, requestId: 11)),

@@ -37,6 +37,13 @@ let engine: RiskEngine = {
         fatalError("fuzz: cannot configure the Redis pool: \(error)")
     }
 }()
+let database: PostgresPool = {
+    do {
+        return PostgresPool(config: try PostgresConfig(host: nowhere, port: 1, user: "fuzz", database: "fuzz", poolSize: 1))
+    } catch {
+        fatalError("fuzz: cannot configure the PostgreSQL pool: \(error)")
+    }
+}()
 let audit: AuditWriter = {
     do {
         let database = PostgresPool(config: try PostgresConfig(host: nowhere, port: 1, user: "fuzz", database: "fuzz", poolSize: 1))
@@ -65,7 +72,7 @@ let harness = Harness()
 func makeRouter() -> RPCRouter {
     let logger = Logger(service: "risk-control", level: .error, sink: LogSink(capturing: true))
     var router = RPCRouter(service: "risk-control", metrics: metrics, logger: logger)
-    RiskControlRoutes.register(on: &router, engine: engine, audit: audit, rulesFile: "")
+    RiskControlRoutes.register(on: &router, engine: engine, audit: audit, adminAudit: AdminAudit(database: database), rulesFile: "")
     router.registerStandardHandlers(instance: "fuzz", startedAt: .now, dependencies: { [] })
     return router
 }

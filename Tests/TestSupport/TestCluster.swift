@@ -105,6 +105,9 @@ public final class TestCluster: @unchecked Sendable {
             "COUPON_DATABASE_URL": database.url, "COUPON_REDIS_URL": "redis://127.0.0.1:\(redis.port)/0",
             "COUPON_LOG_LEVEL": "info", "COUPON_DATABASE_POOL": "8", "COUPON_REDIS_POOL": "8",
             "COUPON_DEPENDENCY_TIMEOUT_MS": String(Patience.dependencyMilliseconds),
+            // Operator calls are open unless a test turns sign-in on (the AuthCluster tests do):
+            // the other tests exercise claims, templates and risk rules, not who may call them.
+            "COUPON_OPERATOR_AUTH": "off",
         ].merging(certificates?.environment ?? [:]) { _, tls in tls }.merging(extraEnvironment) { _, override in override }
     }
 
@@ -187,9 +190,10 @@ public final class TestCluster: @unchecked Sendable {
 
     /// A client for coupon-center, spread across every running replica. Its deadline is generous
     /// (`Patience.callMilliseconds`): a test that wants calls to time out passes its own.
-    public func client(timeoutMilliseconds: Int = Patience.callMilliseconds) throws -> ServiceClient {
+    public func client(timeoutMilliseconds: Int = Patience.callMilliseconds, credential: String? = nil) throws -> ServiceClient {
         try ServiceClient(
-            service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds, tls: try clientTLS(dialing: "coupon-center"))
+            service: "coupon-center", urls: couponCenterURLs, timeoutMilliseconds: timeoutMilliseconds, tls: try clientTLS(dialing: "coupon-center"),
+            credential: credential)
     }
 
     /// What the cluster's own clients present dialing `service`: couponctl's certificate, or nil
@@ -212,16 +216,30 @@ public final class TestCluster: @unchecked Sendable {
         }
     }
 
+    /// No cookie jar: a session cookie one test signed in with (cookies are per host, not per
+    /// port) must not ride along on every later test's requests.
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        return URLSession(configuration: configuration)
+    }()
+
     /// One HTTP call to coupon-center `index`; the body is JSON text, the answer parsed JSON.
-    public func http(_ method: String, _ path: String, json: String? = nil, to index: Int = 0) async throws -> HTTPAnswer {
+    public func http(
+        _ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:], to index: Int = 0
+    ) async throws -> HTTPAnswer {
         var request = URLRequest(url: URL(string: httpURLs[index] + path)!)
         request.httpMethod = method
+        request.httpShouldHandleCookies = false
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.timeoutInterval = Double(Patience.callMilliseconds) / 1000
         if let json {
             request.httpBody = Data(json.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await Self.session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         return HTTPAnswer(status: status, body: Array(data))
     }

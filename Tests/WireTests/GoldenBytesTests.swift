@@ -475,7 +475,50 @@ enum GoldenSamples {
                 .decided(RiskDecision(verdict: .allow, score: 0, reasons: [])),
                 .failed(ServiceError(.invalidArgument, "userId: empty")),
             ])),
+        // Sign-in, operators, tokens, audit (0x0140–0x014C).
+        GoldenSample(
+            LoginRequest(username: "ada", password: "correct horse"),
+            SessionView(sessionId: "ccs_5e55", username: "ada", role: .admin, csrfToken: "c5rf", expiresMilliseconds: expires)),
+        GoldenSample(LogoutRequest(), LogoutResult(ended: true)),
+        GoldenSample(MeRequest(), CallerView(username: "ada/deploy", kind: .token, role: .operator)),
+        GoldenSample(TokenCreateRequest(name: "deploy", role: .operator, ttlDays: 30), TokenCreated(token: "cct_70ce", view: token)),
+        GoldenSample(TokenListRequest(), TokenList(tokens: [token])),
+        GoldenSample(TokenRevokeRequest(id: 3), revokedToken),
+        GoldenSample(OperatorCreateRequest(username: "olga", password: "olga-password-1", role: .operator), operatorView),
+        GoldenSample(OperatorListRequest(), OperatorList(operators: [operatorView])),
+        GoldenSample(OperatorRoleSetRequest(username: "olga", role: .viewer), viewerView),
+        GoldenSample(OperatorDisableRequest(username: "olga"), disabledView),
+        GoldenSample(OperatorPasswordSetRequest(username: "olga", password: "new-password-22"), operatorView),
+        GoldenSample(
+            AuditListRequest(actor: "ada", action: "template.pause", sinceMilliseconds: created, limit: 50, beforeId: nil),
+            AuditList(
+                entries: [
+                    AuditEntry(
+                        id: 9, atMilliseconds: created, actor: "ada", actorKind: .session, action: "template.pause", target: "tpl-1",
+                        before: #"{"status":"ACTIVE"}"#, after: #"{"status":"PAUSED"}"#, requestId: "r-1")
+                ], nextBeforeId: nil)),
+        GoldenSample(
+            OperatorBootstrapRequest(secret: "s3cret-s3cret-s3cret", username: "admin", password: "first-admin-pw", tokenName: "bootstrap"),
+            BootstrapResult(
+                admin: OperatorView(username: "admin", role: .admin, disabled: false, createdMilliseconds: created, lockedUntilMilliseconds: nil),
+                token: TokenCreated(
+                    token: "cct_b007",
+                    view: TokenView(
+                        id: 1, name: "bootstrap", role: .admin, createdBy: "admin", createdMilliseconds: created, expiresMilliseconds: nil,
+                        revokedMilliseconds: nil)))),
     ]
+
+    static let token = TokenView(
+        id: 3, name: "deploy", role: .operator, createdBy: "ada", createdMilliseconds: created, expiresMilliseconds: expires,
+        revokedMilliseconds: nil)
+    static let revokedToken = TokenView(
+        id: 3, name: "deploy", role: .operator, createdBy: "ada", createdMilliseconds: created, expiresMilliseconds: expires,
+        revokedMilliseconds: created + 60_000)
+    static let operatorView = OperatorView(
+        username: "olga", role: .operator, disabled: false, createdMilliseconds: created, lockedUntilMilliseconds: nil)
+    static let viewerView = OperatorView(username: "olga", role: .viewer, disabled: false, createdMilliseconds: created, lockedUntilMilliseconds: nil)
+    static let disabledView = OperatorView(
+        username: "olga", role: .viewer, disabled: true, createdMilliseconds: created, lockedUntilMilliseconds: created + 900_000)
 
     struct ErrorReplyFrame: Equatable {
         var header: FrameHeader
@@ -494,7 +537,30 @@ enum GoldenSamples {
                         header: FrameHeader(kind: .ping, requestId: 0x0102_0304_0506_0708, deadlineMilliseconds: 1_764_000_002_000), body: [])
             }),
         errorReplyFrame,
+        credentialFrame,
     ]
+
+    /// A `template_pause` request carrying an API token in its credential block (flags 4): the
+    /// block (`u16` length, the token's bytes) comes first, then the message body; bodyLength
+    /// counts both.
+    static var credentialFrame: GoldenSide {
+        let header = FrameHeader(kind: .templatePause, requestId: 0x0A0B_0C0D_0E0F_1011)
+        let credential = Array("cct_0123abcd".utf8)
+        let body = (try? WireBody.encode(PauseTemplateRequest(templateId: "tpl-1"))) ?? []
+        let frame = Frame(header: header, body: body, credential: credential)
+        return GoldenSide(
+            name: "request with a credential",
+            rendering: GoldenRendering.render(
+                CredentialFrame(header: frame.header, credential: "cct_0123abcd", request: PauseTemplateRequest(templateId: "tpl-1"))),
+            encode: { FrameCodec.encode(frame) },
+            decodesToSample: { documented in (try? FrameCodec.decode(documented)) == frame })
+    }
+
+    struct CredentialFrame: Equatable {
+        var header: FrameHeader
+        var credential: String
+        var request: PauseTemplateRequest
+    }
 
     /// The answer to a claim request (requestId 0x1122334455667788, deadline set) that is sold out:
     /// the header echoes kind and requestId, never the deadline.

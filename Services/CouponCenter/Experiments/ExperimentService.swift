@@ -1,3 +1,4 @@
+import Access
 import Domain
 import ServiceKit
 import Wire
@@ -16,10 +17,10 @@ struct ExperimentService: Sendable {
     let store: ExperimentStore
     let claims: ClaimService
 
-    func create(_ request: CreateExperimentRequest) async throws -> ExperimentView {
+    func create(_ request: CreateExperimentRequest, by actor: AuditActor) async throws -> ExperimentView {
         try ExperimentRules.validate(request.spec)
         let id = RandomIdentifier.make(prefix: "X", bytes: 12)
-        return try await store.create(request.spec, id: id, salt: RandomIdentifier.make(prefix: "", bytes: 16)).view
+        return try await store.create(request.spec, id: id, salt: RandomIdentifier.make(prefix: "", bytes: 16), by: actor).view
     }
 
     func experiment(_ id: String) async throws -> ExperimentStore.Stored {
@@ -33,16 +34,16 @@ struct ExperimentService: Sendable {
         return ExperimentList(experiments: try await store.list(limit: Int(request.limit)))
     }
 
-    func start(_ id: String) async throws -> ExperimentView {
-        try await move(id, from: [.draft], to: .running, refusal: "only a DRAFT experiment starts")
+    func start(_ id: String, by actor: AuditActor) async throws -> ExperimentView {
+        try await move(id, from: [.draft], to: .running, action: "experiment.start", by: actor, refusal: "only a DRAFT experiment starts")
     }
 
-    func stop(_ id: String) async throws -> ExperimentView {
-        try await move(id, from: [.running], to: .stopped, refusal: "only a RUNNING experiment stops")
+    func stop(_ id: String, by actor: AuditActor) async throws -> ExperimentView {
+        try await move(id, from: [.running], to: .stopped, action: "experiment.stop", by: actor, refusal: "only a RUNNING experiment stops")
     }
 
     /// To the named arm, or with none to the winner of the results (which must say ROLL_OUT).
-    func rollout(_ request: RolloutExperimentRequest) async throws -> ExperimentView {
+    func rollout(_ request: RolloutExperimentRequest, by actor: AuditActor) async throws -> ExperimentView {
         let stored = try await experiment(request.experimentId)
         let arm: String
         if let named = request.arm {
@@ -61,15 +62,18 @@ struct ExperimentService: Sendable {
             arm = winner
         }
         return try await move(
-            request.experimentId, from: [.running, .stopped], to: .rolledOut, rolloutArm: arm,
+            request.experimentId, from: [.running, .stopped], to: .rolledOut, rolloutArm: arm, action: "experiment.rollout", by: actor,
             refusal: "only a RUNNING or STOPPED experiment rolls out")
     }
 
-    private func move(_ id: String, from: [ExperimentStatus], to: ExperimentStatus, rolloutArm: String? = nil, refusal: String) async throws
-        -> ExperimentView
-    {
+    private func move(
+        _ id: String, from: [ExperimentStatus], to: ExperimentStatus, rolloutArm: String? = nil, action: String, by actor: AuditActor,
+        refusal: String
+    ) async throws -> ExperimentView {
         _ = try await experiment(id)
-        if try await store.transition(id, from: from, to: to, rolloutArm: rolloutArm) { return try await experiment(id).view }
+        if try await store.transition(id, from: from, to: to, rolloutArm: rolloutArm, action: action, by: actor) {
+            return try await experiment(id).view
+        }
         let now = try await experiment(id).view
         if now.status == .rolledOut { throw ServiceError(.experimentRolledOut, "experiment \(id) is rolled out to \(now.rolloutArm ?? "?") already") }
         throw ServiceError(.experimentStatusConflict, "experiment \(id) is \(now.status.rawValue): \(refusal)")

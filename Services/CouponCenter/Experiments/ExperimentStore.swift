@@ -1,3 +1,4 @@
+import Access
 import Domain
 import Postgres
 import ServiceKit
@@ -26,7 +27,9 @@ struct ExperimentStore: Sendable {
 
     /// Inserts the experiment and its arms in one statement; an arm naming a missing template is
     /// `TEMPLATE_NOT_FOUND` (the foreign key says which).
-    func create(_ spec: ExperimentSpec, id: String, salt: String) async throws -> Stored {
+    /// The audit row (`experiment.create`, the experiment's row as `after`) is part of the same
+    /// statement, so it commits with the experiment or not at all.
+    func create(_ spec: ExperimentSpec, id: String, salt: String, by actor: AuditActor) async throws -> Stored {
         let arms = JSONValue.array(
             spec.arms.enumerated().map { position, arm in
                 .object([
@@ -38,9 +41,13 @@ struct ExperimentStore: Sendable {
             _ = try await database.autocommitQuery(
                 """
                 WITH created AS (
-                    INSERT INTO experiment (id, name, hypothesis, salt, primary_metric, decision_rule, alpha_bp, min_lift_bp)
+                    INSERT INTO experiment AS e (id, name, hypothesis, salt, primary_metric, decision_rule, alpha_bp, min_lift_bp)
                     VALUES ($1, $2, $3, $4, $5, $6, $7::integer, $8::integer)
-                    RETURNING id
+                    RETURNING e.id, to_jsonb(e) - 'salt' AS row
+                ),
+                audit AS (
+                    INSERT INTO operator_audit (actor, actor_kind, action, target, before, after, request_id)
+                    SELECT $10, $11, 'experiment.create', id, NULL, row || jsonb_build_object('arms', $9::jsonb), $12 FROM created
                 )
                 INSERT INTO experiment_arm (experiment_id, position, name, weight_buckets, template_id)
                 SELECT (SELECT id FROM created), (a->>'position')::smallint, a->>'name', (a->>'weight')::integer, a->>'templateId'
@@ -48,7 +55,8 @@ struct ExperimentStore: Sendable {
                 """,
                 [
                     id, spec.name, spec.hypothesis, salt, spec.primaryMetric.rawValue, spec.decisionRule.rawValue, Int(spec.alphaBasisPoints),
-                    Int(spec.minLiftBasisPoints), arms.serialized(),
+                    Int(spec.minLiftBasisPoints), arms.serialized(), AuditLog.clamped(actor.name, to: 64), actor.kind.rawValue,
+                    actor.requestId.map { AuditLog.clamped($0, to: 128) },
                 ])
         } catch let error as PostgresError where error.code == .foreignKeyViolation {
             throw ServiceError(.templateNotFound, "an arm names a template that does not exist")
@@ -69,17 +77,33 @@ struct ExperimentStore: Sendable {
 
     /// Moves the experiment from one of `from` to `to` (setting its start, stop or rollout
     /// columns); false when it was not in one of `from` by then.
-    func transition(_ id: String, from: [ExperimentStatus], to: ExperimentStatus, rolloutArm: String? = nil) async throws -> Bool {
+    /// The audit row (`action`, the row before and after) is part of the same statement: no change,
+    /// no row.
+    func transition(
+        _ id: String, from: [ExperimentStatus], to: ExperimentStatus, rolloutArm: String? = nil, action: String, by actor: AuditActor
+    ) async throws -> Bool {
         let rows = try await database.autocommitQuery(
             """
-            UPDATE experiment
-               SET status = $3,
-                   started_at = CASE WHEN $3 = 'RUNNING' THEN now() ELSE started_at END,
-                   stopped_at = CASE WHEN $3 IN ('STOPPED', 'ROLLED_OUT') THEN COALESCE(stopped_at, now()) ELSE stopped_at END,
-                   rollout_arm = $4
-             WHERE id = $1 AND status = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))
-            RETURNING id
-            """, [id, SQLArrays.json(from.map(\.rawValue)), to.rawValue, rolloutArm])
+            WITH before AS (SELECT to_jsonb(e) - 'salt' AS row FROM experiment e WHERE id = $1),
+            changed AS (
+                UPDATE experiment e
+                   SET status = $3,
+                       started_at = CASE WHEN $3 = 'RUNNING' THEN now() ELSE started_at END,
+                       stopped_at = CASE WHEN $3 IN ('STOPPED', 'ROLLED_OUT') THEN COALESCE(stopped_at, now()) ELSE stopped_at END,
+                       rollout_arm = $4
+                 WHERE id = $1 AND status = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))
+                RETURNING e.id, to_jsonb(e) - 'salt' AS row
+            ),
+            audit AS (
+                INSERT INTO operator_audit (actor, actor_kind, action, target, before, after, request_id)
+                SELECT $5, $6, $7, changed.id, (SELECT row FROM before), changed.row, $8 FROM changed
+            )
+            SELECT id FROM changed
+            """,
+            [
+                id, SQLArrays.json(from.map(\.rawValue)), to.rawValue, rolloutArm, AuditLog.clamped(actor.name, to: 64), actor.kind.rawValue, action,
+                actor.requestId.map { AuditLog.clamped($0, to: 128) },
+            ])
         return !rows.isEmpty
     }
 

@@ -13,7 +13,8 @@ struct CouponRoutes {
     var routes: [HTTPRoute] {
         [
             HTTPRoute("POST", "/api/coupon/template") { call in
-                let view = try await operations.templates.create(CreateTemplateRequest(spec: try CouponJSON.templateSpec(try call.jsonObject())))
+                let view = try await operations.templates.create(
+                    CreateTemplateRequest(spec: try CouponJSON.templateSpec(try call.jsonObject())), by: call.actor)
                 return .json([("templateId", .string(view.templateId))] + json.template(view) + [("warnings", json.templateWarnings(view))])
             },
             HTTPRoute("GET", "/api/coupon/template") { _ in
@@ -24,10 +25,10 @@ struct CouponRoutes {
                 .json(json.template(try await operations.templates.template(call.pathParameters["id"] ?? "")))
             },
             HTTPRoute("POST", "/api/coupon/template/{id}/pause") { call in
-                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .paused)))
+                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .paused, by: call.actor)))
             },
             HTTPRoute("POST", "/api/coupon/template/{id}/resume") { call in
-                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .active)))
+                .json(json.template(try await operations.templates.setStatus(call.pathParameters["id"] ?? "", .active, by: call.actor)))
             },
             HTTPRoute("POST", "/api/coupon/issue") { call in
                 let fields = try JSONFields(

@@ -12,7 +12,8 @@ struct ExperimentRoutes {
     var routes: [HTTPRoute] {
         [
             HTTPRoute("POST", "/api/admin/experiments") { call in
-                let view = try await experiments.create(CreateExperimentRequest(spec: try CouponJSON.experimentSpec(try call.jsonObject())))
+                let view = try await experiments.create(
+                    CreateExperimentRequest(spec: try CouponJSON.experimentSpec(try call.jsonObject())), by: call.actor)
                 return .json(json.experiment(view))
             },
             HTTPRoute("GET", "/api/admin/experiments") { call in
@@ -24,17 +25,19 @@ struct ExperimentRoutes {
                 .json(json.experiment(try await experiments.experiment(call.pathParameters["id"] ?? "").view))
             },
             HTTPRoute("POST", "/api/admin/experiments/{id}/start") { call in
-                .json(json.experiment(try await experiments.start(call.pathParameters["id"] ?? "")))
+                .json(json.experiment(try await experiments.start(call.pathParameters["id"] ?? "", by: call.actor)))
             },
             HTTPRoute("POST", "/api/admin/experiments/{id}/stop") { call in
-                .json(json.experiment(try await experiments.stop(call.pathParameters["id"] ?? "")))
+                .json(json.experiment(try await experiments.stop(call.pathParameters["id"] ?? "", by: call.actor)))
             },
             HTTPRoute("POST", "/api/admin/experiments/{id}/rollout") { call in
                 // The body is optional: `{"arm": "…"}` names the arm, no body rolls out the winner.
                 var arm: String?
                 if !call.request.body.isEmpty { arm = try JSONFields(try call.jsonObject(), allowed: ["arm"]).optionalString("arm") }
                 return .json(
-                    json.experiment(try await experiments.rollout(RolloutExperimentRequest(experimentId: call.pathParameters["id"] ?? "", arm: arm))))
+                    json.experiment(
+                        try await experiments.rollout(
+                            RolloutExperimentRequest(experimentId: call.pathParameters["id"] ?? "", arm: arm), by: call.actor)))
             },
             HTTPRoute("GET", "/api/admin/experiments/{id}/results") { call in
                 .json(json.experimentResults(try await experiments.results(ExperimentResultsRequest(experimentId: call.pathParameters["id"] ?? ""))))

@@ -1,3 +1,4 @@
+import Access
 import Messaging
 import ServiceKit
 import Wire
@@ -28,10 +29,24 @@ struct HTTPRoute: Sendable {
     }
 }
 
-/// What a route handler sees: the request, its path parameters and its query.
+/// What a route handler sees: the request, its path parameters, its query, and who is calling.
 struct HTTPCall: Sendable {
     var request: HTTPRequest
     var pathParameters: [String: String]
+    /// Who the credential belongs to (`HTTPGate`); nil for an open route, or with no gate.
+    var principal: Principal? = nil
+
+    /// Who the audit log names for a change made by this request.
+    var actor: AuditActor {
+        let requestId = request.headers["X-Request-Id"]
+        return principal.map { AuditActor($0, requestId: requestId) } ?? .unauthenticated(requestId: requestId)
+    }
+
+    /// The session id this request presents (cookie or bearer), for logout and `me`.
+    var sessionId: String? {
+        let presented = HTTPGate.credential(of: request).value
+        return presented.flatMap { CredentialText.kind(of: $0) == .session ? $0 : nil }
+    }
 
     var query: [String: String] {
         var result: [String: String] = [:]
@@ -60,9 +75,10 @@ struct HTTPCall: Sendable {
     }
 }
 
-/// A route's answer: a JSON body with `code` 0 added, or raw text (`/metrics`).
+/// A route's answer: a JSON body with `code` 0 added (and any header lines, `Set-Cookie`), or raw
+/// text (`/metrics`).
 enum HTTPAnswer: Sendable {
-    case json([(String, JSONValue)], status: Int = 200)
+    case json([(String, JSONValue)], status: Int = 200, headers: [(name: String, value: String)] = [])
     case text(String, contentType: String)
 }
 
@@ -76,7 +92,7 @@ struct HTTPFront: LifecycleService {
 
     init(
         url: String, maxBodyBytes: Int, readTimeoutMilliseconds: Int = 10_000, idleTimeoutMilliseconds: Int = 60_000,
-        maxConnections: Int = HTTPServer.defaultMaxConnections, routes: [HTTPRoute], metrics: Metrics, logger: Logger,
+        maxConnections: Int = HTTPServer.defaultMaxConnections, routes: [HTTPRoute], gate: HTTPGate? = nil, metrics: Metrics, logger: Logger,
         errorPolicy: ErrorPolicy = ErrorPolicy()
     ) throws(ServiceError) {
         metrics.describe(
@@ -90,7 +106,7 @@ struct HTTPFront: LifecycleService {
         } catch {
             throw ServiceError(.dependencyUnavailable, "cannot serve HTTP on \(url): \(error)")
         }
-        dispatcher = HTTPDispatcher(routes: routes, metrics: metrics, logger: logger, errorPolicy: errorPolicy)
+        dispatcher = HTTPDispatcher(routes: routes, gate: gate, metrics: metrics, logger: logger, errorPolicy: errorPolicy)
     }
 
     func run() async throws {
@@ -108,12 +124,16 @@ struct HTTPFront: LifecycleService {
 /// coupon-center fuzzer (Tests/Fuzz/CouponCenterFuzzer.swift) answers requests exactly as the server does.
 struct HTTPDispatcher: Sendable {
     private let routes: [HTTPRoute]
+    /// Checks each request's credential against its route's requirement before the handler runs;
+    /// nil admits every request (in-process tests of the routes themselves).
+    private let gate: HTTPGate?
     private let metrics: Metrics
     private let logger: Logger
     private let errorPolicy: ErrorPolicy
 
-    init(routes: [HTTPRoute], metrics: Metrics, logger: Logger, errorPolicy: ErrorPolicy = ErrorPolicy()) {
+    init(routes: [HTTPRoute], gate: HTTPGate? = nil, metrics: Metrics, logger: Logger, errorPolicy: ErrorPolicy = ErrorPolicy()) {
         self.routes = routes
+        self.gate = gate
         self.metrics = metrics
         self.logger = logger
         self.errorPolicy = errorPolicy
@@ -144,13 +164,14 @@ struct HTTPDispatcher: Sendable {
         }
         label = "\(route.method) /" + route.pattern.joined(separator: "/")
         do {
-            switch try await route.handler(HTTPCall(request: request, pathParameters: parameters)) {
-            case .json(let members, let status):
+            let principal = try await gate?.admit(route: label, request: request)
+            switch try await route.handler(HTTPCall(request: request, pathParameters: parameters, principal: principal)) {
+            case .json(let members, let status, let headers):
                 if case .number(let text)? = members.first(where: { $0.0 == "code" })?.1, let raw = UInt16(text) {
                     code = ErrorCode(rawValue: raw)
                 }
                 let withCode = members.contains { $0.0 == "code" } ? members : [("code", .integer(0))] + members
-                return HTTPResponse(status: status, body: JSONValue.object(withCode).bytes)
+                return HTTPResponse(status: status, headers: headers, body: JSONValue.object(withCode).bytes)
             case .text(let text, let contentType):
                 return HTTPResponse(status: 200, contentType: contentType, body: Array(text.utf8))
             }
@@ -160,6 +181,9 @@ struct HTTPDispatcher: Sendable {
             return Self.error(answer)
         }
     }
+
+    /// Every route as the access table names it (`POST /api/coupon/template/{id}/pause`).
+    var routeLabels: [String] { routes.map { "\($0.method) /" + $0.pattern.joined(separator: "/") } }
 
     static func error(_ error: ServiceError) -> HTTPResponse {
         HTTPResponse(

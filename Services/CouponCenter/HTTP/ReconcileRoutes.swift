@@ -60,13 +60,14 @@ struct ReconcileRoutes {
                 ])
             },
             HTTPRoute("POST", "/api/admin/incidents/{id}/ack") { call in
-                .json(json.incident(try await reconcile.acknowledge(IncidentAckRequest(incidentId: try Self.incidentId(call)))))
+                .json(json.incident(try await reconcile.acknowledge(IncidentAckRequest(incidentId: try Self.incidentId(call)), by: call.actor)))
             },
             HTTPRoute("POST", "/api/admin/incidents/{id}/accept") { call in
                 let fields = try JSONFields(try call.jsonObject(), allowed: ["note"])
                 return .json(
                     json.incident(
-                        try await reconcile.accept(IncidentAcceptRequest(incidentId: try Self.incidentId(call), note: try fields.string("note")))))
+                        try await reconcile.accept(
+                            IncidentAcceptRequest(incidentId: try Self.incidentId(call), note: try fields.string("note")), by: call.actor)))
             },
         ]
     }

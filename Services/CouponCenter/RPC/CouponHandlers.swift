@@ -5,10 +5,14 @@ import Wire
 enum CouponHandlers {
     static func register(on router: inout RPCRouter, _ operations: Operations) {
         let (templates, claims, wallets, analytics) = (operations.templates, operations.claims, operations.wallets, operations.analytics)
-        router.register(CreateTemplateRequest.self) { request, _ in try await templates.create(request) }
+        router.register(CreateTemplateRequest.self) { request, context in try await templates.create(request, by: context.actor) }
         router.register(GetTemplateRequest.self) { request, _ in try await templates.template(request.templateId) }
-        router.register(PauseTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .paused) }
-        router.register(ResumeTemplateRequest.self) { request, _ in try await templates.setStatus(request.templateId, .active) }
+        router.register(PauseTemplateRequest.self) { request, context in
+            try await templates.setStatus(request.templateId, .paused, by: context.actor)
+        }
+        router.register(ResumeTemplateRequest.self) { request, context in
+            try await templates.setStatus(request.templateId, .active, by: context.actor)
+        }
         router.register(ListTemplatesRequest.self) { request, _ in try await templates.list(request) }
         router.register(ClaimRequest.self) { request, _ in try await claims.claim(request) }
         router.register(ExchangeRequest.self) { request, _ in try await claims.exchange(request) }

@@ -10,7 +10,7 @@ enum ReconcileHandlers {
         router.register(ReconcileRunsListRequest.self) { request, _ in try await reconcile.runs(request) }
         router.register(FeedSubmitRequest.self) { request, _ in try await reconcile.submitFeed(request) }
         router.register(IncidentsListRequest.self) { request, _ in try await reconcile.incidents(request) }
-        router.register(IncidentAckRequest.self) { request, _ in try await reconcile.acknowledge(request) }
-        router.register(IncidentAcceptRequest.self) { request, _ in try await reconcile.accept(request) }
+        router.register(IncidentAckRequest.self) { request, context in try await reconcile.acknowledge(request, by: context.actor) }
+        router.register(IncidentAcceptRequest.self) { request, context in try await reconcile.accept(request, by: context.actor) }
     }
 }

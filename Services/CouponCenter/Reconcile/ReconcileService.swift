@@ -1,3 +1,4 @@
+import Access
 import Domain
 import Postgres
 import Redis
@@ -205,14 +206,18 @@ struct ReconcileService: Sendable {
         return IncidentList(incidents: page.items, nextBeforeId: page.hasMore ? page.items.last?.incidentId : nil)
     }
 
-    func acknowledge(_ request: IncidentAckRequest) async throws -> IncidentView {
+    func acknowledge(_ request: IncidentAckRequest, by actor: AuditActor) async throws -> IncidentView {
         let id = request.incidentId
-        return try await store.changeIncident(id) { status in (try IncidentTransitions.acknowledge(status, incidentId: id), nil) }
+        return try await store.changeIncident(id, action: "incident.ack", by: actor) { status in
+            (try IncidentTransitions.acknowledge(status, incidentId: id), nil)
+        }
     }
 
-    func accept(_ request: IncidentAcceptRequest) async throws -> IncidentView {
+    func accept(_ request: IncidentAcceptRequest, by actor: AuditActor) async throws -> IncidentView {
         let (id, note) = (request.incidentId, request.note)
         try IncidentTransitions.validNote(note)
-        return try await store.changeIncident(id) { status in (try IncidentTransitions.accept(status, incidentId: id, note: note), note) }
+        return try await store.changeIncident(id, action: "incident.accept", by: actor) { status in
+            (try IncidentTransitions.accept(status, incidentId: id, note: note), note)
+        }
     }
 }

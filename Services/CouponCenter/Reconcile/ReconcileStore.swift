@@ -1,3 +1,4 @@
+import Access
 import Domain
 import Foundation
 import Postgres
@@ -245,9 +246,11 @@ struct ReconcileStore: Sendable {
 
     /// An operator's step (`IncidentTransitions.acknowledge` or `.accept`), decided on the row as
     /// it is under its lock.
-    func changeIncident(_ incidentId: Int64, _ step: @Sendable (IncidentStatus) throws -> (IncidentStatus, note: String?)) async throws
-        -> IncidentView
-    {
+    /// A change of status, with its audit row (`action`, by `actor`) in the same transaction; a
+    /// step that leaves the status as it is changes nothing and records nothing.
+    func changeIncident(
+        _ incidentId: Int64, action: String, by actor: AuditActor, _ step: @Sendable (IncidentStatus) throws -> (IncidentStatus, note: String?)
+    ) async throws -> IncidentView {
         try await database.transaction { transaction in
             guard let row = try await transaction.query(Self.incidentColumns + " WHERE id = $1::bigint FOR UPDATE", [incidentId]).first else {
                 throw ServiceError(.incidentNotFound, "no incident \(incidentId)")
@@ -255,15 +258,20 @@ struct ReconcileStore: Sendable {
             let current = try Self.incident(row)
             let (next, note) = try step(current.status)
             guard next != current.status else { return current }
+            let before: String? = try await transaction.query(Self.incidentJSON, [incidentId]).first?.decode("row")
             let changed = try await transaction.query(
                 """
                 UPDATE reconcile_incident SET status = $2, note = COALESCE($3, note), updated_at = now() WHERE id = $1::bigint
                 RETURNING id
                 """, [incidentId, next.rawValue, note])
             guard !changed.isEmpty else { throw ServiceError(.incidentNotFound, "no incident \(incidentId)") }
+            let after: String? = try await transaction.query(Self.incidentJSON, [incidentId]).first?.decode("row")
+            try await AuditLog.record(actor, action: action, target: String(incidentId), before: before, after: after, in: transaction)
             return try Self.incident(try await transaction.query(Self.incidentColumns + " WHERE id = $1::bigint", [incidentId])[0])
         }
     }
+
+    static let incidentJSON: SQL = "SELECT to_jsonb(i)::text AS row FROM reconcile_incident i WHERE id = $1::bigint"
 
     // MARK: Order feed
 

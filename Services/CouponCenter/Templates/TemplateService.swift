@@ -1,3 +1,4 @@
+import Access
 import Domain
 import ServiceKit
 import Wire
@@ -9,9 +10,9 @@ struct TemplateService: Sendable {
     let counters: StockCounters
     let logger: Logger
 
-    func create(_ request: CreateTemplateRequest) async throws -> TemplateView {
+    func create(_ request: CreateTemplateRequest, by actor: AuditActor) async throws -> TemplateView {
         try TemplateRules.validate(request.spec)
-        let view = try await store.createTemplate(request.spec)
+        let view = try await store.createTemplate(request.spec, by: actor)
         // Best effort: without it the first claim rebuilds the counters from PostgreSQL.
         do {
             try await counters.initialize(view)
@@ -37,9 +38,9 @@ struct TemplateService: Sendable {
         return view
     }
 
-    func setStatus(_ id: String, _ status: TemplateStatus) async throws -> TemplateView {
+    func setStatus(_ id: String, _ status: TemplateStatus, by actor: AuditActor) async throws -> TemplateView {
         try TemplateRules.identifier(id, field: "templateId")
-        guard let view = try await store.setStatus(id, status) else { throw ServiceError(.templateNotFound, "no template \(id)") }
+        guard let view = try await store.setStatus(id, status, by: actor) else { throw ServiceError(.templateNotFound, "no template \(id)") }
         cache.forget(id)
         logger.info("template \(status == .paused ? "paused" : "resumed")", [("template.id", id)])
         return view

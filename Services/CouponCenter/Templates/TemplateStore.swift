@@ -1,3 +1,4 @@
+import Access
 import Domain
 import Foundation
 import Postgres
@@ -26,31 +27,37 @@ struct TemplateStore: Sendable {
           FROM coupon_template t
         """
 
-    func createTemplate(_ spec: TemplateSpec) async throws -> TemplateView {
+    /// Inserts the template with its audit row, in one transaction.
+    func createTemplate(_ spec: TemplateSpec, by actor: AuditActor) async throws -> TemplateView {
         let id = RandomIdentifier.make(prefix: "T", bytes: 12)
         let tiers = JSONValue.array(
             spec.tiers.map {
                 .object([("segment", .string($0.segment)), ("threshold", .integer($0.thresholdCents)), ("discount", .integer($0.discountCents))])
             })
-        try await database.execute(
-            """
-            INSERT INTO coupon_template (id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,
-                start_time, end_time, valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
-                categories, stacking, threshold_on_discounted, channels, segments, points_cost, tiers, cost_ceiling_bp, cost_action)
-            VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::integer, $7::bigint, to_timestamp($8::bigint / 1000.0),
-                to_timestamp($9::bigint / 1000.0), $10::integer, $11::integer, $12::integer, $13::integer, $14::bigint, $15, $16,
-                ARRAY(SELECT jsonb_array_elements_text($17::jsonb)), $18, $19::boolean,
-                ARRAY(SELECT jsonb_array_elements_text($20::jsonb)), ARRAY(SELECT jsonb_array_elements_text($21::jsonb)),
-                $22::integer, $23::jsonb, $24::integer, $25)
-            """,
-            [
-                id, spec.name, spec.type.rawValue, spec.thresholdCents, spec.discountCents, spec.rateBasisPoints,
-                spec.maxDiscountCents, spec.startMilliseconds, spec.endMilliseconds, spec.validHours, Int(spec.totalStock),
-                Int(spec.perUserLimit), spec.dailyLimit, spec.budgetCents, spec.level.rawValue, spec.shopId,
-                SQLArrays.json(spec.categories), spec.stacking.rawValue, spec.thresholdOnDiscounted, SQLArrays.json(spec.channels),
-                SQLArrays.json(spec.segments), Int(spec.pointsCost), tiers.serialized(), spec.costCeilingBasisPoints.map { Int($0) },
-                spec.costAction.rawValue,
-            ])
+        let parameters: [(any PostgresBindable)?] = [
+            id, spec.name, spec.type.rawValue, spec.thresholdCents, spec.discountCents, spec.rateBasisPoints,
+            spec.maxDiscountCents, spec.startMilliseconds, spec.endMilliseconds, spec.validHours, Int(spec.totalStock),
+            Int(spec.perUserLimit), spec.dailyLimit, spec.budgetCents, spec.level.rawValue, spec.shopId,
+            SQLArrays.json(spec.categories), spec.stacking.rawValue, spec.thresholdOnDiscounted, SQLArrays.json(spec.channels),
+            SQLArrays.json(spec.segments), Int(spec.pointsCost), tiers.serialized(), spec.costCeilingBasisPoints.map { Int($0) },
+            spec.costAction.rawValue,
+        ]
+        try await database.transaction { transaction in
+            let inserted = try await transaction.query(
+                """
+                INSERT INTO coupon_template AS t (id, name, type, threshold_cents, discount_cents, rate_bp, max_discount_cents,
+                    start_time, end_time, valid_hours, total_stock, per_user_limit, daily_limit, budget_cents, level, shop_id,
+                    categories, stacking, threshold_on_discounted, channels, segments, points_cost, tiers, cost_ceiling_bp, cost_action)
+                VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::integer, $7::bigint, to_timestamp($8::bigint / 1000.0),
+                    to_timestamp($9::bigint / 1000.0), $10::integer, $11::integer, $12::integer, $13::integer, $14::bigint, $15, $16,
+                    ARRAY(SELECT jsonb_array_elements_text($17::jsonb)), $18, $19::boolean,
+                    ARRAY(SELECT jsonb_array_elements_text($20::jsonb)), ARRAY(SELECT jsonb_array_elements_text($21::jsonb)),
+                    $22::integer, $23::jsonb, $24::integer, $25)
+                RETURNING to_jsonb(t)::text AS row
+                """, parameters)
+            try await AuditLog.record(
+                actor, action: "template.create", target: id, before: nil, after: try inserted.first?.decode("row"), in: transaction)
+        }
         guard let view = try await template(id) else { throw ServiceError(.internalError, "template \(id) vanished after insert") }
         return view
     }
@@ -69,11 +76,21 @@ struct TemplateStore: Sendable {
     }
 
     /// Sets the status; nil when there is no such template.
-    func setStatus(_ id: String, _ status: TemplateStatus) async throws -> TemplateView? {
-        guard try await database.execute("UPDATE coupon_template SET status = $2 WHERE id = $1", [id, status.rawValue]) == 1 else {
-            return nil
+    /// Pausing a paused template (or resuming an active one) changes nothing and records nothing.
+    func setStatus(_ id: String, _ status: TemplateStatus, by actor: AuditActor) async throws -> TemplateView? {
+        let found = try await database.transaction { transaction in
+            let before = try await transaction.query(
+                "SELECT to_jsonb(t)::text AS row, status FROM coupon_template t WHERE id = $1 FOR UPDATE", [id])
+            guard let beforeRow = before.first else { return false }
+            guard try beforeRow.decode("status", as: String.self) != status.rawValue else { return true }
+            let after = try await transaction.query(
+                "UPDATE coupon_template t SET status = $2 WHERE id = $1 RETURNING to_jsonb(t)::text AS row", [id, status.rawValue])
+            try await AuditLog.record(
+                actor, action: status == .paused ? "template.pause" : "template.resume", target: id, before: try beforeRow.decode("row"),
+                after: try after.first?.decode("row"), in: transaction)
+            return true
         }
-        return try await template(id)
+        return found ? try await template(id) : nil
     }
 
     func templateView(_ row: PostgresRow) throws -> TemplateView {

@@ -451,6 +451,14 @@ CREATE FUNCTION public.event_outbox_document(e public.event_outbox) RETURNS text
                 'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))::text
 $$;
 
+CREATE FUNCTION public.operator_audit_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'operator_audit is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
 CREATE FUNCTION public.reconcile_incident_changed_to_outbox() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -561,6 +569,14 @@ CREATE FUNCTION public.refund_coupon(coupon text, order_ref text) RETURNS text
     SELECT status FROM back;
 $$;
 
+CREATE FUNCTION public.risk_admin_audit_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'risk_admin_audit is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
 CREATE FUNCTION public.template_cost_stopped(template text, action text) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -599,6 +615,30 @@ CREATE SEQUENCE public.alert_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.alert_id_seq OWNED BY public.alert.id;
+
+CREATE TABLE public.api_token (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    token_hash text NOT NULL,
+    owner text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_token_check CHECK (((expires_at IS NULL) OR (expires_at > created_at))),
+    CONSTRAINT api_token_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 64))),
+    CONSTRAINT api_token_role_check CHECK ((role = ANY (ARRAY['viewer'::text, 'operator'::text, 'admin'::text]))),
+    CONSTRAINT api_token_token_hash_check CHECK ((token_hash ~ '^[0-9a-f]{64}$'::text))
+);
+
+CREATE SEQUENCE public.api_token_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.api_token_id_seq OWNED BY public.api_token.id;
 
 CREATE TABLE public.cost_minute (
     minute timestamp with time zone NOT NULL,
@@ -782,6 +822,61 @@ CREATE TABLE public.lock_fence (
     CONSTRAINT lock_fence_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 512)))
 );
 
+CREATE TABLE public.operator_account (
+    username text NOT NULL,
+    role text NOT NULL,
+    password_hash text NOT NULL,
+    disabled boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    failed_logins integer DEFAULT 0 NOT NULL,
+    failure_window_started_at timestamp with time zone,
+    locked_until timestamp with time zone,
+    CONSTRAINT operator_account_check CHECK (((failed_logins = 0) OR (failure_window_started_at IS NOT NULL))),
+    CONSTRAINT operator_account_check1 CHECK (((locked_until IS NULL) OR (failed_logins > 0))),
+    CONSTRAINT operator_account_failed_logins_check CHECK ((failed_logins >= 0)),
+    CONSTRAINT operator_account_password_hash_check CHECK (((password_hash ~~ '$%'::text) AND (octet_length(password_hash) <= 512))),
+    CONSTRAINT operator_account_role_check CHECK ((role = ANY (ARRAY['viewer'::text, 'operator'::text, 'admin'::text]))),
+    CONSTRAINT operator_account_username_check CHECK ((((char_length(username) >= 1) AND (char_length(username) <= 64)) AND (username ~ '^[A-Za-z0-9._@-]+$'::text)))
+);
+
+CREATE TABLE public.operator_audit (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    actor text NOT NULL,
+    actor_kind text NOT NULL,
+    action text NOT NULL,
+    target text NOT NULL,
+    before jsonb,
+    after jsonb,
+    request_id text,
+    CONSTRAINT operator_audit_action_check CHECK (((char_length(action) >= 1) AND (char_length(action) <= 64))),
+    CONSTRAINT operator_audit_actor_check CHECK (((char_length(actor) >= 1) AND (char_length(actor) <= 64))),
+    CONSTRAINT operator_audit_actor_kind_check CHECK ((actor_kind = ANY (ARRAY['session'::text, 'token'::text, 'service'::text, 'cli'::text]))),
+    CONSTRAINT operator_audit_after_check CHECK (((after IS NULL) OR (jsonb_typeof(after) = 'object'::text))),
+    CONSTRAINT operator_audit_before_check CHECK (((before IS NULL) OR (jsonb_typeof(before) = 'object'::text))),
+    CONSTRAINT operator_audit_request_id_check CHECK (((request_id IS NULL) OR (char_length(request_id) <= 128))),
+    CONSTRAINT operator_audit_target_check CHECK ((char_length(target) <= 200))
+);
+
+CREATE SEQUENCE public.operator_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.operator_audit_id_seq OWNED BY public.operator_audit.id;
+
+CREATE TABLE public.operator_session (
+    id_hash text NOT NULL,
+    username text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT operator_session_check CHECK ((expires_at > created_at)),
+    CONSTRAINT operator_session_id_hash_check CHECK ((id_hash ~ '^[0-9a-f]{64}$'::text))
+);
+
 CREATE TABLE public.order_feed (
     business_date date NOT NULL,
     order_id text NOT NULL,
@@ -946,6 +1041,34 @@ CREATE SEQUENCE public.reconcile_run_id_seq
 
 ALTER SEQUENCE public.reconcile_run_id_seq OWNED BY public.reconcile_run.id;
 
+CREATE TABLE public.risk_admin_audit (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    actor text NOT NULL,
+    actor_kind text NOT NULL,
+    action text NOT NULL,
+    target text NOT NULL,
+    before jsonb,
+    after jsonb,
+    request_id text,
+    CONSTRAINT risk_admin_audit_action_check CHECK (((char_length(action) >= 1) AND (char_length(action) <= 64))),
+    CONSTRAINT risk_admin_audit_actor_check CHECK (((char_length(actor) >= 1) AND (char_length(actor) <= 64))),
+    CONSTRAINT risk_admin_audit_actor_kind_check CHECK ((actor_kind = ANY (ARRAY['session'::text, 'token'::text, 'service'::text, 'cli'::text]))),
+    CONSTRAINT risk_admin_audit_after_check CHECK (((after IS NULL) OR (jsonb_typeof(after) = 'object'::text))),
+    CONSTRAINT risk_admin_audit_before_check CHECK (((before IS NULL) OR (jsonb_typeof(before) = 'object'::text))),
+    CONSTRAINT risk_admin_audit_request_id_check CHECK (((request_id IS NULL) OR (char_length(request_id) <= 128))),
+    CONSTRAINT risk_admin_audit_target_check CHECK ((char_length(target) <= 200))
+);
+
+CREATE SEQUENCE public.risk_admin_audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.risk_admin_audit_id_seq OWNED BY public.risk_admin_audit.id;
+
 CREATE TABLE public.risk_audit (
     id bigint NOT NULL,
     decided_at timestamp with time zone NOT NULL,
@@ -1076,11 +1199,15 @@ CREATE TABLE public.webhook_delivery (
 
 ALTER TABLE ONLY public.alert ALTER COLUMN id SET DEFAULT nextval('public.alert_id_seq'::regclass);
 
+ALTER TABLE ONLY public.api_token ALTER COLUMN id SET DEFAULT nextval('public.api_token_id_seq'::regclass);
+
 ALTER TABLE ONLY public.coupon_exposure ALTER COLUMN id SET DEFAULT nextval('public.coupon_exposure_id_seq'::regclass);
 
 ALTER TABLE ONLY public.coupon_ledger ALTER COLUMN id SET DEFAULT nextval('public.coupon_ledger_id_seq'::regclass);
 
 ALTER TABLE ONLY public.event_outbox ALTER COLUMN id SET DEFAULT nextval('public.event_outbox_id_seq'::regclass);
+
+ALTER TABLE ONLY public.operator_audit ALTER COLUMN id SET DEFAULT nextval('public.operator_audit_id_seq'::regclass);
 
 ALTER TABLE ONLY public.points_ledger ALTER COLUMN id SET DEFAULT nextval('public.points_ledger_id_seq'::regclass);
 
@@ -1090,12 +1217,20 @@ ALTER TABLE ONLY public.reconcile_incident ALTER COLUMN id SET DEFAULT nextval('
 
 ALTER TABLE ONLY public.reconcile_run ALTER COLUMN id SET DEFAULT nextval('public.reconcile_run_id_seq'::regclass);
 
+ALTER TABLE ONLY public.risk_admin_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_admin_audit_id_seq'::regclass);
+
 ALTER TABLE ONLY public.risk_audit ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_id_seq'::regclass);
 
 ALTER TABLE ONLY public.risk_audit_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.risk_audit_dead_letter_id_seq'::regclass);
 
 ALTER TABLE ONLY public.alert
     ADD CONSTRAINT alert_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_token
+    ADD CONSTRAINT api_token_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_token
+    ADD CONSTRAINT api_token_token_hash_key UNIQUE (token_hash);
 
 ALTER TABLE ONLY public.cost_minute
     ADD CONSTRAINT cost_minute_pkey PRIMARY KEY (minute, scope);
@@ -1136,6 +1271,15 @@ ALTER TABLE ONLY public.idempotency_record
 ALTER TABLE ONLY public.lock_fence
     ADD CONSTRAINT lock_fence_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY public.operator_account
+    ADD CONSTRAINT operator_account_pkey PRIMARY KEY (username);
+
+ALTER TABLE ONLY public.operator_audit
+    ADD CONSTRAINT operator_audit_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.operator_session
+    ADD CONSTRAINT operator_session_pkey PRIMARY KEY (id_hash);
+
 ALTER TABLE ONLY public.order_feed
     ADD CONSTRAINT order_feed_pkey PRIMARY KEY (business_date, order_id);
 
@@ -1159,6 +1303,9 @@ ALTER TABLE ONLY public.reconcile_run
 
 ALTER TABLE ONLY public.reconcile_run
     ADD CONSTRAINT reconcile_run_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.risk_admin_audit
+    ADD CONSTRAINT risk_admin_audit_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.risk_audit_dead_letter
     ADD CONSTRAINT risk_audit_dead_letter_pkey PRIMARY KEY (id);
@@ -1206,6 +1353,12 @@ CREATE INDEX coupon_ledger_cost_events ON public.coupon_ledger USING btree (crea
 
 CREATE INDEX event_outbox_undispatched ON public.event_outbox USING btree (id) WHERE (dispatched_at IS NULL);
 
+CREATE INDEX operator_audit_by_action ON public.operator_audit USING btree (action, id);
+
+CREATE INDEX operator_audit_by_actor ON public.operator_audit USING btree (actor, id);
+
+CREATE INDEX operator_session_by_username ON public.operator_session USING btree (username);
+
 CREATE INDEX points_ledger_by_user ON public.points_ledger USING btree (user_id);
 
 CREATE INDEX recommendation_decision_by_user ON public.recommendation_decision USING btree (user_id, id);
@@ -1248,9 +1401,20 @@ CREATE TRIGGER coupon_ledger_events AFTER INSERT ON public.coupon_ledger REFEREN
 
 CREATE TRIGGER coupon_ledger_no_update BEFORE DELETE OR UPDATE ON public.coupon_ledger FOR EACH ROW EXECUTE FUNCTION public.coupon_ledger_append_only();
 
+CREATE TRIGGER operator_audit_append_only BEFORE DELETE OR UPDATE ON public.operator_audit FOR EACH ROW EXECUTE FUNCTION public.operator_audit_refuse_change();
+
+CREATE TRIGGER operator_audit_no_truncate BEFORE TRUNCATE ON public.operator_audit FOR EACH STATEMENT EXECUTE FUNCTION public.operator_audit_refuse_change();
+
 CREATE TRIGGER reconcile_incident_changed_events AFTER UPDATE ON public.reconcile_incident REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.reconcile_incident_changed_to_outbox();
 
 CREATE TRIGGER reconcile_incident_opened_events AFTER INSERT ON public.reconcile_incident REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.event_outbox_capture('incident.opened');
+
+CREATE TRIGGER risk_admin_audit_append_only BEFORE DELETE OR UPDATE ON public.risk_admin_audit FOR EACH ROW EXECUTE FUNCTION public.risk_admin_audit_refuse_change();
+
+CREATE TRIGGER risk_admin_audit_no_truncate BEFORE TRUNCATE ON public.risk_admin_audit FOR EACH STATEMENT EXECUTE FUNCTION public.risk_admin_audit_refuse_change();
+
+ALTER TABLE ONLY public.api_token
+    ADD CONSTRAINT api_token_owner_fkey FOREIGN KEY (owner) REFERENCES public.operator_account(username);
 
 ALTER TABLE ONLY public.coupon_exposure
     ADD CONSTRAINT coupon_exposure_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);
@@ -1275,6 +1439,9 @@ ALTER TABLE ONLY public.experiment_exposure
 
 ALTER TABLE ONLY public.experiment
     ADD CONSTRAINT experiment_id_rollout_arm_fkey FOREIGN KEY (id, rollout_arm) REFERENCES public.experiment_arm(experiment_id, name);
+
+ALTER TABLE ONLY public.operator_session
+    ADD CONSTRAINT operator_session_username_fkey FOREIGN KEY (username) REFERENCES public.operator_account(username);
 
 ALTER TABLE ONLY public.recommendation_decision
     ADD CONSTRAINT recommendation_decision_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.coupon_template(id);

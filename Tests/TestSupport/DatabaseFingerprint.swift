@@ -1,0 +1,24 @@
+import Postgres
+
+/// Every table's rows, reduced to one digest per table: equal before and after a call means the
+/// call changed nothing that is stored. For "refused, and nothing changed" tests.
+public enum DatabaseFingerprint {
+    public static func of(_ database: some PostgresQueryable) async throws -> [String: String] {
+        let tables = try await database.query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1")
+        var digests: [String: String] = [:]
+        for row in tables {
+            let name: String = try row.decode(0)
+            let rows = try await database.query(
+                "SELECT count(*)::text || ':' || md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM " + (try SQL.identifier(name))
+                    + " t")
+            digests[name] = try rows[0].decode(0, as: String.self)
+        }
+        return digests
+    }
+
+    /// The tables whose digest differs between two fingerprints.
+    public static func changed(_ before: [String: String], _ after: [String: String]) -> [String] {
+        Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+    }
+}
